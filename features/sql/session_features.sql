@@ -1,0 +1,90 @@
+-- session_features: one row per session (session_id): the session, its outcome (links to merged
+-- and deployed changes), prompt repetition, cadence and work signal.
+
+WITH
+sessions AS (SELECT * FROM sessions),
+links AS (SELECT * FROM session_links),
+changes AS (SELECT * FROM change_deployments),
+repeats AS (SELECT * FROM prompt_repeats),
+prompts AS (SELECT invocation_id, session_id, ts, repo, prompt_length FROM invocations),
+
+outcome AS (
+    SELECT
+        links.session_id,
+        list_sort(list(links.change_id)) AS linked_change_ids,
+        count(*) AS linked_changes,
+        count(*) FILTER (WHERE changes.merged_at IS NOT NULL) AS merged_changes,
+        count(*) FILTER (WHERE changes.deployed) AS deployed_changes
+    FROM links
+    JOIN changes USING (change_id)
+    GROUP BY links.session_id
+),
+
+runs AS (
+    -- islands of consecutive near-identical prompts: a new island starts at every prompt that is
+    -- not near-identical to the one before it
+    SELECT
+        session_id,
+        sum(CASE WHEN near_previous THEN 0 ELSE 1 END)
+            OVER (PARTITION BY session_id ORDER BY ts, invocation_id ROWS UNBOUNDED PRECEDING) AS island
+    FROM repeats
+),
+
+longest_runs AS (
+    SELECT session_id, max(run_length) AS longest_near_run
+    FROM (SELECT session_id, island, count(*) AS run_length FROM runs GROUP BY ALL)
+    GROUP BY session_id
+),
+
+gaps AS (
+    SELECT
+        session_id,
+        epoch(ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts, invocation_id)) AS gap_seconds
+    FROM prompts
+),
+
+cadence AS (
+    SELECT
+        session_id,
+        CASE WHEN count(gap_seconds) >= 2 THEN safe_div(stddev_samp(gap_seconds), avg(gap_seconds)) END AS gap_cv,
+        median(gap_seconds) AS median_gap_seconds
+    FROM gaps
+    GROUP BY session_id
+),
+
+prompt_mix AS (
+    SELECT
+        prompts.session_id,
+        avg(CAST(repeats.exact_repeat_in_session AS DOUBLE)) AS exact_repeat_share,
+        avg(CAST(repeats.near_repeat_in_session AS DOUBLE)) AS near_repeat_share,
+        avg(CAST(prompts.repo IS NULL AS DOUBLE)) AS no_repo_prompt_share,
+        avg(prompts.prompt_length) AS mean_prompt_length
+    FROM prompts
+    JOIN repeats USING (invocation_id)
+    GROUP BY prompts.session_id
+)
+
+SELECT
+    sessions.*,
+    coalesce(outcome.linked_change_ids, []) AS linked_change_ids,
+    coalesce(outcome.linked_changes, 0) AS linked_changes,
+    coalesce(outcome.merged_changes, 0) AS merged_changes,
+    coalesce(outcome.deployed_changes, 0) AS deployed_changes,
+    coalesce(outcome.deployed_changes, 0) > 0 AS deployed,
+    coalesce(prompt_mix.exact_repeat_share, 0) AS exact_repeat_share,
+    coalesce(prompt_mix.near_repeat_share, 0) AS near_repeat_share,
+    coalesce(longest_runs.longest_near_run, 0) AS longest_near_run,
+    cadence.gap_cv,
+    cadence.median_gap_seconds,
+    safe_div(sessions.tokens, sessions.prompts) AS tokens_per_prompt,
+    safe_div(sessions.requests, sessions.prompts) AS requests_per_prompt,
+    safe_div(sessions.lines_accepted, sessions.tokens / 1000.0) AS lines_accepted_per_ktok,
+    safe_div(sessions.output_tokens, sessions.input_tokens) AS output_input_ratio,
+    safe_div(sessions.cache_read_tokens, sessions.tokens) AS cache_read_share,
+    prompt_mix.no_repo_prompt_share,
+    prompt_mix.mean_prompt_length
+FROM sessions
+LEFT JOIN outcome USING (session_id)
+LEFT JOIN longest_runs USING (session_id)
+LEFT JOIN cadence USING (session_id)
+LEFT JOIN prompt_mix USING (session_id)

@@ -1,0 +1,91 @@
+-- sessions: one row per AI session (session_id), from token_usage and invocations.
+-- A session's person is the user of its first event; team and org come from people.
+
+WITH
+requests AS (SELECT * FROM token_usage),
+prompts AS (SELECT * FROM invocations),
+directory AS (SELECT user_id, team, org FROM people),
+
+events AS (
+    SELECT session_id, user_id, ts FROM requests
+    UNION ALL
+    SELECT session_id, user_id, ts FROM prompts
+),
+
+event_gaps AS (
+    SELECT
+        session_id,
+        epoch(ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts)) / 60.0 AS gap_minutes
+    FROM events
+),
+
+span AS (
+    SELECT session_id, arg_min(user_id, ts) AS user_id, min(ts) AS started_at, max(ts) AS ended_at
+    FROM events
+    GROUP BY session_id
+),
+
+active AS (
+    SELECT
+        session_id,
+        -- least() skips NULLs, so the first event's missing gap must be left out, not capped to 15
+        coalesce(sum(least(gap_minutes, getvariable('active_gap_cap_minutes'))) FILTER (WHERE gap_minutes IS NOT NULL), 0)
+            AS active_minutes
+    FROM event_gaps
+    GROUP BY session_id
+),
+
+request_totals AS (
+    SELECT
+        session_id,
+        count(*) AS requests,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(cache_read_tokens) AS cache_read_tokens,
+        sum(cache_write_tokens) AS cache_write_tokens,
+        coalesce(sum(cost_usd), 0) AS cost_usd,
+        count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests
+    FROM requests
+    GROUP BY session_id
+),
+
+prompt_totals AS (
+    SELECT
+        session_id,
+        count(*) AS prompts,
+        list_sort(list(DISTINCT repo) FILTER (WHERE repo IS NOT NULL)) AS repos,
+        coalesce(sum(lines_accepted), 0) AS lines_accepted,
+        coalesce(sum(tool_calls), 0) AS tool_calls,
+        list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas
+    FROM prompts
+    GROUP BY session_id
+)
+
+SELECT
+    span.session_id,
+    span.user_id,
+    coalesce(directory.team, 'unassigned') AS team,
+    coalesce(directory.org, 'unassigned') AS org,
+    span.started_at,
+    span.ended_at,
+    iso_week(span.started_at) AS week_start,
+    epoch(span.ended_at - span.started_at) / 60.0 AS duration_minutes,
+    active.active_minutes,
+    coalesce(r.requests, 0) AS requests,
+    coalesce(p.prompts, 0) AS prompts,
+    coalesce(r.input_tokens, 0) AS input_tokens,
+    coalesce(r.output_tokens, 0) AS output_tokens,
+    coalesce(r.cache_read_tokens, 0) AS cache_read_tokens,
+    coalesce(r.cache_write_tokens, 0) AS cache_write_tokens,
+    coalesce(r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens, 0) AS tokens,
+    coalesce(r.cost_usd, 0) AS cost_usd,
+    coalesce(r.unpriced_requests, 0) AS unpriced_requests,
+    coalesce(p.repos, []) AS repos,
+    coalesce(p.lines_accepted, 0) AS lines_accepted,
+    coalesce(p.tool_calls, 0) AS tool_calls,
+    coalesce(p.commit_shas, []) AS commit_shas
+FROM span
+JOIN active USING (session_id)
+LEFT JOIN request_totals AS r USING (session_id)
+LEFT JOIN prompt_totals AS p USING (session_id)
+LEFT JOIN directory ON directory.user_id = span.user_id

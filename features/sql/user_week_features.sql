@@ -1,0 +1,241 @@
+-- user_week_features: one row per (user_id, week_start) with any AI usage (a request or a prompt).
+-- Volume counts each request and prompt in the ISO week of its own timestamp, so a session that
+-- spans a week boundary adds to both weeks; outcome joins the person's changes merged that week.
+
+WITH
+requests AS (SELECT * FROM token_usage),
+prompts AS (SELECT * FROM invocations),
+sessions AS (SELECT * FROM session_features),
+repeats AS (SELECT * FROM prompt_repeats),
+changes AS (SELECT * FROM change_deployments),
+links AS (SELECT * FROM session_links),
+directory AS (SELECT user_id, team, org FROM people),
+
+request_tokens AS (
+    SELECT
+        requests.user_id,
+        iso_week(requests.ts) AS week_start,
+        requests.ts,
+        requests.session_id,
+        requests.input_tokens + requests.output_tokens + requests.cache_read_tokens + requests.cache_write_tokens AS tokens,
+        requests.input_tokens,
+        requests.output_tokens,
+        requests.cache_read_tokens,
+        requests.cache_write_tokens,
+        coalesce(requests.cost_usd, 0) AS cost_usd,
+        NOT coalesce(sessions.deployed, false) AS unshipped
+    FROM requests
+    LEFT JOIN sessions USING (session_id)
+),
+
+usual_hours AS (
+    -- hours of the day in which the person sends at least `usual_hour_min_share` of their prompts
+    SELECT user_id, hour_of_day
+    FROM (
+        SELECT user_id, hour(ts) AS hour_of_day, count(*) / sum(count(*)) OVER (PARTITION BY user_id) AS share
+        FROM prompts
+        GROUP BY user_id, hour(ts)
+    )
+    WHERE share >= getvariable('usual_hour_min_share')
+),
+
+has_usual_hours AS (SELECT DISTINCT user_id FROM usual_hours),
+
+request_context AS (
+    SELECT
+        t.*,
+        hour(t.ts) < 6 AS at_night,
+        isodow(t.ts) >= 6 AS at_weekend,
+        h.user_id IS NOT NULL AND u.hour_of_day IS NULL AS off_hours,
+        t.ts >= snapshot_at - to_microseconds(CAST(getvariable('snapshot_window_hours') * 3600e6 AS BIGINT))
+            AND t.ts < snapshot_at AS before_snapshot,
+        sum(t.tokens) OVER (
+            PARTITION BY t.user_id, t.week_start ORDER BY t.ts
+            RANGE BETWEEN CURRENT ROW AND INTERVAL '3 hours' FOLLOWING
+        ) AS tokens_next_3h
+    FROM (
+        SELECT
+            *,
+            week_start + to_days(CAST(getvariable('snapshot_weekday') AS INTEGER) - 1)
+                + to_hours(CAST(getvariable('snapshot_hour') AS INTEGER)) AS snapshot_at
+        FROM request_tokens
+    ) AS t
+    LEFT JOIN has_usual_hours AS h ON h.user_id = t.user_id
+    LEFT JOIN usual_hours AS u ON u.user_id = t.user_id AND u.hour_of_day = hour(t.ts)
+),
+
+volume AS (
+    SELECT
+        user_id,
+        week_start,
+        sum(tokens) AS tokens,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(cache_read_tokens) AS cache_read_tokens,
+        sum(cache_write_tokens) AS cache_write_tokens,
+        sum(cost_usd) AS cost_usd,
+        count(*) AS requests,
+        sum(tokens) FILTER (WHERE unshipped) AS unshipped_tokens,
+        coalesce(sum(cost_usd) FILTER (WHERE unshipped), 0) AS unshipped_cost_usd,
+        sum(tokens) FILTER (WHERE at_night) AS night_tokens,
+        sum(tokens) FILTER (WHERE at_weekend) AS weekend_tokens,
+        sum(tokens) FILTER (WHERE off_hours) AS off_hours_tokens,
+        sum(tokens) FILTER (WHERE before_snapshot) AS snapshot_tokens,
+        max(tokens_next_3h) AS peak_3h_tokens
+    FROM request_context
+    GROUP BY ALL
+),
+
+prompt_week AS (
+    SELECT
+        prompts.user_id,
+        iso_week(prompts.ts) AS week_start,
+        prompts.session_id,
+        prompts.ts,
+        prompts.invocation_id,
+        prompts.repo,
+        prompts.prompt_length,
+        prompts.lines_accepted,
+        repeats.exact_repeat_in_session,
+        repeats.near_repeat_in_session,
+        repeats.exact_repeat_in_week,
+        repeats.near_repeat_in_week,
+        epoch(prompts.ts - lag(prompts.ts) OVER (PARTITION BY prompts.session_id ORDER BY prompts.ts, prompts.invocation_id)) AS gap_seconds
+    FROM prompts
+    JOIN repeats USING (invocation_id)
+),
+
+prompting AS (
+    SELECT
+        user_id,
+        week_start,
+        count(*) AS prompts,
+        coalesce(sum(lines_accepted), 0) AS lines_accepted,
+        avg(CAST(exact_repeat_in_session AS DOUBLE)) AS exact_repeat_share,
+        avg(CAST(near_repeat_in_session AS DOUBLE)) AS near_repeat_share,
+        avg(CAST(exact_repeat_in_week AS DOUBLE)) AS exact_repeat_share_week,
+        avg(CAST(near_repeat_in_week AS DOUBLE)) AS near_repeat_share_week,
+        CASE WHEN count(gap_seconds) >= 2 THEN safe_div(stddev_samp(gap_seconds), avg(gap_seconds)) END AS gap_cv,
+        avg(CAST(repo IS NULL AS DOUBLE)) AS no_repo_prompt_share,
+        avg(prompt_length) AS mean_prompt_length
+    FROM prompt_week
+    GROUP BY ALL
+),
+
+session_weeks AS (
+    SELECT DISTINCT user_id, iso_week(ts) AS week_start, session_id FROM requests
+    UNION
+    SELECT DISTINCT user_id, iso_week(ts) AS week_start, session_id FROM prompts
+),
+
+session_activity AS (
+    SELECT
+        session_weeks.user_id,
+        session_weeks.week_start,
+        count(*) AS sessions,
+        max(sessions.longest_near_run) AS longest_near_run
+    FROM session_weeks
+    JOIN sessions USING (session_id)
+    GROUP BY ALL
+),
+
+active_time AS (
+    -- each gap between consecutive events of a session counts in the week of the later event
+    -- (least() skips NULLs, so each session's first event, which has no gap, is left out)
+    SELECT user_id, week_start, sum(least(gap_minutes, getvariable('active_gap_cap_minutes'))) FILTER (WHERE gap_minutes IS NOT NULL) AS active_minutes
+    FROM (
+        SELECT
+            user_id,
+            iso_week(ts) AS week_start,
+            epoch(ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts)) / 60.0 AS gap_minutes
+        FROM (SELECT session_id, user_id, ts FROM requests UNION ALL SELECT session_id, user_id, ts FROM prompts)
+    )
+    GROUP BY ALL
+),
+
+ai_outcome AS (
+    SELECT
+        session_weeks.user_id,
+        session_weeks.week_start,
+        count(DISTINCT links.change_id) FILTER (WHERE changes.merged_at IS NOT NULL) AS ai_merged_changes,
+        count(DISTINCT links.change_id) FILTER (WHERE changes.deployed) AS ai_deployed_changes
+    FROM session_weeks
+    JOIN links USING (session_id)
+    JOIN changes USING (change_id)
+    GROUP BY ALL
+),
+
+shipping AS (
+    SELECT
+        author_id AS user_id,
+        iso_week(merged_at) AS week_start,
+        count(*) AS merged_changes,
+        count(*) FILTER (WHERE deployed) AS deployed_changes,
+        avg(CAST(is_tiny AS DOUBLE)) AS tiny_change_share,
+        safe_div(count(DISTINCT first_deployment_id), count(*) FILTER (WHERE deployed)) AS deployments_per_change,
+        avg(lines_changed) AS mean_change_lines
+    FROM changes
+    WHERE merged_at IS NOT NULL AND author_id IS NOT NULL
+    GROUP BY ALL
+),
+
+user_weeks AS (
+    SELECT user_id, week_start FROM volume
+    UNION
+    SELECT user_id, week_start FROM prompting
+)
+
+SELECT
+    user_weeks.user_id,
+    coalesce(directory.team, 'unassigned') AS team,
+    coalesce(directory.org, 'unassigned') AS org,
+    user_weeks.week_start,
+    coalesce(volume.tokens, 0) AS tokens,
+    coalesce(volume.input_tokens, 0) AS input_tokens,
+    coalesce(volume.output_tokens, 0) AS output_tokens,
+    coalesce(volume.cache_read_tokens, 0) AS cache_read_tokens,
+    coalesce(volume.cache_write_tokens, 0) AS cache_write_tokens,
+    coalesce(volume.cost_usd, 0) AS cost_usd,
+    coalesce(session_activity.sessions, 0) AS sessions,
+    coalesce(volume.requests, 0) AS requests,
+    coalesce(prompting.prompts, 0) AS prompts,
+    coalesce(active_time.active_minutes, 0) AS active_minutes,
+    coalesce(shipping.merged_changes, 0) AS merged_changes,
+    coalesce(shipping.deployed_changes, 0) AS deployed_changes,
+    coalesce(ai_outcome.ai_merged_changes, 0) AS ai_merged_changes,
+    coalesce(ai_outcome.ai_deployed_changes, 0) AS ai_deployed_changes,
+    -- a week with prompts but no request has 0 tokens (not NULL): 0 per change, NULL only without changes
+    safe_div(coalesce(volume.tokens, 0), shipping.merged_changes) AS tokens_per_merged_change,
+    safe_div(coalesce(volume.cost_usd, 0), shipping.merged_changes) AS cost_per_merged_change,
+    safe_div(coalesce(volume.tokens, 0), shipping.deployed_changes) AS tokens_per_deployed_change,
+    safe_div(coalesce(volume.cost_usd, 0), shipping.deployed_changes) AS cost_per_deployed_change,
+    coalesce(safe_div(volume.unshipped_tokens, volume.tokens), 0) AS unshipped_token_share,
+    coalesce(volume.unshipped_cost_usd, 0) AS unshipped_cost_usd,
+    coalesce(prompting.exact_repeat_share, 0) AS exact_repeat_share,
+    coalesce(prompting.near_repeat_share, 0) AS near_repeat_share,
+    coalesce(prompting.exact_repeat_share_week, 0) AS exact_repeat_share_week,
+    coalesce(prompting.near_repeat_share_week, 0) AS near_repeat_share_week,
+    coalesce(session_activity.longest_near_run, 0) AS longest_near_run,
+    prompting.gap_cv,
+    coalesce(safe_div(volume.night_tokens, volume.tokens), 0) AS night_share,
+    coalesce(safe_div(volume.weekend_tokens, volume.tokens), 0) AS weekend_share,
+    coalesce(safe_div(volume.off_hours_tokens, volume.tokens), 0) AS off_hours_share,
+    coalesce(safe_div(volume.peak_3h_tokens, volume.tokens), 0) AS peak_3h_token_share,
+    coalesce(safe_div(volume.snapshot_tokens, volume.tokens), 0) AS snapshot_window_share,
+    safe_div(coalesce(prompting.lines_accepted, 0), volume.tokens / 1000.0) AS lines_accepted_per_ktok,
+    safe_div(volume.output_tokens, volume.input_tokens) AS output_input_ratio,
+    safe_div(volume.cache_read_tokens, volume.tokens) AS cache_read_share,
+    safe_div(coalesce(volume.requests, 0), prompting.prompts) AS requests_per_prompt,
+    prompting.no_repo_prompt_share,
+    prompting.mean_prompt_length,
+    coalesce(shipping.tiny_change_share, 0) AS tiny_change_share,
+    shipping.deployments_per_change,
+    shipping.mean_change_lines
+FROM user_weeks
+LEFT JOIN volume USING (user_id, week_start)
+LEFT JOIN prompting USING (user_id, week_start)
+LEFT JOIN session_activity USING (user_id, week_start)
+LEFT JOIN active_time USING (user_id, week_start)
+LEFT JOIN ai_outcome USING (user_id, week_start)
+LEFT JOIN shipping USING (user_id, week_start)
+LEFT JOIN directory ON directory.user_id = user_weeks.user_id

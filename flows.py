@@ -1,0 +1,122 @@
+"""Prefect flows: one per job (load, features, detect, report) and a parent that chains them.
+
+The logic lives in plain functions (pipeline.stages); these wrappers add orchestration only:
+coarse tasks at stage boundaries, retries where input I/O can fail, a run summary artifact, and
+a served deployment with a daily schedule (`python flows.py serve`).
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from pipeline import runs, stages
+from pipeline.load import LoadSummary
+from pipeline.settings import Settings
+from pipeline.workspace import building, run_lock
+
+DEFAULT_CRON = "0 6 * * *"  # daily, 06:00 UTC
+
+
+@task(retries=2, retry_delay_seconds=10)  # input files may sit on flaky network storage
+def load_inputs_task(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+    return stages.load(work, input_dir, run_id, settings, now)
+
+
+@task
+def build_features_task(work: Path, settings: Settings) -> dict[str, int]:
+    return stages.features(work, settings)
+
+
+@task
+def detect_task(work: Path, run_id: str, settings: Settings) -> stages.DetectSummary:
+    return stages.detect(work, run_id, settings)
+
+
+@flow(name="goodhart-load")
+def load_flow(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+    """Validate and load new input files into the raw tables."""
+    return load_inputs_task(work, input_dir, run_id, settings, now)
+
+
+@flow(name="goodhart-features")
+def features_flow(work: Path, settings: Settings) -> dict[str, int]:
+    """Sessions, links and features, rebuilt from the raw tables."""
+    return build_features_task(work, settings)
+
+
+@flow(name="goodhart-detect")
+def detect_flow(work: Path, run_id: str, settings: Settings) -> stages.DetectSummary:
+    """Score every user-week and session; write scores, flags and views."""
+    return detect_task(work, run_id, settings)
+
+
+@flow(name="goodhart-report")
+def report_flow(result: stages.RunResult) -> str:
+    """Publish the run's summary as a Prefect markdown artifact."""
+    markdown = run_summary_markdown(result)
+    create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
+    return markdown
+
+
+@flow(name="goodhart-detection")
+def detection_flow(input_dir: str, db: str, config: str | None = None) -> stages.RunResult:
+    """The scheduled job: load, link and features, detect, publish atomically, report."""
+    settings = Settings.from_file(Path(config) if config else None)
+    input_path, db_path = Path(input_dir), Path(db)
+    started_at = runs.utc_now()
+    run_id = runs.new_run_id(started_at)
+    with run_lock(db_path), building(db_path) as work:
+        stages.begin(work, run_id, started_at, input_path, settings)
+        load_summary = load_flow(work, input_path, run_id, settings, started_at)
+        feature_rows = features_flow(work, settings)
+        detect_summary = detect_flow(work, run_id, settings)
+        stages.finish(work, run_id, load_summary)
+    result = stages.RunResult(run_id, db_path, load_summary, feature_rows, detect_summary)
+    report_flow(result)
+    return result
+
+
+def run_summary_markdown(result: stages.RunResult) -> str:
+    lines = [
+        f"# Goodhart run `{result.run_id}`",
+        "",
+        "| dataset | files loaded | files skipped | rows given | loaded | rejected | unpriced |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d in result.load.datasets.values():
+        lines.append(
+            f"| {d.dataset} | {d.files_loaded} | {d.files_skipped} | {d.rows_given:,} | {d.rows_loaded:,} "
+            f"| {d.rows_rejected:,} | {d.rows_unpriced:,} |"
+        )
+    detect = result.detect
+    severities = ", ".join(f"{k}: {v}" for k, v in detect.flags_by_severity.items()) or "none"
+    lines += [
+        "",
+        f"- user-weeks scored: {detect.user_weeks:,}, flagged: {detect.user_weeks_flagged:,}",
+        f"- sessions scored: {detect.sessions:,}, flagged: {detect.sessions_flagged:,}",
+        f"- flags by severity: {severities}",
+        f"- wasted cost: ${detect.wasted_cost_usd:,.2f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def serve(input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON) -> None:
+    """Serve the detection flow as a deployment on a cron schedule (blocks until stopped)."""
+    detection_flow.serve(name="goodhart-daily", cron=cron, parameters=deployment_parameters(input_dir, db, config))
+
+
+def deployment_parameters(input_dir: str, db: str, config: str | None) -> dict[str, str | None]:
+    return {"input_dir": str(Path(input_dir).resolve()), "db": str(Path(db).resolve()),
+            "config": str(Path(config).resolve()) if config else None}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] != "serve":
+        sys.exit("usage: python flows.py serve --input DIR --db FILE [--config FILE] [--cron EXPR]")
+    from pipeline.cli import main
+
+    main(sys.argv[1:])

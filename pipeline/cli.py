@@ -1,0 +1,169 @@
+"""`goodhart`: the command line, the face that starts the flows."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+
+
+class UsageError(Exception):
+    """An unusable argument; reported as one line with a non-zero exit."""
+
+
+def _existing_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such directory: {value}")
+    return path
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (usage stays available under --help)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="goodhart",
+        description="Catch gamed AI-usage metrics: link AI sessions to shipped work and flag usage that produced nothing.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's and the pipeline's info logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="load, link, build features, detect and publish into a DuckDB file")
+    run.add_argument("--input", required=True, type=_existing_dir, metavar="DIR", help="input folder in the contract's formats")
+    run.add_argument("--db", required=True, type=Path, metavar="FILE", help="DuckDB file to create or update")
+    run.add_argument("--config", type=_existing_file, metavar="FILE", help="TOML merged over the default settings")
+    run.add_argument("--no-prefect", action="store_true", help="run the same stages without Prefect (no API server)")
+    run.add_argument("--wait", action="store_true", help="wait for a running run on the same database instead of exiting")
+
+    generate = commands.add_parser("generate", help="write a sample world (contract input folder + labels/)")
+    generate.add_argument("out", type=Path, metavar="OUT", help="folder to write")
+    generate.add_argument("--users", type=_positive_int, default=200)
+    generate.add_argument("--weeks", type=_positive_int, default=8)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet", dest="file_format")
+
+    demo = commands.add_parser("demo", help="generate a sample world and run the whole pipeline on it")
+    demo.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="where to put the world and database")
+    demo.add_argument("--users", type=_positive_int, default=200)
+    demo.add_argument("--weeks", type=_positive_int, default=8)
+    demo.add_argument("--seed", type=int, default=7)
+
+    serve = commands.add_parser("serve", help="serve the detection flow as a Prefect deployment on a cron schedule")
+    serve.add_argument("--input", required=True, type=_existing_dir, metavar="DIR")
+    serve.add_argument("--db", required=True, type=Path, metavar="FILE")
+    serve.add_argument("--config", type=_existing_file, metavar="FILE")
+    serve.add_argument("--cron", default=None, help="cron expression (default: daily at 06:00 UTC)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "serve": cmd_serve}
+    from pipeline.load import MissingDatasetError
+    from pipeline.workspace import RunInProgressError
+
+    try:
+        handlers[args.command](args)
+    except (UsageError, MissingDatasetError) as error:
+        print(f"goodhart: error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except RunInProgressError as error:
+        print(f"goodhart: {error}", file=sys.stderr)
+        sys.exit(EXIT_BUSY)
+
+
+def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False):
+    if db.exists() and db.is_dir():
+        raise UsageError(f"--db must be a file, not a directory: {db}")
+    if use_prefect:
+        from flows import detection_flow
+
+        return detection_flow(str(input_dir), str(db), str(config) if config else None)
+    from pipeline.settings import Settings
+    from pipeline.stages import run_local
+
+    return run_local(input_dir, db, Settings.from_file(config), wait=wait)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    result = _run(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait)
+    _print_result(result)
+
+
+def _print_result(result) -> None:
+    load = result.load
+    given = sum(d.rows_given for d in load.datasets.values())
+    rejected = sum(d.rows_rejected for d in load.datasets.values())
+    d = result.detect
+    print(f"run {result.run_id} -> {result.db_path}")
+    print(f"  rows: {given:,} given, {given - rejected:,} loaded, {rejected:,} rejected (see rejected_rows)")
+    print(f"  user-weeks: {d.user_weeks:,} scored, {d.user_weeks_flagged:,} flagged")
+    print(f"  sessions:   {d.sessions:,} scored, {d.sessions_flagged:,} flagged")
+    print(f"  wasted cost: ${d.wasted_cost_usd:,.2f}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from data.generate import generate_world
+
+    summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed, file_format=args.file_format)
+    rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
+    print(f"wrote {summary.out_dir}: {rows}")
+    print(f"  labels: {summary.gaming_user_weeks:,} gaming of {summary.user_weeks:,} user-weeks in {summary.out_dir / 'labels'}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from data.generate import generate_world
+
+    world = args.dir / "input"
+    db = args.dir / "goodhart.duckdb"
+    print(f"generating a sample world of {args.users} people over {args.weeks} weeks in {world} ...")
+    generate_world(world, users=args.users, weeks=args.weeks, seed=args.seed)
+    print("running the detection flow ...")
+    result = _run(world, db, None, use_prefect=True)
+    _print_result(result)
+    print()
+    print("Results are in", db)
+    print("Try:")
+    print(f"  duckdb {db} \"SELECT user_id, team, week_start, score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
+    print("or from Python:")
+    print(f"  python -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('FROM flagged_user_weeks LIMIT 10'))\"")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import flows
+
+    flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None, cron=args.cron or flows.DEFAULT_CRON)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The `runs` record: one row per run, written into the database the run publishes."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def utc_now() -> datetime:
+    """Naive UTC, the convention of every timestamp in the database."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def code_version() -> str:
+    try:
+        return metadata.version("goodhart")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, input_dir: Path, config: dict[str, Any]
+) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, status, input_dir, config, code_version) VALUES (?, ?, 'running', ?, ?, ?)",
+        [run_id, started_at, str(input_dir), json.dumps(config, default=str), code_version()],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, inputs_seen: list[str]) -> None:
+    """Close the run record with the loader's totals (from run_datasets) and the end time."""
+    con.execute(
+        """
+        UPDATE runs SET
+            ended_at = ?,
+            status = 'completed',
+            inputs_seen = ?,
+            files_loaded = totals.files_loaded,
+            files_skipped = totals.files_skipped,
+            rows_given = totals.rows_given,
+            rows_loaded = totals.rows_loaded,
+            rows_rejected = totals.rows_rejected,
+            rows_unpriced = totals.rows_unpriced
+        FROM (
+            SELECT sum(files_loaded) AS files_loaded, sum(files_skipped) AS files_skipped,
+                   sum(rows_given) AS rows_given, sum(rows_loaded) AS rows_loaded,
+                   sum(rows_rejected) AS rows_rejected, sum(rows_unpriced) AS rows_unpriced
+            FROM run_datasets WHERE run_id = ?
+        ) AS totals
+        WHERE runs.run_id = ?
+        """,
+        [utc_now(), inputs_seen, run_id, run_id],
+    )

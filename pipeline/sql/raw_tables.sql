@@ -1,0 +1,139 @@
+-- Raw tables: what the loader keeps of the contract's input datasets, plus its own bookkeeping.
+-- Every timestamp is TIMESTAMP in UTC (offsets are applied at load). Prompt text is never stored:
+-- only its fingerprint, near-duplicate signature and length.
+
+-- grain: one row per model API call (request_id)
+CREATE TABLE IF NOT EXISTS token_usage (
+    request_id         VARCHAR NOT NULL,
+    ts                 TIMESTAMP NOT NULL,
+    user_id            VARCHAR NOT NULL,
+    session_id         VARCHAR NOT NULL,
+    model              VARCHAR NOT NULL,
+    input_tokens       BIGINT NOT NULL,
+    output_tokens      BIGINT NOT NULL,
+    cache_read_tokens  BIGINT NOT NULL,
+    cache_write_tokens BIGINT NOT NULL,
+    cost_usd           DOUBLE,            -- NULL when the model has no price
+    cost_source        VARCHAR NOT NULL,  -- 'input' | 'price_table' | 'unpriced'
+    tool               VARCHAR,
+    file_id            INTEGER NOT NULL,  -- loaded_files.file_id the row came from
+    position           BIGINT NOT NULL    -- 1-based record number in that file
+);
+
+-- grain: one row per prompt (invocation_id)
+CREATE TABLE IF NOT EXISTS invocations (
+    invocation_id      VARCHAR NOT NULL,
+    ts                 TIMESTAMP NOT NULL,
+    user_id            VARCHAR NOT NULL,
+    session_id         VARCHAR NOT NULL,
+    repo               VARCHAR,           -- NULL: no repository context
+    prompt_fingerprint VARCHAR,           -- exact: sha256 hex of the text, or 'hash:' || prompt_hash
+    prompt_simhash     UBIGINT,           -- 64-bit SimHash of word tokens; NULL without text
+    prompt_length      INTEGER,           -- characters; given, or measured from the text
+    lines_accepted     INTEGER,
+    tool_calls         INTEGER,
+    commit_sha         VARCHAR,
+    file_id            INTEGER NOT NULL,
+    position           BIGINT NOT NULL
+);
+
+-- grain: one row per change (change_id)
+CREATE TABLE IF NOT EXISTS changes (
+    change_id      VARCHAR NOT NULL,
+    repo           VARCHAR NOT NULL,
+    author_id      VARCHAR,
+    merged_at      TIMESTAMP,            -- NULL: not merged
+    lines_added    BIGINT,
+    lines_deleted  BIGINT,
+    ai_session_ids VARCHAR[],
+    commit_shas    VARCHAR[],
+    file_id        INTEGER NOT NULL,
+    position       BIGINT NOT NULL
+);
+
+-- grain: one row per deployment (deployment_id)
+CREATE TABLE IF NOT EXISTS deployments (
+    deployment_id VARCHAR NOT NULL,
+    repo          VARCHAR NOT NULL,
+    deployed_at   TIMESTAMP NOT NULL,
+    status        VARCHAR NOT NULL,      -- 'success' | 'failure' | 'rolled_back'
+    change_ids    VARCHAR[],
+    file_id       INTEGER NOT NULL,
+    position      BIGINT NOT NULL
+);
+
+-- grain: one row per person (user_id)
+CREATE TABLE IF NOT EXISTS people (
+    user_id  VARCHAR NOT NULL,
+    team     VARCHAR,
+    org      VARCHAR,
+    file_id  INTEGER NOT NULL,
+    position BIGINT NOT NULL
+);
+
+-- grain: one row per model (model); overrides the default price table shipped in data/prices.csv
+CREATE TABLE IF NOT EXISTS prices (
+    model                VARCHAR NOT NULL,
+    input_per_mtok       DOUBLE NOT NULL,
+    output_per_mtok      DOUBLE NOT NULL,
+    cache_read_per_mtok  DOUBLE,
+    cache_write_per_mtok DOUBLE,
+    file_id              INTEGER NOT NULL,
+    position             BIGINT NOT NULL
+);
+
+-- grain: one row per input file ever loaded (content hash); a file with a known hash is skipped
+CREATE TABLE IF NOT EXISTS loaded_files (
+    file_id       INTEGER NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    dataset       VARCHAR NOT NULL,
+    path          VARCHAR NOT NULL,
+    sha256        VARCHAR NOT NULL,
+    bytes         BIGINT NOT NULL,
+    rows_given    BIGINT NOT NULL,
+    rows_loaded   BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    loaded_at     TIMESTAMP NOT NULL
+);
+
+-- grain: one row per input row that was not loaded
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    run_id      VARCHAR NOT NULL,
+    dataset     VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    position    BIGINT NOT NULL,         -- 1-based record number in the file (CSV header not counted); 0: the whole file
+    raw         VARCHAR,                 -- the row as text (prompt text replaced by its fingerprint)
+    reason      VARCHAR NOT NULL
+);
+
+-- grain: one row per (run, dataset): the loader's own count check
+CREATE TABLE IF NOT EXISTS run_datasets (
+    run_id        VARCHAR NOT NULL,
+    dataset       VARCHAR NOT NULL,
+    files_seen    INTEGER NOT NULL,
+    files_loaded  INTEGER NOT NULL,      -- new files read this run
+    files_skipped INTEGER NOT NULL,      -- already loaded with the same content
+    rows_given    BIGINT NOT NULL,
+    rows_loaded   BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    rows_unpriced BIGINT NOT NULL        -- token_usage rows loaded with a NULL cost
+);
+
+-- grain: one row per run
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        VARCHAR NOT NULL,
+    started_at    TIMESTAMP NOT NULL,
+    ended_at      TIMESTAMP,
+    status        VARCHAR NOT NULL,      -- 'running' | 'completed' | 'failed'
+    input_dir     VARCHAR,
+    inputs_seen   VARCHAR[],             -- every input file the run looked at
+    files_loaded  INTEGER,
+    files_skipped INTEGER,
+    rows_given    BIGINT,
+    rows_loaded   BIGINT,
+    rows_rejected BIGINT,
+    rows_unpriced BIGINT,
+    config        JSON,                  -- the effective settings of the run
+    code_version  VARCHAR,
+    error         VARCHAR
+);

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from pipeline.settings import Settings, deep_merge
+
+
+def test_deep_merge_overrides_leaves_and_keeps_siblings() -> None:
+    base = {"links": {"window_hours": 120, "other": 1}, "load": {"max_future_skew_hours": 24}}
+    merged = deep_merge(base, {"links": {"window_hours": 48}})
+    assert merged == {"links": {"window_hours": 48, "other": 1}, "load": {"max_future_skew_hours": 24}}
+    assert base["links"]["window_hours"] == 120  # input untouched
+
+
+def test_user_file_merges_over_packaged_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "goodhart.toml"
+    config.write_text("[links]\nwindow_hours = 48\n[load]\nmax_future_skew_hours = 2\n")
+    settings = Settings.from_file(config)
+    assert settings.feature_variables["link_window_hours"] == 48
+    assert settings.max_future_skew.total_seconds() == 2 * 3600
+    assert settings.feature_variables["tiny_change_lines"] == 10  # default kept
+    assert settings.default_prices.name == "prices.csv" and settings.default_prices.exists()
