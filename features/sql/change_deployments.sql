@@ -14,8 +14,9 @@ shipments AS (
 per_change AS (
     SELECT
         change_id,
-        count(*) AS deployment_attempts,
-        count(*) FILTER (WHERE status <> 'success') AS failed_deployments,
+        -- distinct: a deployment that lists the change twice is still one attempt
+        count(DISTINCT deployment_id) AS deployment_attempts,
+        count(DISTINCT deployment_id) FILTER (WHERE status <> 'success') AS failed_deployments,
         min({'at': deployed_at, 'id': deployment_id}) FILTER (WHERE status = 'success') AS first_success
     FROM shipments
     GROUP BY change_id

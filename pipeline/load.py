@@ -1,0 +1,672 @@
+"""Load the contract's input datasets into the raw tables: validate, reject, deduplicate, price.
+
+Every record of every new input file ends up either in its raw table or in `rejected_rows`
+(with a reason); the loader checks loaded + rejected == given per file and per dataset.
+Work is set-wise: one validation SQL per file (the dataset's checks applied to that file's
+columns, typed or text), one duplicate pass and one insert per dataset.
+
+Reasons (the first failing check wins; fields are checked in contract order):
+    missing required field: <f>     absent, null, empty or blank
+    unparseable timestamp: <f>      not ISO-8601 (offset Z, +HH:MM, +HHMM, +HH or none = UTC)
+    timestamp in the future: <f>    later than now + max_future_skew
+    not an integer: <f>             not a whole number ("12", 12.0 and "1e3" are; "12.5", "abc" are not)
+    not a number: <f>               cost and prices: not a finite number
+    negative value: <f>
+    out of range: <f>               an integer too large for its column
+    not a list: <f>                 a JSON value that is neither a list nor a ';'-separated string
+    unknown status: <value>         deployments.status not success | failure | rolled_back
+    duplicate                       the id was loaded before (earlier run, file or position)
+    malformed JSON | not a JSON object | malformed CSV record
+    unreadable file: <short error>  position 0: the whole file; after a truncated gzip, the
+                                    lost rest at the position after the last record read
+Positions are 1-based record numbers: see `pipeline.readers`.
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline import readers, storage
+from pipeline.fingerprint import simhash64
+from pipeline.readers import quote_ident, sql_literal
+
+
+@dataclass(frozen=True)
+class DatasetLoad:
+    dataset: str
+    files_seen: int
+    files_loaded: int
+    files_skipped: int
+    rows_given: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_unpriced: int
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    datasets: dict[str, DatasetLoad]
+    inputs_seen: list[str]  # every input file path the run looked at
+
+
+class MissingDatasetError(ValueError):
+    """A required dataset has no entry in the input dir."""
+
+
+class LoadCountError(AssertionError):
+    """Loaded + rejected rows differ from the rows given: a loader bug, never expected."""
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection,
+    input_dir: Path,
+    run_id: str,
+    *,
+    max_future_skew: datetime.timedelta,
+    now: datetime.datetime,
+    default_prices: Path,
+) -> LoadSummary:
+    """Load every dataset of the contract found in `input_dir`; files loaded before are skipped.
+
+    Writes the raw tables, `rejected_rows`, `loaded_files` (one row per new file) and
+    `run_datasets` (one row per dataset); never `runs`. Each dataset is committed on its own.
+    Timestamps later than `now + max_future_skew` are rejected. Rows without cost_usd are priced
+    from the input `prices` dataset, falling back per model to `default_prices`.
+    """
+    storage.create_raw_tables(con)
+    _require_utc_session(con)
+    input_dir = Path(input_dir)
+    found = {spec.name: readers.find_dataset_files(input_dir, spec.name) for spec in DATASETS}
+    missing = [spec.name for spec in DATASETS if spec.required and found[spec.name] is None]
+    if missing:
+        raise MissingDatasetError(f"no entry for required dataset {', '.join(missing)} in {input_dir}")
+
+    state = _RunState(
+        run_id=run_id,
+        ts_limit=_naive_utc(now + max_future_skew),
+        loaded_at=_naive_utc(now),
+        known_hashes={sha for (sha,) in con.sql("SELECT sha256 FROM loaded_files").fetchall()},
+        next_file_id=con.sql("SELECT coalesce(max(file_id), 0) + 1 FROM loaded_files").fetchall()[0][0],
+        default_prices=Path(default_prices),
+    )
+    loads = {spec.name: _load_dataset(con, spec, found[spec.name] or [], state) for spec in DATASETS}
+    inputs_seen = [str(file.path) for spec in DATASETS for file in found[spec.name] or []]
+    return LoadSummary(loads, inputs_seen)
+
+
+# --- one dataset -----------------------------------------------------------------------
+
+
+@dataclass
+class _RunState:
+    run_id: str
+    ts_limit: datetime.datetime
+    loaded_at: datetime.datetime
+    known_hashes: set[str]
+    next_file_id: int
+    default_prices: Path
+
+
+@dataclass(frozen=True)
+class _NewFile:
+    file_id: int
+    input: readers.InputFile
+    sha256: str
+    size: int
+
+
+def _load_dataset(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, files: list[readers.InputFile], state: _RunState
+) -> DatasetLoad:
+    new_files: list[_NewFile] = []
+    for file in files:
+        sha, size = readers.file_digest(file.path)
+        if sha not in state.known_hashes:  # a copy of a file in this same run is skipped too
+            state.known_hashes.add(sha)
+            new_files.append(_NewFile(state.next_file_id, file, sha, size))
+            state.next_file_id += 1
+
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {CHECKED} AS SELECT {', '.join(spec.columns)}, "
+        f"NULL::INTEGER AS __file_id, NULL::BIGINT AS __position, NULL::VARCHAR AS __reason "
+        f"FROM main.{spec.name} WHERE false"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {REJECTED} (file_id INTEGER, position BIGINT, raw VARCHAR, reason VARCHAR)")
+    if spec.name == "token_usage":
+        _create_price_table(con, state.default_prices)
+
+    given: dict[int, int] = {}
+    opened: list[tuple[int, readers.FileRows]] = []
+    try:
+        for new in new_files:
+            rows = _read_and_check(con, spec, new, state.ts_limit)
+            opened.append((new.file_id, rows))
+            given[new.file_id] = rows.rows_given
+            if rows.rejects.num_rows:
+                _insert_rejects(con, new.file_id, rows.rejects)
+        _mark_duplicates(con, spec)
+        for file_id, rows in opened:
+            _reject_checked(con, file_id, rows)
+    finally:
+        for _, rows in opened:
+            rows.release()
+
+    load = _commit_dataset(con, spec, files, new_files, given, state)
+    con.execute(f"DROP TABLE IF EXISTS {CHECKED}; DROP TABLE IF EXISTS {REJECTED}; DROP TABLE IF EXISTS {PRICES}")
+    return load
+
+
+def _read_and_check(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new: _NewFile, ts_limit: datetime.datetime
+) -> readers.FileRows:
+    """Read one file and insert its rows, validated, into the staging table."""
+    rows = readers.read_file(
+        con,
+        new.input,
+        view_name=f"__load_source_{new.file_id}",
+        list_fields=frozenset(f.name for f in spec.fields if f.kind == "list"),
+        json_fields=tuple(f.name for f in spec.fields),
+        redact=REDACT,
+    )
+    if rows.relation is None:
+        return rows
+    simhash_view = f"__load_simhash_{new.file_id}"
+    try:
+        has_text = "prompt_text" in rows.columns and any(f.kind == "text" for f in spec.fields)
+        if has_text:
+            _register_simhashes(con, rows, simhash_view)
+        con.execute(_check_sql(spec, rows, new.file_id, ts_limit, simhash_view if has_text else None))
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # e.g. a corrupt Parquet page
+        rows.release()
+        con.execute(f"DELETE FROM {CHECKED} WHERE __file_id = {new.file_id}")
+        return readers.unreadable_file(readers.short_error(exc))
+    finally:
+        con.unregister(simhash_view)
+    return rows
+
+
+def _register_simhashes(con: duckdb.DuckDBPyConnection, rows: readers.FileRows, view_name: str) -> None:
+    """SimHash of each distinct prompt text of the file (a view over Python memory, not a table)."""
+    text = _text_of(quote_ident("prompt_text"), rows.columns["prompt_text"])
+    texts = con.sql(f"SELECT DISTINCT {text} AS text FROM {rows.relation} WHERE {text} IS NOT NULL").pl()
+    con.register(view_name, texts.with_columns(simhash=simhash64(texts["text"])))
+
+
+def _check_sql(
+    spec: DatasetSpec, rows: readers.FileRows, file_id: int, ts_limit: datetime.datetime, simhash_view: str | None
+) -> str:
+    """INSERT INTO the staging table: the file's rows typed, with the first failing check as __reason."""
+    parsed: dict[str, str] = {}
+    values: dict[str, str] = {}
+    checks: list[tuple[str, str]] = []
+    for field in spec.fields:
+        source_type = rows.columns.get(field.name)
+        source = quote_ident(field.name) if source_type is not None else "NULL"
+        field_parsed, value, field_checks = field.compile(source, source_type or "VARCHAR", ts_limit)
+        parsed.update(field_parsed)
+        values[field.name] = value
+        checks.extend(field_checks)
+    outputs = spec.outputs(values, has_text=simhash_view is not None)
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {why}" for cond, why in checks) + " END" if checks else "NULL"
+    # prompt texts: fingerprinted once per distinct text; joined on the text itself (in memory only)
+    simhash_join = (
+        f"LEFT JOIN (SELECT text, sha256(text) AS fingerprint, simhash FROM {simhash_view}) s "
+        f"ON s.text = p.{values['prompt_text']}"
+        if simhash_view
+        else ""
+    )
+    return f"""
+        INSERT INTO {CHECKED} ({', '.join(spec.columns)}, __file_id, __position, __reason)
+        WITH p AS (
+            SELECT __position, {', '.join(f'{expr} AS {alias}' for alias, expr in parsed.items())}
+            FROM {rows.relation}
+        )
+        SELECT {', '.join(outputs[c] for c in spec.columns)}, {file_id}, __position, {reason}
+        FROM p {simhash_join}
+    """
+
+
+def _insert_rejects(con: duckdb.DuckDBPyConnection, file_id: int, rejects: pa.Table) -> None:
+    view = f"__load_rejects_{file_id}"
+    con.register(view, rejects)
+    try:
+        con.execute(f"INSERT INTO {REJECTED} SELECT {file_id}, position, raw, reason FROM {view}")
+    finally:
+        con.unregister(view)
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
+    """Valid rows whose id is already loaded, or seen earlier in this batch, become 'duplicate'."""
+    key = spec.id_field
+    con.execute(
+        f"""
+        UPDATE {CHECKED} SET __reason = 'duplicate'
+        WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT rowid, row_number() OVER (PARTITION BY {key} ORDER BY __file_id, __position) AS copy
+                FROM {CHECKED} WHERE __reason IS NULL
+            ) WHERE copy > 1
+            UNION ALL
+            SELECT c.rowid FROM {CHECKED} c JOIN main.{spec.name} t ON c.{key} = t.{key} WHERE c.__reason IS NULL
+        )
+        """
+    )
+
+
+def _reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.FileRows) -> None:
+    """Move the file's failed staged rows to the rejects, with their raw text (read again from the source)."""
+    if rows.relation is None:
+        return
+    failed = f"(SELECT __position, __reason FROM {CHECKED} WHERE __file_id = {file_id} AND __reason IS NOT NULL)"
+    if not con.sql(f"SELECT count(*) FROM {failed}").fetchall()[0][0]:
+        return
+    con.execute(
+        f"""
+        INSERT INTO {REJECTED}
+        SELECT {file_id}, f.__position, {rows.raw_sql}, f.__reason
+        FROM {rows.relation} src JOIN {failed} f ON src.__position = f.__position
+        """
+    )
+
+
+def _commit_dataset(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    files: list[readers.InputFile],
+    new_files: list[_NewFile],
+    given: dict[int, int],
+    state: _RunState,
+) -> DatasetLoad:
+    """Insert the dataset's loaded rows, rejects and bookkeeping in one transaction, counts checked."""
+    files_view = "__load_files"
+    con.register(
+        files_view,
+        pa.table(
+            {
+                "file_id": pa.array([f.file_id for f in new_files], pa.int32()),
+                "path": pa.array([str(f.input.path) for f in new_files], pa.string()),
+                "sha256": pa.array([f.sha256 for f in new_files], pa.string()),
+                "bytes": pa.array([f.size for f in new_files], pa.int64()),
+                "rows_given": pa.array([given[f.file_id] for f in new_files], pa.int64()),
+            }
+        ),
+    )
+    con.begin()
+    try:
+        loaded = con.execute(spec.insert_sql()).fetchall()[0][0]
+        rejected = con.execute(
+            f"""
+            INSERT INTO rejected_rows (run_id, dataset, source_file, position, raw, reason)
+            SELECT {sql_literal(state.run_id)}, {sql_literal(spec.name)}, f.path, r.position, r.raw, r.reason
+            FROM {REJECTED} r JOIN {files_view} f USING (file_id)
+            ORDER BY r.file_id, r.position
+            """
+        ).fetchall()[0][0]
+        per_file = con.sql(
+            f"""
+            SELECT f.file_id, f.rows_given,
+                   coalesce(l.n, 0) AS rows_loaded, coalesce(r.n, 0) AS rows_rejected
+            FROM {files_view} f
+            LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} GROUP BY ALL) l USING (file_id)
+            LEFT JOIN (SELECT file_id, count(*) AS n FROM {REJECTED} GROUP BY ALL) r USING (file_id)
+            WHERE f.rows_given <> coalesce(l.n, 0) + coalesce(r.n, 0)
+            """
+        ).fetchall()
+        rows_given = sum(given.values())
+        if per_file or loaded + rejected != rows_given:
+            raise LoadCountError(
+                f"{spec.name}: loaded {loaded} + rejected {rejected} != given {rows_given} (files off: {per_file})"
+            )
+        con.execute(
+            f"""
+            INSERT INTO loaded_files
+            SELECT f.file_id, {sql_literal(state.run_id)}, {sql_literal(spec.name)}, f.path, f.sha256, f.bytes,
+                   f.rows_given, coalesce(l.n, 0), coalesce(r.n, 0), {_ts_literal(state.loaded_at)}
+            FROM {files_view} f
+            LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} GROUP BY ALL) l USING (file_id)
+            LEFT JOIN (SELECT file_id, count(*) AS n FROM {REJECTED} GROUP BY ALL) r USING (file_id)
+            ORDER BY f.file_id
+            """
+        )
+        unpriced = 0
+        if spec.name == "token_usage":
+            unpriced = con.sql(
+                f"SELECT count(*) FROM main.token_usage t JOIN {files_view} f USING (file_id) "
+                f"WHERE t.cost_source = 'unpriced'"
+            ).fetchall()[0][0]
+        load = DatasetLoad(
+            dataset=spec.name,
+            files_seen=len(files),
+            files_loaded=len(new_files),
+            files_skipped=len(files) - len(new_files),
+            rows_given=rows_given,
+            rows_loaded=loaded,
+            rows_rejected=rejected,
+            rows_unpriced=unpriced,
+        )
+        con.execute(
+            "INSERT INTO run_datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [state.run_id, load.dataset, load.files_seen, load.files_loaded, load.files_skipped,
+             load.rows_given, load.rows_loaded, load.rows_rejected, load.rows_unpriced],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        con.unregister(files_view)
+    return load
+
+
+def _create_price_table(con: duckdb.DuckDBPyConnection, default_prices: Path) -> None:
+    """Effective prices: the loaded `prices` rows, and the default table for the other models."""
+    columns = "{'model': 'VARCHAR', 'input_per_mtok': 'DOUBLE', 'output_per_mtok': 'DOUBLE', " \
+              "'cache_read_per_mtok': 'DOUBLE', 'cache_write_per_mtok': 'DOUBLE'}"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {PRICES} AS
+        SELECT model, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok FROM main.prices
+        UNION ALL
+        SELECT DISTINCT ON (model) model, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok
+        FROM read_csv({sql_literal(str(default_prices))}, header = true, auto_detect = false, columns = {columns})
+        WHERE model NOT IN (SELECT model FROM main.prices)
+        """
+    )
+
+
+def _require_utc_session(con: duckdb.DuckDBPyConnection) -> None:
+    """Timestamps without an offset are read as UTC through the session time zone: insist on UTC."""
+    offset = con.sql("SELECT CAST(TIMESTAMP '2026-01-01 00:00:00' AS TIMESTAMPTZ) = TIMESTAMPTZ '2026-01-01 00:00:00+00'")
+    if not offset.fetchall()[0][0]:
+        raise ValueError("the DuckDB session TimeZone must be UTC (use pipeline.storage.connect)")
+
+
+def _naive_utc(moment: datetime.datetime) -> datetime.datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _ts_literal(moment: datetime.datetime) -> str:
+    return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
+
+
+# --- checks per kind of field ----------------------------------------------------------
+
+Compiled = tuple[dict[str, str], str, list[tuple[str, str]]]  # (parsed columns, value expr, checks)
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
+TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE", "TIMESTAMP WITHOUT TIME ZONE"}
+TIMESTAMPTZ_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}
+BIGINT_MAX = 9_223_372_036_854_775_807
+INTEGER_MAX = 2_147_483_647
+
+
+def _is_numeric(source_type: str) -> bool:
+    return source_type in INTEGER_TYPES or source_type in FLOAT_TYPES or source_type.startswith("DECIMAL")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One contract column: how to read it and what makes a row fail."""
+
+    name: str
+    kind: str  # 'string' | 'text' | 'timestamp' | 'integer' | 'number' | 'list' | 'status'
+    required: bool = False
+    default: str | None = None  # SQL literal used when the value is missing
+    max_value: int = BIGINT_MAX
+
+    def compile(self, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
+        """Parsed columns (over the file's relation), the value (over the parsed columns) and the checks."""
+        return _COMPILERS[self.kind](self, source, source_type, ts_limit)
+
+    def alias(self, suffix: str) -> str:
+        return f"__{self.name}_{suffix}"
+
+    def missing_check(self, is_missing: str) -> list[tuple[str, str]]:
+        if not self.required:
+            return []
+        return [(is_missing, sql_literal(f"missing required field: {self.name}"))]
+
+
+def _text_of(source: str, source_type: str) -> str:
+    """The value as text, NULL when blank."""
+    text = source if source_type == "VARCHAR" else f"CAST({source} AS VARCHAR)"
+    return f"CASE WHEN trim({text}) <> '' THEN {text} END"
+
+
+def _compile_string(field: Field, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
+    text = field.alias("text")
+    checks = field.missing_check(f"{text} IS NULL")
+    if field.kind == "status":
+        allowed = ", ".join(sql_literal(s) for s in STATUSES)
+        checks.append((f"{text} NOT IN ({allowed})", f"'unknown status: ' || left({text}, 40)"))
+    return {text: _text_of(source, source_type)}, text, checks
+
+
+def _compile_timestamp(field: Field, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
+    present, value = field.alias("present"), field.alias("ts")
+    if source_type in TIMESTAMP_TYPES:
+        parsed = {present: f"{source} IS NOT NULL", value: f"CAST({source} AS TIMESTAMP)"}
+    elif source_type in TIMESTAMPTZ_TYPES:
+        parsed = {present: f"{source} IS NOT NULL", value: f"timezone('UTC', {source})"}
+    else:  # text: ISO-8601 with Z, +HH:MM, +HHMM, +HH or no offset (UTC: the session time zone)
+        text = _text_of(source, source_type)
+        parsed = {present: f"{text} IS NOT NULL", value: f"timezone('UTC', TRY_CAST(trim({text}) AS TIMESTAMPTZ))"}
+    checks = field.missing_check(f"NOT {present}") + [
+        (f"{present} AND {value} IS NULL", sql_literal(f"unparseable timestamp: {field.name}")),
+        (f"{value} > {_ts_literal(ts_limit)}", sql_literal(f"timestamp in the future: {field.name}")),
+    ]
+    return parsed, value, checks
+
+
+def _compile_number(field: Field, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
+    """Integers and numbers: text or numeric sources; integers must be whole, all must be >= 0."""
+    text, number = field.alias("text"), field.alias("number")
+    whole = field.kind == "integer"
+    if _is_numeric(source_type):
+        parsed = {text: source, number: f"CAST({source} AS DOUBLE)"}  # text: only tested for NULL
+        exact = f"TRY_CAST({text} AS BIGINT)" if source_type in INTEGER_TYPES else f"TRY_CAST({number} AS BIGINT)"
+    else:
+        parsed = {text: _text_of(source, source_type), number: f"TRY_CAST(trim({_text_of(source, source_type)}) AS DOUBLE)"}
+        exact = f"coalesce(TRY_CAST(trim({text}) AS BIGINT), TRY_CAST({number} AS BIGINT))"
+    invalid = f"{number} IS NULL OR NOT isfinite({number})" + (f" OR {number} <> trunc({number})" if whole else "")
+    checks = field.missing_check(f"{text} IS NULL") + [
+        (f"{text} IS NOT NULL AND ({invalid})", sql_literal(f"{'not an integer' if whole else 'not a number'}: {field.name}")),
+        (f"{number} < 0", sql_literal(f"negative value: {field.name}")),
+    ]
+    if whole:
+        checks.append((f"{number} > {field.max_value}", sql_literal(f"out of range: {field.name}")))
+    value = f"CASE WHEN {text} IS NOT NULL AND NOT ({invalid}) THEN {exact if whole else number} END"
+    if field.default is not None:
+        value = f"coalesce({value}, {field.default})"
+    return parsed, value, checks
+
+
+def _compile_list(field: Field, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
+    """A list of strings: a real list (Parquet, JSON) or a ';'-separated text (CSV, JSON string)."""
+    value = field.alias("list")
+    keep = "lambda x: x IS NOT NULL AND x <> ''"
+
+    def split(text: str) -> str:
+        return f"list_filter(list_transform(string_split({text}, ';'), lambda x: trim(x)), {keep})"
+
+    if source_type == "JSON":
+        json_kind = field.alias("json_type")
+        as_text = f"({source} ->> '$')"
+        expr = (
+            f"CASE json_type({source}) WHEN 'ARRAY' THEN list_filter(CAST({source} AS VARCHAR[]), {keep}) "
+            f"WHEN 'VARCHAR' THEN CASE WHEN trim({as_text}) <> '' THEN {split(as_text)} END END"
+        )
+        checks = [(f"{json_kind} NOT IN ('ARRAY', 'VARCHAR', 'NULL')", sql_literal(f"not a list: {field.name}"))]
+        return {value: expr, json_kind: f"json_type({source})"}, value, checks
+    if source_type.endswith("[]"):
+        return {value: f"list_filter(CAST({source} AS VARCHAR[]), {keep})"}, value, []
+    text = _text_of(source, source_type)
+    return {value: f"CASE WHEN {text} IS NOT NULL THEN {split(text)} END"}, value, []
+
+
+_COMPILERS: dict[str, Callable[[Field, str, str, datetime.datetime], Compiled]] = {
+    "string": _compile_string,
+    "text": _compile_string,
+    "status": _compile_string,
+    "timestamp": _compile_timestamp,
+    "integer": _compile_number,
+    "number": _compile_number,
+    "list": _compile_list,
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of the contract: its fields, its id and its raw table's columns."""
+
+    name: str
+    id_field: str
+    fields: tuple[Field, ...]
+    required: bool
+    columns: tuple[str, ...]  # raw table columns filled from the staging table (file_id, position aside)
+
+    def outputs(self, values: dict[str, str], *, has_text: bool) -> dict[str, str]:
+        """Staging column -> SQL over the parsed columns (and `s`, the prompt texts' view, if has_text)."""
+        out = dict(values)
+        if self.name == "invocations":
+            text, given_hash = values["prompt_text"], values["prompt_hash"]
+            out["prompt_fingerprint"] = (
+                f"CASE WHEN {text} IS NOT NULL THEN {'s.fingerprint' if has_text else 'NULL'} "
+                f"WHEN {given_hash} IS NOT NULL THEN 'hash:' || {given_hash} END"
+            )
+            out["prompt_simhash"] = "s.simhash" if has_text else "NULL"
+            out["prompt_length"] = f"coalesce({values['prompt_length']}, length({text}))"
+        if self.name == "token_usage":
+            out["cost_source"] = "NULL"
+        return out
+
+    def insert_sql(self) -> str:
+        """INSERT the staging table's valid rows into the raw table (token_usage: priced)."""
+        if self.name != "token_usage":
+            return (
+                f"INSERT INTO main.{self.name} ({', '.join(self.columns)}, file_id, position) "
+                f"SELECT {', '.join(self.columns)}, __file_id, __position FROM {CHECKED} WHERE __reason IS NULL"
+            )
+        priced = (
+            "(c.input_tokens * p.input_per_mtok + c.output_tokens * p.output_per_mtok"
+            " + c.cache_read_tokens * coalesce(p.cache_read_per_mtok, 0)"
+            " + c.cache_write_tokens * coalesce(p.cache_write_per_mtok, 0)) / 1e6"
+        )
+        selected = [
+            f"coalesce(c.cost_usd, {priced})" if column == "cost_usd"
+            else "CASE WHEN c.cost_usd IS NOT NULL THEN 'input' WHEN p.model IS NOT NULL THEN 'price_table' "
+                 "ELSE 'unpriced' END" if column == "cost_source"
+            else f"c.{column}"
+            for column in self.columns
+        ]
+        return (
+            f"INSERT INTO main.token_usage ({', '.join(self.columns)}, file_id, position) "
+            f"SELECT {', '.join(selected)}, c.__file_id, c.__position "
+            f"FROM {CHECKED} c LEFT JOIN {PRICES} p ON p.model = c.model WHERE c.__reason IS NULL"
+        )
+
+
+# settings
+CHECKED, REJECTED, PRICES = "__load_checked", "__load_rejected", "__load_prices"
+STATUSES = ("success", "failure", "rolled_back")
+REDACT = frozenset({"prompt_text"})  # never stored, never shown in raw text
+
+DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced from them
+    DatasetSpec(
+        "prices", "model",
+        (
+            Field("model", "string", required=True),
+            Field("input_per_mtok", "number", required=True),
+            Field("output_per_mtok", "number", required=True),
+            Field("cache_read_per_mtok", "number"),
+            Field("cache_write_per_mtok", "number"),
+        ),
+        required=False,
+        columns=("model", "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok"),
+    ),
+    DatasetSpec(
+        "people", "user_id",
+        (Field("user_id", "string", required=True), Field("team", "string"), Field("org", "string")),
+        required=False,
+        columns=("user_id", "team", "org"),
+    ),
+    DatasetSpec(
+        "token_usage", "request_id",
+        (
+            Field("request_id", "string", required=True),
+            Field("ts", "timestamp", required=True),
+            Field("user_id", "string", required=True),
+            Field("session_id", "string", required=True),
+            Field("model", "string", required=True),
+            Field("input_tokens", "integer", required=True),
+            Field("output_tokens", "integer", required=True),
+            Field("cache_read_tokens", "integer", default="0"),
+            Field("cache_write_tokens", "integer", default="0"),
+            Field("cost_usd", "number"),
+            Field("tool", "string"),
+        ),
+        required=True,
+        columns=(
+            "request_id", "ts", "user_id", "session_id", "model", "input_tokens", "output_tokens",
+            "cache_read_tokens", "cache_write_tokens", "cost_usd", "cost_source", "tool",
+        ),
+    ),
+    DatasetSpec(
+        "invocations", "invocation_id",
+        (
+            Field("invocation_id", "string", required=True),
+            Field("ts", "timestamp", required=True),
+            Field("user_id", "string", required=True),
+            Field("session_id", "string", required=True),
+            Field("repo", "string"),
+            Field("prompt_text", "text"),
+            Field("prompt_hash", "string"),
+            Field("prompt_length", "integer", max_value=INTEGER_MAX),
+            Field("lines_accepted", "integer", max_value=INTEGER_MAX),
+            Field("tool_calls", "integer", max_value=INTEGER_MAX),
+            Field("commit_sha", "string"),
+        ),
+        required=True,
+        columns=(
+            "invocation_id", "ts", "user_id", "session_id", "repo", "prompt_fingerprint", "prompt_simhash",
+            "prompt_length", "lines_accepted", "tool_calls", "commit_sha",
+        ),
+    ),
+    DatasetSpec(
+        "changes", "change_id",
+        (
+            Field("change_id", "string", required=True),
+            Field("repo", "string", required=True),
+            Field("author_id", "string"),
+            Field("merged_at", "timestamp"),
+            Field("lines_added", "integer"),
+            Field("lines_deleted", "integer"),
+            Field("ai_session_ids", "list"),
+            Field("commit_shas", "list"),
+        ),
+        required=True,
+        columns=(
+            "change_id", "repo", "author_id", "merged_at", "lines_added", "lines_deleted", "ai_session_ids", "commit_shas",
+        ),
+    ),
+    DatasetSpec(
+        "deployments", "deployment_id",
+        (
+            Field("deployment_id", "string", required=True),
+            Field("repo", "string", required=True),
+            Field("deployed_at", "timestamp", required=True),
+            Field("status", "status", required=True),
+            Field("change_ids", "list"),
+        ),
+        required=True,
+        columns=("deployment_id", "repo", "deployed_at", "status", "change_ids"),
+    ),
+)

@@ -1,0 +1,104 @@
+"""peer_baselines (one row per scope x group x week_start x feature) and user_week_peer_features
+(one row per user_id x week_start): docs/features.md, "peer_baselines" and "user_week_peer_features"."""
+from datetime import date
+
+import pytest
+
+from tests.features.conftest import build, insert, new_connection, one, rows
+
+W38, W39, W40, W41, W42 = (date(2026, 9, 14), date(2026, 9, 21), date(2026, 9, 28), date(2026, 10, 5),
+                           date(2026, 10, 12))
+KEY_FEATURES = ("tokens", "cost_usd", "tokens_per_deployed_change", "unshipped_token_share", "near_repeat_share",
+                "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share")
+
+
+@pytest.fixture(scope="module")
+def peers():
+    """Tokens per user-week (one request each, Monday 09:00):
+    team t1 (org o1): a 1000 in W38 and 100 in W41 and W42; b 200 and c 600 in W42
+    team t2 (org o1): d 50, e 50, f 80 in W42 (f merged one 12-line change, deployed)
+    g (not in people) 10 in W42. Built once for the module: the tests only read it."""
+    con = new_connection()
+    insert(con, "people", [dict(user_id=u, team="t1", org="o1") for u in "abc"]
+           + [dict(user_id=u, team="t2", org="o1") for u in "def"])
+    usage = [("a", W38, 1000), ("a", W41, 100), ("a", W42, 100), ("b", W42, 200), ("c", W42, 600),
+             ("d", W42, 50), ("e", W42, 50), ("f", W42, 80), ("g", W42, 10)]
+    insert(con, "token_usage", [
+        dict(user_id=u, session_id=f"{u}-{w}", ts=f"{w} 09:00:00", input_tokens=t, cost_usd=t / 100)
+        for u, w, t in usage])
+    insert(con, "changes", [dict(change_id="f1", author_id="f", merged_at="2026-10-13 12:00", lines_added=12)])
+    insert(con, "deployments", [dict(deployed_at="2026-10-13 13:00", change_ids=["f1"])])
+    build(con)
+    yield con
+    con.close()
+
+
+def baseline(con, scope, group, week_start, feature):
+    return one(con, f"""SELECT median, mad, peers FROM peer_baselines WHERE scope = '{scope}'
+                        AND group_name = '{group}' AND week_start = '{week_start}' AND feature = '{feature}'""")
+
+
+def test_baselines_over_the_trailing_four_weeks(peers):
+    # t1 in W42: W39-W42 holds a 100 (W41), a 100, b 200, c 600; a's 1000 in W38 is out of the window.
+    # median 150; deviations 50 50 50 450 -> MAD 50
+    assert baseline(peers, "team", "t1", W42, "tokens") == dict(median=150.0, mad=50.0, peers=4)
+    # t1 in W41: W38-W41 holds a 1000 and a 100: median 550, MAD 450
+    assert baseline(peers, "team", "t1", W41, "tokens") == dict(median=550.0, mad=450.0, peers=2)
+    # o1 in W42: 50 50 80 100 100 200 600 -> median 100; deviations 50 50 20 0 0 100 500 -> MAD 50
+    assert baseline(peers, "org", "o1", W42, "tokens") == dict(median=100.0, mad=50.0, peers=7)
+    assert baseline(peers, "team", "t2", W42, "tokens") == dict(median=50.0, mad=0.0, peers=3)
+    assert baseline(peers, "team", "unassigned", W42, "tokens") == dict(median=10.0, mad=0.0, peers=1)
+    # NULL values are left out: only f has a deployed change
+    assert baseline(peers, "team", "t2", W42, "tokens_per_deployed_change") == dict(median=80.0, mad=0.0, peers=1)
+    # a week with no user-week of the group has no baseline (t1 had none in W39 or W40)
+    assert rows(peers, "SELECT DISTINCT week_start FROM peer_baselines WHERE group_name = 't1' ORDER BY 1") == [
+        dict(week_start=W38), dict(week_start=W41), dict(week_start=W42)]
+    assert {r["feature"] for r in rows(peers, "peer_baselines")} == set(KEY_FEATURES)
+
+
+def test_peer_weeks_setting(con):
+    insert(con, "people", [dict(user_id=u, team="t1", org="o1") for u in "ab"])
+    insert(con, "token_usage", [
+        dict(user_id="a", session_id="a1", ts="2026-09-15 09:00", input_tokens=1000),  # W38
+        dict(user_id="a", session_id="a2", ts="2026-10-13 09:00", input_tokens=100),   # W42
+        dict(user_id="b", session_id="b1", ts="2026-10-13 09:00", input_tokens=300),   # W42
+    ])
+    build(con, "peer_baselines", peer_weeks=5)  # W38-W42: 100 300 1000 -> median 300, deviations 200 0 700 -> MAD 200
+    assert baseline(con, "team", "t1", W42, "tokens") == dict(median=300.0, mad=200.0, peers=3)
+    build(con, "peer_baselines", peer_weeks=1)  # W42 only: 100 300 -> median 200, MAD 100
+    assert baseline(con, "team", "t1", W42, "tokens") == dict(median=200.0, mad=100.0, peers=2)
+
+
+def test_robust_z_against_team_and_org(peers):
+    c = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
+    assert (c["tokens_team_median"], c["tokens_org_median"]) == (150.0, 100.0)
+    assert c["tokens_team_z"] == pytest.approx((600 - 150) / (1.4826 * 50))   # 6.07
+    assert c["tokens_org_z"] == pytest.approx((600 - 100) / (1.4826 * 50))    # 6.74
+    assert c["cost_usd_team_z"] == pytest.approx((6.0 - 1.5) / (1.4826 * 0.5))
+
+
+def test_robust_z_mad_floor(peers):
+    f = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'f' AND week_start = '{W42}'")
+    # t2 tokens 50 50 80: median 50, MAD 0 -> floored at 5% of 50 = 2.5
+    assert f["tokens_team_z"] == pytest.approx((80 - 50) / (1.4826 * 2.5))
+    # t2 merged changes 0 0 1: median 0, MAD 0 -> floored at 1e-9
+    assert f["merged_changes_team_median"] == 0.0
+    assert f["merged_changes_team_z"] == pytest.approx(1 / (1.4826 * 1e-9))
+    d = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'd' AND week_start = '{W42}'")
+    assert d["tokens_team_z"] == 0.0
+    assert d["merged_changes_team_z"] == 0.0                 # identical to the median: 0, not a division by 0
+    assert d["tokens_per_deployed_change_team_z"] is None     # d has no deployed change
+    assert d["tokens_per_deployed_change_team_median"] == 80.0
+
+
+def test_user_week_peer_features_columns(peers):
+    uw = rows(peers, "SELECT * FROM user_week_features ORDER BY user_id, week_start")
+    upf = rows(peers, "SELECT * FROM user_week_peer_features ORDER BY user_id, week_start")
+    assert [{k: r[k] for k in uw[0]} for r in upf] == uw  # every user-week, every column, unchanged
+    extra = [name for name in upf[0] if name not in uw[0]]
+    assert extra == [f"{f}_{scope}_{kind}" for f in KEY_FEATURES
+                     for scope, kind in (("team", "median"), ("org", "median"), ("team", "z"), ("org", "z"))]
+    g = one(peers, "SELECT team, org, tokens_team_median, tokens_org_median, tokens_team_z "
+                   "FROM user_week_peer_features WHERE user_id = 'g'")
+    assert g == dict(team="unassigned", org="unassigned", tokens_team_median=10.0, tokens_org_median=10.0,
+                     tokens_team_z=0.0)

@@ -1,0 +1,142 @@
+"""prompt_repeats: one row per invocation_id (docs/features.md, "prompt_repeats").
+
+SimHash values are small integers chosen so the bit distances are obvious."""
+import random
+
+from tests.features.conftest import build, insert, rows
+
+FLAGS = ("exact_repeat_in_session", "near_repeat_in_session", "exact_repeat_in_week", "near_repeat_in_week",
+         "near_previous")
+
+
+def flags(con, *columns):
+    columns = columns or FLAGS
+    return {r["invocation_id"]: tuple(r[c] for c in columns) for r in rows(con, "prompt_repeats")}
+
+
+def test_exact_repeats_in_session_vs_only_in_week(con):
+    insert(con, "invocations", [
+        dict(invocation_id="a1", session_id="s1", ts="2026-10-05 09:00", prompt_fingerprint="A"),
+        dict(invocation_id="a2", session_id="s1", ts="2026-10-05 09:01", prompt_fingerprint="A"),
+        # another session of the same person and week: a repeat of the week, not of its session
+        dict(invocation_id="a3", session_id="s2", ts="2026-10-08 09:00", prompt_fingerprint="A"),
+        # the next ISO week (Monday): nothing earlier in that week or session
+        dict(invocation_id="a4", session_id="s3", ts="2026-10-12 00:00", prompt_fingerprint="A"),
+        # another person, same week
+        dict(invocation_id="a5", session_id="s4", user_id="u2", ts="2026-10-05 10:00", prompt_fingerprint="A"),
+        # no text at all: never a repeat
+        dict(invocation_id="n1", session_id="s1", ts="2026-10-05 09:02", prompt_fingerprint=None),
+        dict(invocation_id="n2", session_id="s1", ts="2026-10-05 09:03", prompt_fingerprint=None),
+    ])
+    build(con, upto="prompt_repeats")
+    assert flags(con, "exact_repeat_in_session", "near_repeat_in_session",
+                 "exact_repeat_in_week", "near_repeat_in_week") == {
+        "a1": (False, False, False, False),
+        "a2": (True, True, True, True),      # an exact repeat is also a near one
+        "a3": (False, False, True, True),
+        "a4": (False, False, False, False),
+        "a5": (False, False, False, False),
+        "n1": (False, False, False, False),
+        "n2": (False, False, False, False),
+    }
+    assert {r["invocation_id"]: str(r["week_start"]) for r in rows(con, "prompt_repeats")}["a4"] == "2026-10-12"
+
+
+def test_near_repeats_by_simhash_distance(con):
+    insert(con, "invocations", [
+        dict(invocation_id="p1", ts="2026-10-05 09:00", prompt_simhash=0b0000),
+        dict(invocation_id="p2", ts="2026-10-05 09:01", prompt_simhash=0b0111),        # 3 bits from p1: near
+        dict(invocation_id="p3", ts="2026-10-05 09:02", prompt_simhash=0b1111_0000),   # 4 from p1, 7 from p2: not
+        dict(invocation_id="p4", ts="2026-10-05 09:03", prompt_simhash=0b0111),        # same signature as p2: near
+        # one bit in each 16-bit band: 4 bits from p1, 5 from p2, 8 from p3
+        dict(invocation_id="p5", ts="2026-10-05 09:04", prompt_simhash=1 | 1 << 16 | 1 << 32 | 1 << 48),
+        # above the signed 64-bit range, 9 and 8 bits from 0 (far from p1-p5), 1 bit apart
+        dict(invocation_id="h1", ts="2026-10-05 09:05", prompt_simhash=2**63 | 0xFF << 40),
+        dict(invocation_id="h2", ts="2026-10-05 09:06", prompt_simhash=2**63 | 0xFE << 40),
+        dict(invocation_id="x1", ts="2026-10-05 09:07", prompt_simhash=None),
+        # bits 0, 12, 24, 36: 4 from p1, 5 from p2 and p4, 6 from p5, 8 from p3
+        dict(invocation_id="p6", ts="2026-10-05 09:08", prompt_simhash=1 | 1 << 12 | 1 << 24 | 1 << 36),
+    ])
+    build(con, upto="prompt_repeats", near_duplicate_bits=3)
+    near = flags(con, "exact_repeat_in_session", "near_repeat_in_session", "near_repeat_in_week", "near_previous")
+    assert near == {
+        "p1": (False, False, False, False),
+        "p2": (False, True, True, True),    # 3 bits from p1, its previous prompt
+        "p3": (False, False, False, False),
+        "p4": (False, True, True, False),   # previous is p3 (7 bits away)
+        "p5": (False, False, False, False),
+        "h1": (False, False, False, False),
+        "h2": (False, True, True, True),
+        "x1": (False, False, False, False),
+        "p6": (False, False, False, False),
+    }
+
+    # 4 bits: p3 and p5 (each 4 bits from p1) become near; p5's bits sit in four different bands
+    build(con, upto="prompt_repeats", near_duplicate_bits=4)
+    near = flags(con, "near_repeat_in_session", "near_previous")
+    assert near["p3"] == (True, False)   # previous p2 is 7 bits away
+    assert near["p5"] == (True, False)   # previous p4 is 5 bits away
+    assert near["p6"] == (True, False)   # previous x1 has no signature
+    # 2 bits: p2 (3 bits from p1) is not near any more; p4 still repeats p2's signature
+    build(con, upto="prompt_repeats", near_duplicate_bits=2)
+    near = flags(con, "near_repeat_in_session", "near_previous")
+    assert (near["p2"], near["p4"], near["h2"]) == ((False, False), (True, False), (True, True))
+
+
+def test_near_only_counts_earlier_prompts_and_orders_by_time(con):
+    # inserted out of order: the later prompt in time is the repeat
+    insert(con, "invocations", [
+        dict(invocation_id="late", ts="2026-10-05 09:05", prompt_simhash=0b1000),
+        dict(invocation_id="early", ts="2026-10-05 09:00", prompt_simhash=0b1011),
+    ])
+    build(con, upto="prompt_repeats")
+    assert flags(con, "near_repeat_in_session", "near_previous") == {
+        "early": (False, False), "late": (True, True)}
+
+
+def test_near_previous_is_only_the_previous_prompt(con):
+    insert(con, "invocations", [
+        dict(invocation_id="q1", ts="2026-10-05 09:00", prompt_simhash=0),
+        dict(invocation_id="q2", ts="2026-10-05 09:01", prompt_simhash=0xFF00),
+        dict(invocation_id="q3", ts="2026-10-05 09:02", prompt_simhash=0b1),     # near q1, not q2
+        dict(invocation_id="q4", ts="2026-10-05 09:03", prompt_simhash=0b11),    # near q3
+        # same text, different signature (cannot happen for real text, but the fingerprint decides)
+        dict(invocation_id="q5", ts="2026-10-05 09:04", prompt_simhash=0xFFFF, prompt_fingerprint="F"),
+        dict(invocation_id="q6", ts="2026-10-05 09:05", prompt_simhash=0, prompt_fingerprint="F"),
+        # another session: the previous prompt of a session is never in another one
+        dict(invocation_id="o1", session_id="other", ts="2026-10-05 09:06", prompt_simhash=0),
+    ])
+    build(con, upto="prompt_repeats")
+    assert flags(con, "exact_repeat_in_session", "near_repeat_in_session", "near_previous",
+                 "near_repeat_in_week") == {
+        "q1": (False, False, False, False),
+        "q2": (False, False, False, False),
+        "q3": (False, True, False, True),
+        "q4": (False, True, True, True),
+        "q5": (False, False, False, False),
+        "q6": (True, True, True, True),
+        "o1": (False, False, False, True),   # near q1 in the user-week only
+    }
+
+
+def test_near_repeat_matches_brute_force_for_any_bit_setting(con):
+    # 40 signatures: random bit flips around three random bases, spread over the 64 bits
+    rng = random.Random(7)
+    bases = [rng.getrandbits(64) for _ in range(3)]
+    hashes = []
+    for _ in range(40):
+        value = rng.choice(bases)
+        for bit in rng.sample(range(64), rng.randint(0, 9)):
+            value ^= 1 << bit
+        hashes.append(value)
+    insert(con, "invocations", [
+        dict(invocation_id=f"z{n:02d}", ts=f"2026-10-05 09:{n:02d}", prompt_simhash=h) for n, h in enumerate(hashes)])
+    for bits in (0, 3, 4, 7):
+        build(con, upto="prompt_repeats", near_duplicate_bits=bits)
+        expected = {
+            f"z{n:02d}": (any(bin(h ^ e).count("1") <= bits for e in hashes[:n]),
+                          n > 0 and bin(h ^ hashes[n - 1]).count("1") <= bits)
+            for n, h in enumerate(hashes)
+        }
+        assert 3 <= sum(near for near, _ in expected.values()) <= 37  # the data has both near and far pairs
+        assert flags(con, "near_repeat_in_session", "near_previous") == expected, f"near_duplicate_bits={bits}"

@@ -1,0 +1,117 @@
+"""session_features: one row per session_id (docs/features.md, "session_features")."""
+import math
+
+import pytest
+
+from tests.features.conftest import build, by, insert, one, rows
+
+
+def test_all_session_columns_carried_over(con):
+    insert(con, "token_usage", [dict(ts="2026-10-05 09:00", input_tokens=3)])
+    build(con, upto="session_features")
+    session = one(con, "sessions")
+    features = one(con, "session_features")
+    assert {k: features[k] for k in session} == session
+
+
+def test_outcome_of_linked_changes(con):
+    insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a"),
+                                dict(session_id="idle", ts="2026-10-05 09:00", repo="repo-q")])
+    insert(con, "changes", [
+        dict(change_id="c-shipped", merged_at="2026-10-05 12:00"),           # inferred
+        dict(change_id="c-merged", merged_at="2026-10-06 12:00"),            # inferred
+        dict(change_id="c-open", merged_at=None, author_id="u2", ai_session_ids=["s1"]),  # explicit, not merged
+        dict(change_id="c-rolled-back", merged_at="2026-10-05 13:00"),       # inferred, deploy rolled back
+    ])
+    insert(con, "deployments", [
+        dict(deployed_at="2026-10-05 15:00", status="success", change_ids=["c-shipped"]),
+        dict(deployed_at="2026-10-05 16:00", status="rolled_back", change_ids=["c-rolled-back"]),
+    ])
+    build(con, upto="session_features")
+    assert by(con, "session_features", "session_id", "linked_change_ids", "linked_changes", "merged_changes",
+              "deployed_changes", "deployed") == {
+        "s1": dict(linked_change_ids=["c-merged", "c-open", "c-rolled-back", "c-shipped"], linked_changes=4,
+                   merged_changes=3, deployed_changes=1, deployed=True),
+        "idle": dict(linked_change_ids=[], linked_changes=0, merged_changes=0, deployed_changes=0, deployed=False),
+    }
+
+
+def test_repeat_shares_and_longest_near_run(con):
+    insert(con, "invocations", [
+        dict(ts="2026-10-05 09:00", prompt_fingerprint="X", prompt_simhash=0),
+        dict(ts="2026-10-05 09:01", prompt_fingerprint="Y", prompt_simhash=0b1),     # near previous
+        dict(ts="2026-10-05 09:02", prompt_fingerprint="Z", prompt_simhash=0b11),    # near previous
+        dict(ts="2026-10-05 09:03", prompt_fingerprint="W", prompt_simhash=0xFF00),  # new
+        dict(ts="2026-10-05 09:04", prompt_fingerprint="X", prompt_simhash=0),       # exact repeat of the 1st
+        dict(ts="2026-10-05 09:05", prompt_fingerprint="V", prompt_simhash=0xFF01),  # near the 4th, not previous
+        dict(session_id="plain", ts="2026-10-05 09:00", prompt_simhash=0),
+        dict(session_id="plain", ts="2026-10-05 09:01", prompt_simhash=0xFFFF),
+    ])
+    insert(con, "token_usage", [dict(session_id="no-prompts", ts="2026-10-05 09:00", input_tokens=1)])
+    build(con, upto="session_features")
+    got = by(con, "session_features", "session_id", "exact_repeat_share", "near_repeat_share", "longest_near_run")
+    assert got["s1"] == dict(
+        exact_repeat_share=pytest.approx(1 / 6),   # the 5th prompt
+        near_repeat_share=pytest.approx(4 / 6),    # 2nd, 3rd, 5th, 6th
+        longest_near_run=3,                        # runs: [1 2 3] [4] [5] [6]
+    )
+    assert got["plain"] == dict(exact_repeat_share=0.0, near_repeat_share=0.0, longest_near_run=1)
+    assert got["no-prompts"] == dict(exact_repeat_share=0.0, near_repeat_share=0.0, longest_near_run=0)
+
+
+def test_gap_cadence(con):
+    insert(con, "invocations", [
+        # perfectly regular: gaps 60 60 60 -> cv 0
+        *(dict(session_id="script", ts=f"2026-10-05 09:0{m}") for m in (0, 1, 2, 3)),
+        # gaps 60 and 120: mean 90, sample stddev sqrt((30^2 + 30^2) / 1) = 42.43 -> cv 0.4714
+        *(dict(session_id="human", ts=t) for t in ("2026-10-05 09:00", "2026-10-05 09:01", "2026-10-05 09:03")),
+        # gaps 60 60 300: median 60 (the mean is 140); sample stddev sqrt((80^2 + 80^2 + 160^2) / 2) = 138.56
+        *(dict(session_id="bursty", ts=t) for t in ("2026-10-05 09:00", "2026-10-05 09:01", "2026-10-05 09:02",
+                                                    "2026-10-05 09:07")),
+        # two prompts: one gap, no cv
+        *(dict(session_id="two", ts=t) for t in ("2026-10-05 09:00", "2026-10-05 09:00:30")),
+    ])
+    insert(con, "token_usage", [dict(session_id="one", ts="2026-10-05 09:00"),
+                                dict(session_id="one", ts="2026-10-05 09:10")])
+    insert(con, "invocations", [dict(session_id="one", ts="2026-10-05 09:05")])
+    build(con, upto="session_features")
+    got = by(con, "session_features", "session_id", "gap_cv", "median_gap_seconds")
+    assert got["script"] == dict(gap_cv=0.0, median_gap_seconds=60.0)
+    assert got["human"]["gap_cv"] == pytest.approx(math.sqrt(1800) / 90)
+    assert got["human"]["median_gap_seconds"] == 90.0
+    assert got["bursty"]["median_gap_seconds"] == 60.0
+    assert got["bursty"]["gap_cv"] == pytest.approx(math.sqrt(19200) / 140)
+    assert got["two"] == dict(gap_cv=None, median_gap_seconds=30.0)
+    assert got["one"] == dict(gap_cv=None, median_gap_seconds=None)  # requests are not prompts
+
+
+def test_work_signal_ratios(con):
+    insert(con, "token_usage", [
+        dict(ts="2026-10-05 09:00", input_tokens=1000, output_tokens=250, cache_read_tokens=2500, cache_write_tokens=250),
+        dict(ts="2026-10-05 09:01", input_tokens=1000, output_tokens=250, cache_read_tokens=500, cache_write_tokens=250),
+        dict(ts="2026-10-05 09:02"),
+    ])
+    insert(con, "invocations", [
+        dict(ts="2026-10-05 09:00", repo="repo-a", prompt_length=100, lines_accepted=12),
+        dict(ts="2026-10-05 09:01", repo=None, prompt_length=50, lines_accepted=None),
+    ])
+    insert(con, "token_usage", [dict(session_id="req-only", ts="2026-10-05 09:00")])
+    build(con, upto="session_features")
+    got = by(con, "session_features", "session_id", "tokens", "tokens_per_prompt", "requests_per_prompt",
+             "lines_accepted_per_ktok", "output_input_ratio", "cache_read_share", "no_repo_prompt_share",
+             "mean_prompt_length")
+    assert got["s1"] == dict(
+        tokens=6000,                      # 2000 + 500 + 3000 + 500
+        tokens_per_prompt=3000.0,         # 6000 / 2
+        requests_per_prompt=1.5,          # 3 / 2
+        lines_accepted_per_ktok=2.0,      # 12 / (6000 / 1000)
+        output_input_ratio=0.25,          # 500 / 2000
+        cache_read_share=0.5,             # 3000 / 6000
+        no_repo_prompt_share=0.5,
+        mean_prompt_length=75.0,
+    )
+    # nothing to divide by: NULL, not 0 or an error
+    assert got["req-only"] == dict(
+        tokens=0, tokens_per_prompt=None, requests_per_prompt=None, lines_accepted_per_ktok=None,
+        output_input_ratio=None, cache_read_share=None, no_repo_prompt_share=None, mean_prompt_length=None)
+    assert len(rows(con, "session_features")) == 2

@@ -1,0 +1,126 @@
+"""session_links: one row per session_id x change_id (docs/features.md, "session_links")."""
+import pytest
+
+from tests.features.conftest import build, insert, rows
+
+COLUMNS = ("session_id", "change_id", "method", "methods", "confidence", "lag_hours", "weight")
+
+
+def links(con, *columns):
+    return {(r["session_id"], r["change_id"]): {c: r[c] for c in columns}
+            for r in rows(con, "session_links")}
+
+
+def session(con, session_id="s1", user_id="u1", repo="repo-a", start="2026-10-05 09:00", end="2026-10-05 10:00",
+            commit_sha=None):
+    """A session of two prompts, `start` to `end`, in `repo`."""
+    insert(con, "invocations", [
+        dict(session_id=session_id, user_id=user_id, repo=repo, ts=start),
+        dict(session_id=session_id, user_id=user_id, repo=repo, ts=end, commit_sha=commit_sha),
+    ])
+
+
+def test_explicit_session_id(con):
+    session(con, "s1", user_id="u1", repo="repo-a")
+    insert(con, "changes", [
+        # another author and repository, not merged: only the explicit naming links it
+        dict(change_id="c1", author_id="u2", repo="repo-z", merged_at=None, ai_session_ids=["s1", "s-missing"]),
+    ])
+    build(con, upto="session_links")
+    assert rows(con, "session_links", *COLUMNS) == [dict(
+        session_id="s1", change_id="c1", method="explicit_session_id", methods=["explicit_session_id"],
+        confidence=1.0, lag_hours=None, weight=1.0)]  # s-missing has no session: no link
+
+
+def test_explicit_commit_matches_sha_case_insensitively(con):
+    session(con, "s1", user_id="u1", repo="repo-a", commit_sha="ABCDEF0123")
+    insert(con, "changes", [
+        dict(change_id="c1", author_id="u2", repo="repo-z", merged_at="2026-10-05 12:00",
+             commit_shas=["ffff", "abcdef0123"]),
+        dict(change_id="c2", author_id="u2", repo="repo-z", merged_at="2026-10-05 12:00", commit_shas=["abcdef"]),
+    ])
+    build(con, upto="session_links")
+    assert rows(con, "session_links", *COLUMNS) == [dict(
+        session_id="s1", change_id="c1", method="explicit_commit", methods=["explicit_commit"],
+        confidence=1.0, lag_hours=2.0, weight=1.0)]  # merged 12:00, session ended 10:00
+
+
+def test_strongest_method_wins_and_all_are_listed(con):
+    session(con, "s1", user_id="u1", repo="repo-a", commit_sha="c0ffee")
+    insert(con, "changes", [
+        dict(change_id="all", author_id="u1", repo="repo-a", merged_at="2026-10-05 16:00",
+             ai_session_ids=["s1"], commit_shas=["C0FFEE"]),
+        dict(change_id="commit+inferred", author_id="u1", repo="repo-a", merged_at="2026-10-05 16:00",
+             commit_shas=["c0ffee"]),
+    ])
+    build(con, upto="session_links")
+    assert links(con, "method", "methods", "confidence", "weight") == {
+        ("s1", "all"): dict(method="explicit_session_id",
+                            methods=["explicit_commit", "explicit_session_id", "inferred_author_repo_window"],
+                            confidence=1.0, weight=0.5),
+        ("s1", "commit+inferred"): dict(method="explicit_commit",
+                                        methods=["explicit_commit", "inferred_author_repo_window"],
+                                        confidence=1.0, weight=0.5),
+    }
+
+
+def test_inferred_window_confidence_and_weights(con):
+    # session 09:00-10:00 on Monday in repo-a by u1; window 120 h
+    session(con, "s1", user_id="u1", repo="repo-a")
+    insert(con, "changes", [
+        dict(change_id="during", merged_at="2026-10-05 09:30"),       # lag -0.5 h -> clamped to 0: 0.7
+        dict(change_id="day-after", merged_at="2026-10-06 16:00"),    # lag 30 h: 0.3 + 0.4 x (1 - 30/120) = 0.6
+        dict(change_id="window-end", merged_at="2026-10-10 10:00"),   # lag 120 h: 0.3 + 0.4 x 0 = 0.3
+        dict(change_id="just-outside", merged_at="2026-10-10 10:01"),  # lag 120 h 1 min: no link
+        dict(change_id="before-start", merged_at="2026-10-05 08:59"),  # merged before the session: no link
+        dict(change_id="other-repo", repo="repo-b", merged_at="2026-10-05 12:00"),
+        dict(change_id="other-author", author_id="u2", merged_at="2026-10-05 12:00"),
+        dict(change_id="not-merged", merged_at=None),
+    ])
+    build(con, upto="session_links")
+    got = links(con, "method", "confidence", "lag_hours", "weight")
+    assert set(got) == {("s1", "during"), ("s1", "day-after"), ("s1", "window-end")}
+    assert {k: v["method"] for k, v in got.items()} == dict.fromkeys(got, "inferred_author_repo_window")
+    # confidences sum to 0.7 + 0.6 + 0.3 = 1.6, each weight is its share
+    expected = {"during": (0.7, -0.5, 0.7 / 1.6), "day-after": (0.6, 30.0, 0.6 / 1.6),
+                "window-end": (0.3, 120.0, 0.3 / 1.6)}
+    for change_id, (confidence, lag, weight) in expected.items():
+        row = got[("s1", change_id)]
+        assert row["confidence"] == pytest.approx(confidence)
+        assert row["lag_hours"] == pytest.approx(lag)
+        assert row["weight"] == pytest.approx(weight)
+    assert sum(r["weight"] for r in got.values()) == pytest.approx(1.0)
+
+    # a shorter window moves the confidence and drops links beyond it
+    build(con, upto="session_links", link_window_hours=60.0)
+    got = links(con, "confidence")
+    assert set(got) == {("s1", "during"), ("s1", "day-after")}
+    assert got[("s1", "day-after")]["confidence"] == pytest.approx(0.3 + 0.4 * (1 - 30 / 60))
+
+
+def test_inferred_matches_any_repository_of_the_session(con):
+    insert(con, "invocations", [dict(ts="2026-10-05 09:00", repo="repo-a"), dict(ts="2026-10-05 09:10", repo="repo-b")])
+    insert(con, "changes", [dict(change_id="in-b", repo="repo-b", merged_at="2026-10-05 09:10")])  # lag 0: 0.7
+    build(con, upto="session_links")
+    assert rows(con, "session_links", "change_id", "method", "confidence", "lag_hours") == [
+        dict(change_id="in-b", method="inferred_author_repo_window", confidence=pytest.approx(0.7), lag_hours=0.0)]
+
+
+def test_inferred_needs_a_repository_named_by_the_session(con):
+    insert(con, "invocations", [dict(session_id="no-repo", ts="2026-10-05 09:00", repo=None)])
+    insert(con, "token_usage", [dict(session_id="req-only", ts="2026-10-05 09:00")])
+    insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-05 09:30")])
+    build(con, upto="session_links")
+    assert rows(con, "session_links") == []
+
+
+def test_session_feeding_two_changes_splits_weight_by_confidence(con):
+    session(con, "s1", user_id="u1", repo="repo-a")
+    insert(con, "changes", [
+        dict(change_id="named", author_id="u2", repo="repo-z", ai_session_ids=["s1"], merged_at="2026-10-05 11:00"),
+        dict(change_id="inferred", merged_at="2026-10-06 16:00"),  # 0.6 (see above)
+    ])
+    build(con, upto="session_links")
+    got = links(con, "confidence", "weight")
+    assert got[("s1", "named")]["weight"] == pytest.approx(1.0 / 1.6)      # 0.625
+    assert got[("s1", "inferred")]["weight"] == pytest.approx(0.6 / 1.6)   # 0.375

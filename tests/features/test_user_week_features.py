@@ -1,0 +1,280 @@
+"""user_week_features: one row per user_id x week_start with any AI usage
+(docs/features.md, "user_week_features"). Week of 2026-10-05 (Monday) to 2026-10-11 (Sunday)."""
+from datetime import date
+
+import pytest
+
+from tests.features.conftest import build, insert, one, rows
+
+W41, W42 = date(2026, 10, 5), date(2026, 10, 12)
+
+
+def week(con, user_id="u1", week_start=W41, *columns):
+    return one(con, f"SELECT * FROM user_week_features WHERE user_id = '{user_id}' AND week_start = '{week_start}'",
+               *columns)
+
+
+def test_session_over_the_iso_week_boundary_adds_to_both_weeks(con):
+    insert(con, "people", [dict(user_id="u1", team="payments", org="eng")])
+    # Sunday 23:50 -> Monday 00:20 UTC, one session in repo-a
+    insert(con, "token_usage", [
+        dict(session_id="late", ts="2026-10-11 23:50", input_tokens=100, cost_usd=1.0),
+        dict(session_id="late", ts="2026-10-12 00:10", input_tokens=40, output_tokens=10, cost_usd=0.5),
+    ])
+    insert(con, "invocations", [
+        dict(session_id="late", ts="2026-10-11 23:55", repo="repo-a"),
+        dict(session_id="late", ts="2026-10-12 00:20", repo="repo-a"),
+    ])
+    # merged Monday 01:00 (week 42), shipped: links to the session by author, repo and window
+    insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-12 01:00", lines_added=30)])
+    insert(con, "deployments", [dict(deployed_at="2026-10-12 02:00", change_ids=["c1"])])
+    build(con, upto="user_week_features")
+
+    assert one(con, "sessions", "started_at", "week_start")["week_start"] == W41
+    columns = ("team", "org", "tokens", "cost_usd", "requests", "prompts", "sessions", "active_minutes",
+               "merged_changes", "deployed_changes", "ai_merged_changes", "ai_deployed_changes",
+               "unshipped_token_share", "night_share", "weekend_share")
+    assert rows(con, "SELECT * FROM user_week_features ORDER BY week_start", "week_start", *columns) == [
+        dict(week_start=W41, team="payments", org="eng", tokens=100, cost_usd=1.0, requests=1, prompts=1, sessions=1,
+             active_minutes=5.0,   # 23:50 -> 23:55
+             merged_changes=0, deployed_changes=0,
+             ai_merged_changes=1, ai_deployed_changes=1,  # c1 is linked to a session active this week
+             unshipped_token_share=0.0, night_share=0.0, weekend_share=1.0),
+        dict(week_start=W42, team="payments", org="eng", tokens=50, cost_usd=0.5, requests=1, prompts=1, sessions=1,
+             active_minutes=25.0,  # 23:55 -> 00:10 (15, counted in the week of the later event) + 00:10 -> 00:20
+             merged_changes=1, deployed_changes=1,
+             ai_merged_changes=1, ai_deployed_changes=1,
+             unshipped_token_share=0.0, night_share=1.0, weekend_share=0.0),
+    ]
+
+
+def test_outcome_per_week(con):
+    insert(con, "token_usage", [
+        dict(session_id="s1", ts="2026-10-05 09:00", input_tokens=1000, cost_usd=1.0),
+        dict(session_id="s2", ts="2026-10-06 09:00", input_tokens=3000, cost_usd=3.0),
+    ])
+    insert(con, "invocations", [
+        dict(session_id="s1", ts="2026-10-05 09:05", repo="repo-a"),
+        dict(session_id="s2", ts="2026-10-06 09:05", repo="repo-b"),
+    ])
+    insert(con, "changes", [
+        dict(change_id="c1", repo="repo-a", merged_at="2026-10-05 12:00", lines_added=5),    # s1, tiny
+        dict(change_id="c2", repo="repo-a", merged_at="2026-10-05 13:00", lines_added=6, lines_deleted=2),  # s1, tiny
+        dict(change_id="c3", repo="repo-q", merged_at="2026-10-07 10:00", lines_added=6, lines_deleted=4),  # no session, tiny
+        dict(change_id="c4", repo="repo-z", merged_at="2026-10-08 10:00", lines_added=100),  # no session
+        dict(change_id="open", repo="repo-a", merged_at=None, lines_added=1),
+        dict(change_id="other-author", author_id="u2", repo="repo-a", merged_at="2026-10-05 12:00"),
+        dict(change_id="no-ai-week", repo="repo-a", merged_at="2026-10-20 12:00"),  # a week without AI usage
+    ])
+    insert(con, "deployments", [
+        dict(deployment_id="d1", deployed_at="2026-10-05 15:00", change_ids=["c1", "c2"]),
+        dict(deployment_id="d-rb", deployed_at="2026-10-07 12:00", status="rolled_back", change_ids=["c3"]),
+        dict(deployment_id="d-fail", deployed_at="2026-10-08 11:00", status="failure", change_ids=["c4"]),
+        dict(deployment_id="d2", deployed_at="2026-10-08 12:00", change_ids=["c4"]),
+        dict(deployment_id="d3", deployed_at="2026-10-09 12:00", change_ids=["c4", "c1"]),  # re-deploys: not first
+    ])
+    build(con, upto="user_week_features")
+    assert [(r["user_id"], r["week_start"]) for r in rows(con, "user_week_features")] == [("u1", W41)]
+    got = week(con)
+    assert {k: got[k] for k in ("merged_changes", "deployed_changes", "ai_merged_changes", "ai_deployed_changes",
+                                "unshipped_cost_usd", "tiny_change_share", "mean_change_lines")} == dict(
+        merged_changes=4,            # c1 c2 c3 c4 (c3 and c4 without AI)
+        deployed_changes=3,          # c1 c2 c4 (c3 only rolled back)
+        ai_merged_changes=2,         # c1 c2, linked to s1
+        ai_deployed_changes=2,
+        unshipped_cost_usd=3.0,      # s2 has no link to a deployed change
+        tiny_change_share=0.75,      # c1 (5), c2 (8) and c3 (10) of 4
+        mean_change_lines=30.75,     # (5 + 8 + 10 + 100) / 4
+    )
+    assert got["tokens_per_merged_change"] == pytest.approx(4000 / 4)
+    assert got["cost_per_merged_change"] == pytest.approx(4.0 / 4)
+    assert got["tokens_per_deployed_change"] == pytest.approx(4000 / 3)
+    assert got["cost_per_deployed_change"] == pytest.approx(4.0 / 3)
+    assert got["unshipped_token_share"] == pytest.approx(3000 / 4000)
+    # first shipped by d1 (c1, c2) and d2 (c4): 2 deployments for 3 deployed changes
+    assert got["deployments_per_change"] == pytest.approx(2 / 3)
+
+
+def test_no_changes_gives_null_per_change_costs(con):
+    insert(con, "token_usage", [dict(ts="2026-10-05 09:00", input_tokens=10, cost_usd=0.1)])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "merged_changes", "deployed_changes", "tokens_per_merged_change",
+                "cost_per_merged_change", "tokens_per_deployed_change", "cost_per_deployed_change",
+                "unshipped_token_share", "unshipped_cost_usd", "tiny_change_share", "deployments_per_change",
+                "mean_change_lines") == dict(
+        merged_changes=0, deployed_changes=0, tokens_per_merged_change=None, cost_per_merged_change=None,
+        tokens_per_deployed_change=None, cost_per_deployed_change=None,
+        unshipped_token_share=1.0, unshipped_cost_usd=0.1,
+        tiny_change_share=0.0, deployments_per_change=None, mean_change_lines=None)
+
+
+def test_repeat_shares_runs_and_gap_cv(con):
+    insert(con, "invocations", [
+        dict(session_id="s1", ts="2026-10-05 09:00", prompt_fingerprint="X", prompt_simhash=0),
+        dict(session_id="s1", ts="2026-10-05 09:01", prompt_fingerprint="X", prompt_simhash=0),     # exact in session
+        dict(session_id="s2", ts="2026-10-05 10:00", prompt_fingerprint="X", prompt_simhash=0),     # exact in week only
+        dict(session_id="s2", ts="2026-10-05 10:01", prompt_fingerprint="Y", prompt_simhash=0b1),   # near previous
+        dict(session_id="s2", ts="2026-10-05 10:02", prompt_fingerprint="Z", prompt_simhash=0b11),  # near previous
+        # the next week: two prompts, so no gap_cv
+        dict(session_id="s3", ts="2026-10-12 09:00"),
+        dict(session_id="s3", ts="2026-10-12 09:05"),
+    ])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "prompts", "sessions", "exact_repeat_share", "near_repeat_share",
+                "exact_repeat_share_week", "near_repeat_share_week", "longest_near_run", "gap_cv") == dict(
+        prompts=5, sessions=2,
+        exact_repeat_share=pytest.approx(1 / 5),        # 2nd
+        near_repeat_share=pytest.approx(3 / 5),         # 2nd, 4th, 5th
+        exact_repeat_share_week=pytest.approx(2 / 5),   # 2nd, 3rd
+        near_repeat_share_week=pytest.approx(4 / 5),    # all but the 1st
+        longest_near_run=3,                             # s2: X Y Z
+        # gaps within sessions only: 60 | 60 60 -> cv 0 (the 59 min between s1 and s2 is no gap)
+        gap_cv=0.0,
+    )
+    assert week(con, "u1", W42, "prompts", "gap_cv", "longest_near_run", "near_repeat_share") == dict(
+        prompts=2, gap_cv=None, longest_near_run=1, near_repeat_share=0.0)
+
+
+def test_time_of_day_peak_and_snapshot_shares(con):
+    insert(con, "token_usage", [
+        dict(ts="2026-10-05 02:00", input_tokens=100),   # Monday night
+        dict(ts="2026-10-09 11:59", input_tokens=25),    # Friday, a minute before the snapshot window
+        dict(ts="2026-10-09 13:00", input_tokens=200),   # in the window 12:00-18:00
+        dict(ts="2026-10-09 17:59", input_tokens=300),   # in the window
+        dict(ts="2026-10-09 18:00", input_tokens=50),    # the snapshot itself: after the window
+        dict(ts="2026-10-10 10:00", input_tokens=325),   # Saturday
+    ])  # 1000 tokens
+    build(con, upto="user_week_features")
+    got = week(con, "u1", W41, "tokens", "night_share", "weekend_share", "snapshot_window_share",
+               "peak_3h_token_share", "off_hours_share")
+    assert got == dict(
+        tokens=1000,
+        night_share=0.1,
+        weekend_share=0.325,
+        snapshot_window_share=0.5,      # 200 + 300
+        peak_3h_token_share=0.35,       # 17:59 + 18:00 (350) beats 11:59 + 13:00 (225) and Saturday (325)
+        off_hours_share=0.0,            # no prompts: no usual hours to be off
+    )
+    # snapshot Saturday 12:00 with a 24 h window: Friday 12:00 to Saturday 12:00
+    build(con, upto="user_week_features", snapshot_weekday=6, snapshot_hour=12, snapshot_window_hours=24.0)
+    assert week(con, "u1", W41, "snapshot_window_share")["snapshot_window_share"] == pytest.approx(0.875)
+
+
+def test_off_hours_share_uses_the_persons_own_usual_hours(con):
+    # history (an earlier week): 39 prompts around 10:00 and 1 at 02:00 (2.5% >= 2%: still usual)
+    insert(con, "invocations", [dict(ts=f"2026-09-28 10:{m:02d}") for m in range(39)])
+    insert(con, "invocations", [dict(ts="2026-09-29 02:30")])
+    insert(con, "token_usage", [
+        dict(ts="2026-10-05 10:30", input_tokens=100),
+        dict(ts="2026-10-05 02:10", input_tokens=100),
+        dict(ts="2026-10-05 22:00", input_tokens=200),   # hour 22: none of the person's prompts
+    ])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "off_hours_share")["off_hours_share"] == pytest.approx(200 / 400)
+    build(con, upto="user_week_features", usual_hour_min_share=0.03)  # 02:00 (2.5%) is now off hours
+    assert week(con, "u1", W41, "off_hours_share")["off_hours_share"] == pytest.approx(300 / 400)
+
+
+def test_work_signal_ratios_over_the_week(con):
+    insert(con, "people", [dict(user_id="u1", team="t1", org="o1")])
+    insert(con, "token_usage", [
+        dict(session_id="s1", ts="2026-10-05 09:00", input_tokens=800, output_tokens=200, cache_read_tokens=3000),
+        dict(session_id="s2", ts="2026-10-06 09:00", input_tokens=200, output_tokens=300, cache_read_tokens=0,
+             cache_write_tokens=500),
+        dict(session_id="s2", ts="2026-10-06 09:01"),
+    ])  # 5000 tokens: input 1000, output 500, cache read 3000, cache write 500
+    insert(con, "invocations", [
+        dict(session_id="s1", ts="2026-10-05 09:00", repo="r", prompt_length=10, lines_accepted=4),
+        dict(session_id="s2", ts="2026-10-06 09:00", repo=None, prompt_length=20, lines_accepted=6),
+    ])
+    # a person not in `people`, prompts but no requests
+    insert(con, "invocations", [dict(user_id="ghost", session_id="g", ts="2026-10-05 09:00", prompt_length=7)])
+    build(con, upto="user_week_features")
+    ratios = ("team", "org", "tokens", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+              "requests", "prompts", "lines_accepted_per_ktok", "output_input_ratio", "cache_read_share",
+              "requests_per_prompt", "no_repo_prompt_share", "mean_prompt_length")
+    assert week(con, "u1", W41, *ratios) == dict(
+        team="t1", org="o1", tokens=5000, input_tokens=1000, output_tokens=500, cache_read_tokens=3000,
+        cache_write_tokens=500, requests=3, prompts=2,
+        lines_accepted_per_ktok=2.0,   # 10 / (5000 / 1000)
+        output_input_ratio=0.5,        # 500 / 1000
+        cache_read_share=0.6,          # 3000 / 5000
+        requests_per_prompt=1.5,
+        no_repo_prompt_share=0.5,
+        mean_prompt_length=15.0,
+    )
+    assert week(con, "ghost", W41, *ratios) == dict(
+        team="unassigned", org="unassigned", tokens=0, input_tokens=0, output_tokens=0, cache_read_tokens=0,
+        cache_write_tokens=0, requests=0, prompts=1, lines_accepted_per_ktok=None, output_input_ratio=None,
+        cache_read_share=None, requests_per_prompt=0.0, no_repo_prompt_share=1.0, mean_prompt_length=7.0)
+
+
+def test_one_sided_weeks_divide_zero_not_null(con):
+    # prompts but no request: 0 tokens, so 0 tokens per merged change (NULL only without changes)
+    insert(con, "invocations", [dict(user_id="talker", session_id="t", ts="2026-10-05 09:00", lines_accepted=3)])
+    insert(con, "changes", [dict(change_id="c-by-talker", author_id="talker", merged_at="2026-10-06 09:00",
+                                 lines_added=20)])
+    insert(con, "deployments", [dict(deployed_at="2026-10-06 10:00", change_ids=["c-by-talker"])])
+    # requests but no prompt: nothing accepted per 1000 tokens, no prompts to divide by
+    insert(con, "token_usage", [dict(user_id="caller", session_id="c", ts="2026-10-05 09:00", input_tokens=500)])
+    build(con, upto="user_week_features")
+    assert week(con, "talker", W41, "tokens", "merged_changes", "deployed_changes", "tokens_per_merged_change",
+                "cost_per_merged_change", "tokens_per_deployed_change", "requests_per_prompt",
+                "lines_accepted_per_ktok") == dict(
+        tokens=0, merged_changes=1, deployed_changes=1, tokens_per_merged_change=0.0, cost_per_merged_change=0.0,
+        tokens_per_deployed_change=0.0, requests_per_prompt=0.0, lines_accepted_per_ktok=None)
+    assert week(con, "caller", W41, "tokens", "requests_per_prompt", "lines_accepted_per_ktok",
+                "no_repo_prompt_share", "mean_prompt_length", "gap_cv") == dict(
+        tokens=500, requests_per_prompt=None, lines_accepted_per_ktok=0.0,
+        no_repo_prompt_share=None, mean_prompt_length=None, gap_cv=None)
+
+
+def test_ai_deployed_changes_are_the_linked_changes_that_shipped(con):
+    # s1 (100 tokens) feeds a shipped change; s2 (300 tokens) feeds only changes that did not ship
+    insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a"),
+                                dict(session_id="s2", ts="2026-10-05 09:00", repo="repo-b")])
+    insert(con, "token_usage", [dict(session_id="s1", ts="2026-10-05 09:01", input_tokens=100),
+                                dict(session_id="s2", ts="2026-10-05 09:01", input_tokens=300)])
+    insert(con, "changes", [
+        dict(change_id="shipped", merged_at="2026-10-05 12:00"),
+        dict(change_id="merged-only", repo="repo-b", merged_at="2026-10-05 13:00"),
+        dict(change_id="open", merged_at=None, ai_session_ids=["s1", "s2"]),
+    ])
+    insert(con, "deployments", [dict(deployed_at="2026-10-05 15:00", change_ids=["shipped"])])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "merged_changes", "deployed_changes", "ai_merged_changes", "ai_deployed_changes",
+                "unshipped_token_share") == dict(
+        merged_changes=2, deployed_changes=1, ai_merged_changes=2, ai_deployed_changes=1,
+        unshipped_token_share=0.75)  # s2: linked, but to no deployed change
+
+
+def test_night_and_weekend_boundaries(con):
+    insert(con, "token_usage", [
+        dict(ts="2026-10-05 05:59", input_tokens=10),   # Monday, night
+        dict(ts="2026-10-05 06:00", input_tokens=20),   # Monday, day
+        dict(ts="2026-10-09 23:59", input_tokens=30),   # Friday, not the weekend yet
+        dict(ts="2026-10-10 00:01", input_tokens=40),   # Saturday, night and weekend
+    ])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "night_share", "weekend_share") == dict(night_share=0.5, weekend_share=0.4)
+
+
+def test_peak_3h_window_width(con):
+    insert(con, "token_usage", [
+        dict(ts="2026-10-06 09:00", input_tokens=40),
+        dict(ts="2026-10-06 11:50", input_tokens=30),   # 2 h 50 after the first
+        dict(ts="2026-10-06 12:10", input_tokens=30),   # 3 h 10 after the first
+    ])
+    build(con, upto="user_week_features")
+    # 09:00-12:00 holds 70 of 100; 11:50-14:50 holds 60
+    assert week(con, "u1", W41, "peak_3h_token_share")["peak_3h_token_share"] == 0.7
+
+
+def test_usual_hour_threshold_is_inclusive(con):
+    # 1 prompt of 50 at 03:00 is exactly 2%: a usual hour (only hours under 2% are off hours)
+    insert(con, "invocations", [dict(ts=f"2026-10-05 10:{m:02d}") for m in range(49)]
+           + [dict(ts="2026-10-05 03:00")])
+    insert(con, "token_usage", [dict(ts="2026-10-05 03:10", input_tokens=10),
+                                dict(ts="2026-10-05 04:10", input_tokens=30)])  # hour 4: no prompts
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "off_hours_share")["off_hours_share"] == 0.75
