@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--weeks", type=_positive_int, default=8)
     demo.add_argument("--seed", type=int, default=7)
 
+    evaluate = commands.add_parser("evaluate", help="score a run of a generated world against its labels and two baselines")
+    evaluate.add_argument("--input", required=True, type=_existing_dir, metavar="DIR", help="a generated world (with labels/)")
+    evaluate.add_argument("--db", required=True, type=Path, metavar="FILE", help="its database; the run is made first if FILE does not exist")
+    evaluate.add_argument("--config", type=_existing_file, metavar="FILE", help="settings for that first run")
+    evaluate.add_argument("--k", type=_positive_int, default=50, help="k of the fixed precision-at-k (default 50)")
+
     serve = commands.add_parser("serve", help="serve the detection flow as a Prefect deployment on a cron schedule")
     serve.add_argument("--input", required=True, type=_existing_dir, metavar="DIR")
     serve.add_argument("--db", required=True, type=Path, metavar="FILE")
@@ -88,13 +94,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.verbose:
         # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "serve": cmd_serve}
+    handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate, "serve": cmd_serve}
+    from pipeline.evaluate import MissingLabelsError
     from pipeline.load import MissingDatasetError
     from pipeline.workspace import RunInProgressError
 
     try:
         handlers[args.command](args)
-    except (UsageError, MissingDatasetError) as error:
+    except (UsageError, MissingDatasetError, MissingLabelsError) as error:
         print(f"goodhart: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except RunInProgressError as error:
@@ -157,6 +164,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"  duckdb {db} \"SELECT user_id, team, week_start, score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
     print("or from Python:")
     print(f"  python -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('FROM flagged_user_weeks LIMIT 10'))\"")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from pipeline.evaluate import evaluate_run, markdown_table
+
+    if not (args.input / "labels").is_dir():
+        raise UsageError(f"no ground truth in {args.input / 'labels'} (goodhart generate writes it)")
+    if not args.db.exists():
+        _print_result(_run(args.input, args.db, args.config, use_prefect=False))
+    for level, table in evaluate_run(args.db, args.input, fixed_k=args.k).items():
+        print(f"\n{level.replace('_', '-')} level\n")
+        print(markdown_table(table))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

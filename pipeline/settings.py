@@ -8,8 +8,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from detectors.scoring import default_config as detector_defaults
+from detectors.scoring import merge_config as merge_detector_config
+
 
 def _read_toml(package: str, name: str) -> dict[str, Any]:
+    """A TOML file shipped inside a package."""
     return tomllib.loads(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
 
 
@@ -26,7 +30,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def default_config() -> dict[str, Any]:
     config = _read_toml("pipeline", "default_config.toml")
-    config["detectors"] = _read_toml("detectors", "default_config.toml")
+    config["detectors"] = detector_defaults()
     return config
 
 
@@ -42,7 +46,10 @@ class Settings:
         config = default_config()
         if path is not None:
             with open(path, "rb") as fh:
-                config = deep_merge(config, tomllib.load(fh))
+                user = tomllib.load(fh)
+            # detector rules merge by name (one threshold can change without restating the rule)
+            detectors = merge_detector_config(config.pop("detectors"), user.pop("detectors", {}))
+            config = deep_merge(config, user) | {"detectors": detectors}
         return cls(config)
 
     @property

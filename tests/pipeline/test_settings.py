@@ -18,3 +18,17 @@ def test_user_file_merges_over_packaged_defaults(tmp_path: Path) -> None:
     assert settings.max_future_skew.total_seconds() == 2 * 3600
     assert settings.feature_variables["tiny_change_lines"] == 10  # default kept
     assert settings.default_prices.name == "prices.csv" and settings.default_prices.exists()
+
+
+def test_detector_rule_override_changes_one_threshold_and_keeps_the_rule(tmp_path: Path) -> None:
+    default_rule = next(r for r in Settings().detectors["rules"] if r["name"] == "prompt_loop")
+    config = tmp_path / "goodhart.toml"
+    config.write_text('[[detectors.rules]]\nname = "prompt_loop"\nlevel = "user_week"\nweight = 0.5\n')
+    rules = Settings.from_file(config).detectors["rules"]
+    loop = next(r for r in rules if r["name"] == "prompt_loop" and r["level"] == "user_week")
+    assert loop["weight"] == 0.5
+    assert loop["conditions"] == next(
+        r for r in Settings().detectors["rules"] if r["name"] == "prompt_loop" and r["level"] == "user_week"
+    )["conditions"]
+    assert len(rules) == len(Settings().detectors["rules"])
+    assert default_rule["description"]

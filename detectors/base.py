@@ -1,0 +1,444 @@
+"""Shared detector machinery: the base class, the numeric feature matrix, occlusion
+attribution, robust statistics and number formatting for plain-words reasons.
+
+Every detector follows the scikit-learn / pyod conventions: the constructor only stores
+its parameters, ``fit`` learns state into attributes ending in ``_`` and returns ``self``,
+``decision_function`` gives one score per row (higher = more suspicious) and ``explain``
+gives long-format evidence (one row per (row, feature) that drove the score).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import polars as pl
+from sklearn.base import BaseEstimator
+
+EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
+    "row": pl.Int64,
+    "detector": pl.String,
+    "feature": pl.String,
+    "value": pl.Float64,
+    "baseline": pl.Float64,
+    "contribution": pl.Float64,
+    "text": pl.String,
+}
+"""Long-format evidence: ``row`` indexes the frame given to ``explain``."""
+
+MAD_TO_SIGMA = 1.4826
+
+
+def empty_evidence() -> pl.DataFrame:
+    """An evidence frame with no rows."""
+    return pl.DataFrame(schema=EVIDENCE_SCHEMA)
+
+
+def as_rows(rows: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
+    """Row indices as an int64 array; ``None`` means every row."""
+    if rows is None:
+        return np.arange(n, dtype=np.int64)
+    out = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if out.size and (out.min() < 0 or out.max() >= n):
+        raise IndexError(f"rows out of range for a frame of {n} rows")
+    return out
+
+
+def seeded_subsample(n: int, max_rows: int | None, random_state: int | None) -> np.ndarray | None:
+    """Sorted indices of a seeded subsample of ``max_rows`` out of ``n``; None when all fit."""
+    if max_rows is None or n <= max_rows:
+        return None
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n, size=int(max_rows), replace=False))
+
+
+def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and 1.4826 x MAD; falls back to the standard deviation, then 1, when flat."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    median = float(np.median(finite))
+    scale = MAD_TO_SIGMA * float(np.median(np.abs(finite - median)))
+    if not scale > 1e-12:
+        scale = float(np.std(finite))
+    if not scale > 1e-12:
+        scale = 1.0
+    return median, scale
+
+
+# --------------------------------------------------------------------------- formatting
+# Numbers in reasons are humanized with polars expressions so whole columns format at once.
+
+FEATURE_LABELS: dict[str, str] = {
+    "tokens": "tokens",
+    "cost_usd": "cost",
+    "tokens_team_z": "tokens vs team (robust z)",
+    "tokens_org_z": "tokens vs org (robust z)",
+    "cost_usd_team_z": "cost vs team (robust z)",
+    "tokens_per_deployed_change": "tokens per deployed change",
+    "tokens_per_deployed_change_team_z": "tokens per deployed change vs team (robust z)",
+    "unshipped_token_share": "tokens with nothing deployed",
+    "unshipped_cost_usd": "cost with nothing deployed",
+    "near_repeat_share": "near-identical prompts",
+    "exact_repeat_share": "exactly repeated prompts",
+    "near_repeat_share_week": "near-identical prompts (whole week)",
+    "exact_repeat_share_week": "exactly repeated prompts (whole week)",
+    "longest_near_run": "longest run of near-identical prompts",
+    "gap_cv": "variation of gaps between prompts",
+    "median_gap_seconds": "median seconds between prompts",
+    "cache_read_share": "cache-read share of tokens",
+    "output_input_ratio": "output/input token ratio",
+    "lines_accepted_per_ktok": "lines accepted per 1k tokens",
+    "no_repo_prompt_share": "prompts without a repository",
+    "requests_per_prompt": "requests per prompt",
+    "tokens_per_prompt": "tokens per prompt",
+    "mean_prompt_length": "mean prompt length (chars)",
+    "peak_3h_token_share": "tokens in the busiest 3 hours",
+    "peak_3h_token_share_team_z": "busiest-3-hours share vs team (robust z)",
+    "snapshot_window_share": "tokens just before the leaderboard snapshot",
+    "merged_changes": "merged changes",
+    "merged_changes_team_z": "merged changes vs team (robust z)",
+    "deployed_changes": "deployed changes",
+    "tiny_change_share": "tiny changes",
+    "deployments_per_change": "deployments per change",
+    "mean_change_lines": "mean lines per change",
+    "night_share": "night-time tokens",
+    "weekend_share": "weekend tokens",
+    "off_hours_share": "tokens outside usual hours",
+    "prompts": "prompts",
+    "requests": "requests",
+    "sessions": "sessions",
+    "deployed": "deployed",
+    "active_minutes": "active minutes",
+    "duration_minutes": "session minutes",
+}
+
+
+def feature_label(name: str) -> str:
+    """Plain-words label of a feature column."""
+    return FEATURE_LABELS.get(name, name.replace("_", " "))
+
+
+def feature_format(name: str) -> str:
+    """Default number format of a feature column, from its name."""
+    if name.endswith("_z"):
+        return "f1"
+    if name.endswith("_share") or "_share_" in name:
+        return "pct"
+    if "cost" in name or "usd" in name:
+        return "usd"
+    return "num"
+
+
+def _strip_zeros(text: pl.Expr) -> pl.Expr:
+    return text.str.replace(r"(\.\d*?)0+$", "${1}").str.replace(r"\.$", "")
+
+
+def _decimals(x: pl.Expr, decimals: int) -> pl.Expr:
+    return _strip_zeros(x.round(decimals).cast(pl.String))
+
+
+def fmt_num(x: pl.Expr) -> pl.Expr:
+    """Compact number: 412k, 1.2M, 380, 38.4, 0.25, 0.004."""
+    x = x.cast(pl.Float64)
+    ax = x.abs()
+
+    def scaled(unit: float, suffix: str) -> pl.Expr:
+        m = x / unit
+        return pl.concat_str(
+            pl.when(m.abs() >= 100).then(_decimals(m, 0)).otherwise(_decimals(m, 1)), pl.lit(suffix)
+        )
+
+    return (
+        pl.when(ax >= 1e9).then(scaled(1e9, "B"))
+        .when(ax >= 1e6).then(scaled(1e6, "M"))
+        .when(ax >= 1e3).then(scaled(1e3, "k"))
+        .when(ax >= 100).then(_decimals(x, 0))
+        .when(ax >= 1).then(_decimals(x, 1))
+        .when(ax >= 0.1).then(_decimals(x, 2))
+        .otherwise(_decimals(x, 3))
+    )
+
+
+def fmt_pct(x: pl.Expr) -> pl.Expr:
+    """Share as percent: 71%, 4.5%."""
+    p = x.cast(pl.Float64) * 100
+    return pl.concat_str(pl.when(p.abs() >= 10).then(_decimals(p, 0)).otherwise(_decimals(p, 1)), pl.lit("%"))
+
+
+def fmt_usd(x: pl.Expr) -> pl.Expr:
+    """Dollars: $38.40 under $1,000, then $1.2k, $3.4M."""
+    x = x.cast(pl.Float64)
+    cents = (x.abs() * 100).round(0).cast(pl.Int64)
+    small = pl.concat_str(
+        pl.when(x < 0).then(pl.lit("-$")).otherwise(pl.lit("$")),
+        (cents // 100).cast(pl.String),
+        pl.lit("."),
+        (cents % 100).cast(pl.String).str.zfill(2),
+    )
+    big = pl.concat_str(pl.when(x < 0).then(pl.lit("-$")).otherwise(pl.lit("$")), fmt_num(x.abs()))
+    return pl.when(x.abs() < 999.995).then(small).otherwise(big)
+
+
+def fmt_int(x: pl.Expr) -> pl.Expr:
+    """Rounded integer."""
+    return x.cast(pl.Float64).round(0).cast(pl.Int64).cast(pl.String)
+
+
+FORMATTERS: dict[str, Any] = {
+    "num": fmt_num,
+    "tok": fmt_num,
+    "pct": fmt_pct,
+    "usd": fmt_usd,
+    "int": fmt_int,
+    "f0": lambda x: _decimals(x.cast(pl.Float64), 0),
+    "f1": lambda x: _decimals(x.cast(pl.Float64), 1),
+    "f2": lambda x: _decimals(x.cast(pl.Float64), 2),
+}
+
+
+def format_value(x: pl.Expr, fmt: str = "num") -> pl.Expr:
+    """Humanized text of a numeric (or boolean) expression; null and NaN become 'n/a'."""
+    if fmt == "bool":
+        return pl.when(x.cast(pl.Boolean)).then(pl.lit("yes")).when(x.is_not_null()).then(pl.lit("no"))\
+            .otherwise(pl.lit("n/a"))
+    if fmt not in FORMATTERS:
+        raise ValueError(f"unknown number format {fmt!r}; known: {sorted(FORMATTERS)} and 'bool'")
+    xf = x.cast(pl.Float64)
+    return pl.when(xf.is_finite()).then(FORMATTERS[fmt](xf)).otherwise(pl.lit("n/a"))
+
+
+def humanize(value: float | None, fmt: str = "num") -> str:
+    """Humanize one number (the same formatting as ``format_value``)."""
+    return pl.select(format_value(pl.lit(value, dtype=pl.Float64), fmt)).item()
+
+
+def format_by_feature(feature: pl.Expr, value: pl.Expr) -> pl.Expr:
+    """Format ``value`` by the format its feature name implies (long evidence frames)."""
+    is_z = feature.str.ends_with("_z")
+    is_pct = ~is_z & (feature.str.ends_with("_share") | feature.str.contains("_share_"))
+    is_usd = ~is_z & (feature.str.contains("cost") | feature.str.contains("usd"))
+    return (
+        pl.when(is_z).then(format_value(value, "f1"))
+        .when(is_pct).then(format_value(value, "pct"))
+        .when(is_usd).then(format_value(value, "usd"))
+        .otherwise(format_value(value, "num"))
+    )
+
+
+def label_expr(feature: pl.Expr) -> pl.Expr:
+    """Plain-words label of a feature-name column."""
+    return feature.replace_strict(FEATURE_LABELS, default=feature.str.replace_all("_", " "), return_dtype=pl.String)
+
+
+# --------------------------------------------------------------------------- base classes
+
+
+class BaseDetector(BaseEstimator, ABC):
+    """Base of every detector (scikit-learn estimator conventions, pyod's API shape)."""
+
+    detector_name: ClassVar[str] = "detector"
+
+    @abstractmethod
+    def fit(self, X: pl.DataFrame) -> Self:
+        """Learn from the feature table; return self."""
+
+    @abstractmethod
+    def decision_function(self, X: pl.DataFrame) -> np.ndarray:
+        """One score per row of X; higher = more suspicious."""
+
+    @abstractmethod
+    def explain(
+        self, X: pl.DataFrame, rows: Sequence[int] | np.ndarray | None = None, top_k: int = 3
+    ) -> pl.DataFrame:
+        """Evidence (``EVIDENCE_SCHEMA``) for the given rows of X (all rows when None)."""
+
+    def _check_fitted(self) -> None:
+        if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first")
+
+
+class MatrixDetector(BaseDetector):
+    """A model over a numeric matrix built from configurable feature columns.
+
+    Each feature is cast to float (booleans to 0/1; NaN and inf become null), filled
+    (``fill``: another column's name, a number, or ``"median"``, the training median, which
+    is also the fallback for whatever is still null), then transformed (``transforms``:
+    ``"log1p"`` for non-negative volumes, ``"slog1p"`` = sign(x) log1p(|x|) for robust z
+    columns, or ``"none"``). Scores are also put on a robust scale learned from the
+    training rows (``robust_z``). ``explain`` is occlusion attribution: each feature of the
+    asked rows is in turn replaced by its training median, and its contribution is how much
+    the score drops, in robust-z units of this detector's training scores.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] = (),
+        transforms: Mapping[str, str] | None = None,
+        fill: Mapping[str, str | float] | None = None,
+        max_train_rows: int | None = 200_000,
+        random_state: int | None = 0,
+    ) -> None:
+        self.features = features
+        self.transforms = transforms
+        self.fill = fill
+        self.max_train_rows = max_train_rows
+        self.random_state = random_state
+
+    # subclasses implement the model on the prepared matrix
+    @abstractmethod
+    def _fit_matrix(self, M: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _score_matrix(self, M: np.ndarray) -> np.ndarray: ...
+
+    def _raw_expr(self, name: str) -> pl.Expr:
+        value = pl.col(name).cast(pl.Float64)
+        value = pl.when(value.is_finite()).then(value)
+        spec = (self.fill or {}).get(name, "median")
+        if isinstance(spec, bool):
+            spec = float(spec)
+        if isinstance(spec, (int, float)):
+            value = value.fill_null(float(spec))
+        elif spec != "median":
+            other = pl.col(spec).cast(pl.Float64)
+            value = value.fill_null(pl.when(other.is_finite()).then(other))
+        return value
+
+    def _transform(self, name: str, value: pl.Expr) -> pl.Expr:
+        kind = (self.transforms or {}).get(name, "none")
+        if kind == "log1p":
+            return value.clip(lower_bound=0.0).log1p()
+        if kind == "slog1p":
+            return value.sign() * value.abs().log1p()
+        if kind == "none":
+            return value
+        raise ValueError(f"unknown transform {kind!r} for {name}; use log1p, slog1p or none")
+
+    def _needed_columns(self) -> list[str]:
+        needed = list(self.features)
+        for spec in (self.fill or {}).values():
+            if isinstance(spec, str) and spec != "median":
+                needed.append(spec)
+        return needed
+
+    def _matrix(self, X: pl.DataFrame) -> np.ndarray:
+        exprs = [
+            self._transform(f, self._raw_expr(f).fill_null(self.fill_values_[f])).alias(f) for f in self.features
+        ]
+        # C order always: pyod's numba kernels compile once per array layout
+        return np.ascontiguousarray(X.select(exprs).to_numpy(), dtype=np.float64)
+
+    def fit(self, X: pl.DataFrame) -> Self:
+        """Learn fill values, the model and the robust scale of its training scores."""
+        if not self.features:
+            raise ValueError(f"{type(self).__name__} needs a non-empty feature list")
+        missing = sorted(set(self._needed_columns()) - set(X.columns))
+        if missing:
+            raise ValueError(f"{type(self).__name__}: feature table lacks columns {missing}")
+        if X.height == 0:
+            raise ValueError(f"{type(self).__name__} cannot fit on an empty table")
+        sample = seeded_subsample(X.height, self.max_train_rows, self.random_state)
+        train = X if sample is None else X[sample]
+        medians = train.select([self._raw_expr(f).median().alias(f) for f in self.features]).row(0, named=True)
+        self.fill_values_ = {f: (0.0 if medians[f] is None else float(medians[f])) for f in self.features}
+        raw = train.select([pl.col(f).cast(pl.Float64).median().alias(f) for f in self.features]).row(0, named=True)
+        self.raw_median_ = {f: (self.fill_values_[f] if raw[f] is None else float(raw[f])) for f in self.features}
+        M = self._matrix(train)
+        self.feature_names_in_ = np.asarray(self.features, dtype=object)
+        self.n_train_ = M.shape[0]
+        self.train_median_ = np.median(M, axis=0)
+        self._fit_matrix(M)
+        self.score_median_, self.score_scale_ = robust_location_scale(self._score_matrix(M))
+        return self
+
+    def decision_function(self, X: pl.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        if X.height == 0:
+            return np.empty(0, dtype=np.float64)
+        return self._score_matrix(self._matrix(X))
+
+    def robust_z(self, scores: np.ndarray) -> np.ndarray:
+        """Scores on the robust scale of the training scores: (s - median) / (1.4826 MAD)."""
+        self._check_fitted()
+        return (np.asarray(scores, dtype=np.float64) - self.score_median_) / self.score_scale_
+
+    def occlusion(self, X: pl.DataFrame, rows: Sequence[int] | np.ndarray | None = None,
+                  batch_rows: int = 4096) -> np.ndarray:
+        """Contribution matrix (rows x features): score drop when each feature is set to its
+        training median, in robust-z units. Positive = the feature made the row more suspicious."""
+        self._check_fitted()
+        idx = as_rows(rows, X.height)
+        n_f = len(self.features)
+        out = np.zeros((idx.size, n_f), dtype=np.float64)
+        if idx.size == 0:
+            return out
+        M = self._matrix(X[idx])
+        features = np.arange(n_f)
+        for start in range(0, idx.size, batch_rows):
+            block = M[start:start + batch_rows]
+            base = self._score_matrix(block)
+            stacked = np.repeat(block[None, :, :], n_f, axis=0)  # (feature, row, column)
+            stacked[features, :, features] = self.train_median_[:, None]
+            occluded = self._score_matrix(stacked.reshape(-1, n_f)).reshape(n_f, block.shape[0])
+            out[start:start + block.shape[0]] = (base[None, :] - occluded).T
+        return out / self.score_scale_
+
+    def explain(
+        self, X: pl.DataFrame, rows: Sequence[int] | np.ndarray | None = None, top_k: int = 3
+    ) -> pl.DataFrame:
+        """The ``top_k`` features with the largest positive occlusion contribution per row.
+
+        ``value`` is the value the model saw before its transform (a null shows as the fill
+        it was given, and the text says so); ``baseline`` is ``<feature>_team_median`` when
+        the table has it, else the training median of the raw feature.
+        """
+        idx = as_rows(rows, X.height)
+        if idx.size == 0:
+            return empty_evidence()
+        contrib = self.occlusion(X, idx)
+        k = max(1, min(int(top_k), len(self.features)))
+        order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(contrib, order, axis=1)
+        row_pos, rank = np.nonzero(top > 0)
+        if row_pos.size == 0:
+            return empty_evidence()
+        feat_idx = order[row_pos, rank]
+        used = [self.features[j] for j in np.unique(feat_idx)]
+        sub = X[idx]
+        seen = sub.select([self._raw_expr(f).fill_null(self.fill_values_[f]).alias(f) for f in used])
+        was_null = sub.select([pl.col(f).cast(pl.Float64).is_finite().fill_null(False).not_().alias(f) for f in used])
+        baseline_cols = sub.select([
+            (pl.col(f"{f}_team_median").cast(pl.Float64) if f"{f}_team_median" in sub.columns
+             else pl.repeat(self.raw_median_[f], pl.len(), dtype=pl.Float64)).alias(f) for f in used
+        ])
+        n_out = row_pos.size
+        values, baselines = np.empty(n_out), np.empty(n_out)
+        missing, team_baseline = np.zeros(n_out, dtype=bool), np.zeros(n_out, dtype=bool)
+        for name in used:
+            sel = np.asarray(self.features, dtype=object)[feat_idx] == name
+            values[sel] = seen.get_column(name).to_numpy()[row_pos[sel]]
+            missing[sel] = was_null.get_column(name).to_numpy()[row_pos[sel]]
+            baselines[sel] = baseline_cols.get_column(name).to_numpy()[row_pos[sel]]
+            team_baseline[sel] = f"{name}_team_median" in sub.columns
+        frame = pl.DataFrame({
+            "row": idx[row_pos],
+            "detector": [self.detector_name] * n_out,
+            "feature": [self.features[j] for j in feat_idx],
+            "value": values,
+            "baseline": baselines,
+            "contribution": top[row_pos, rank],
+            "missing": missing,
+            "team": team_baseline,
+        }, schema_overrides={"row": pl.Int64}).with_columns(pl.col("value", "baseline").fill_nan(None))
+        value_text = format_by_feature(pl.col("feature"), pl.col("value"))
+        text = pl.concat_str(
+            label_expr(pl.col("feature")), pl.lit(" "),
+            pl.when(pl.col("missing")).then(pl.concat_str(pl.lit("n/a (taken as "), value_text, pl.lit(")")))
+            .otherwise(value_text),
+            pl.when(pl.col("team")).then(pl.lit(" vs team median ")).otherwise(pl.lit(" vs typical ")),
+            format_by_feature(pl.col("feature"), pl.col("baseline")),
+        )
+        return frame.with_columns(text=text).select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)

@@ -1,0 +1,293 @@
+"""Threshold rules from the TOML config, each with a plain-words reason and a wasted-cost
+expression.
+
+A rule fires on a row when all its ``conditions`` hold and, if it has ``any_conditions``,
+at least one of those holds. A comparison with a null value does not hold.
+
+Rule strength (the row's score from that rule), in [0, weight]::
+
+    strength = weight * (floor + (1 - floor) * mean_c past_c)
+
+where ``past_c`` in [0, 1] says how far past its threshold the row is on condition c:
+``(value - threshold) / scale`` for ``>``/``>=`` (mirrored for ``<``/``<=``), clipped to
+[0, 1]; ``scale`` defaults to ``|threshold|`` (1 when the threshold is 0), so by default a
+row at twice a ``>=`` threshold, or at 0 under a ``<=`` threshold, is fully past.
+Equality and null tests count as fully past. The satisfied ``any_conditions`` count as
+one condition (their best ``past_c``). A row just at the thresholds gets
+``weight * floor``; far past all of them, ``weight``. The detector's score is the
+strongest fired rule's strength (0 when none fires).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+
+from detectors.base import (
+    EVIDENCE_SCHEMA,
+    BaseDetector,
+    as_rows,
+    empty_evidence,
+    feature_format,
+    format_value,
+    label_expr,
+)
+
+LEVELS = ("user_week", "session")
+COMPARISONS = (">=", "<=", "==", "!=", ">", "<")
+NULL_TESTS = ("is_null", "not_null")
+_CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
+_NULL_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+is\s+(not\s+)?null\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``feature op threshold``; ``scale`` is the distance past the threshold that counts as fully past."""
+
+    feature: str
+    op: str
+    threshold: float | bool | None = None
+    scale: float | None = None
+
+    @classmethod
+    def parse(cls, spec: str | Mapping[str, Any]) -> Condition:
+        """From a table ``{feature, op, threshold, scale}`` or a string ``"tokens_team_z >= 3"``."""
+        if isinstance(spec, str):
+            m = _NULL_RE.match(spec)
+            if m:
+                return cls(m.group(1), "not_null" if m.group(2) else "is_null")
+            m = _CONDITION_RE.match(spec)
+            if not m:
+                raise ValueError(f"cannot parse condition {spec!r}; write e.g. 'near_repeat_share >= 0.5'")
+            raw = m.group(3).lower()
+            threshold: float | bool = {"true": True, "false": False}.get(raw, None)  # type: ignore[assignment]
+            if threshold is None:
+                threshold = float(raw)
+            return cls(m.group(1), m.group(2), threshold)
+        op = str(spec["op"])
+        if op not in COMPARISONS + NULL_TESTS:
+            raise ValueError(f"unknown op {op!r} in condition {dict(spec)}")
+        threshold = spec.get("threshold")
+        if op in COMPARISONS and threshold is None:
+            raise ValueError(f"condition {dict(spec)} needs a threshold")
+        if isinstance(threshold, int) and not isinstance(threshold, bool):
+            threshold = float(threshold)
+        scale = spec.get("scale")
+        return cls(str(spec["feature"]), op, threshold, None if scale is None else float(scale))
+
+    @property
+    def is_graded(self) -> bool:
+        return self.op in (">", ">=", "<", "<=") and not isinstance(self.threshold, bool)
+
+    def holds(self) -> pl.Expr:
+        col = pl.col(self.feature)
+        if self.op == "is_null":
+            return col.is_null()
+        if self.op == "not_null":
+            return col.is_not_null()
+        t = self.threshold
+        value = col if isinstance(t, bool) else col.cast(pl.Float64)
+        expr = {
+            ">=": value >= t, "<=": value <= t, ">": value > t, "<": value < t, "==": value == t, "!=": value != t,
+        }[self.op]
+        return expr.fill_null(False)
+
+    def past(self) -> pl.Expr:
+        """How far past the threshold, in [0, 1] (1 for equality and null tests)."""
+        if not self.is_graded:
+            return pl.lit(1.0)
+        t = float(self.threshold)  # type: ignore[arg-type]
+        scale = self.scale if self.scale else (abs(t) if t != 0 else 1.0)
+        value = pl.col(self.feature).cast(pl.Float64)
+        distance = value - t if self.op in (">", ">=") else t - value
+        return (distance / scale).clip(0.0, 1.0).fill_null(0.0).fill_nan(0.0)
+
+    def value_text(self) -> pl.Expr:
+        """The row's value of the feature, humanized ('yes'/'no' for booleans, 'n/a' for null)."""
+        if isinstance(self.threshold, bool):
+            return format_value(pl.col(self.feature), "bool")
+        if self.op in NULL_TESTS:
+            return pl.when(pl.col(self.feature).is_null()).then(pl.lit("n/a")).otherwise(pl.lit("present"))
+        return format_value(pl.col(self.feature), feature_format(self.feature))
+
+    def describe(self) -> str:
+        if self.op in NULL_TESTS:
+            return f"{self.feature} {self.op.replace('_', ' ')}"
+        t = self.threshold
+        shown = str(t).lower() if isinstance(t, bool) else f"{t:g}"
+        return f"{self.feature} {self.op} {shown}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One configured rule."""
+
+    name: str
+    level: str
+    weight: float
+    conditions: tuple[Condition, ...]
+    any_conditions: tuple[Condition, ...] = ()
+    description: str = ""
+    wasted_cost: str = "0"
+    reason: str = ""
+    enabled: bool = True
+    columns: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any]) -> Rule:
+        name = str(spec["name"])
+        level = str(spec["level"])
+        if level not in LEVELS:
+            raise ValueError(f"rule {name}: level must be one of {LEVELS}, not {level!r}")
+        weight = float(spec.get("weight", 1.0))
+        if not 0.0 < weight <= 1.0:
+            raise ValueError(f"rule {name}: weight must be in (0, 1]")
+        conditions = tuple(Condition.parse(c) for c in spec.get("conditions", ()))
+        if not conditions:
+            raise ValueError(f"rule {name} has no conditions")
+        any_conditions = tuple(Condition.parse(c) for c in spec.get("any_conditions", ()))
+        reason = str(spec.get("reason", "")) or str(spec.get("description", name))
+        placeholders = [f for _, f, _, _ in string.Formatter().parse(reason) if f]
+        columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + placeholders))
+        return cls(
+            name=name, level=level, weight=weight, conditions=conditions, any_conditions=any_conditions,
+            description=str(spec.get("description", "")), wasted_cost=str(spec.get("wasted_cost", "0")),
+            reason=reason, enabled=bool(spec.get("enabled", True)), columns=columns,
+        )
+
+    def fired(self) -> pl.Expr:
+        expr = pl.all_horizontal([c.holds() for c in self.conditions])
+        if self.any_conditions:
+            expr = expr & pl.any_horizontal([c.holds() for c in self.any_conditions])
+        return expr
+
+    def _any_past(self) -> pl.Expr:
+        return pl.max_horizontal([pl.when(c.holds()).then(c.past()).otherwise(0.0) for c in self.any_conditions])
+
+    def strength(self, floor: float) -> pl.Expr:
+        parts = [c.past() for c in self.conditions]
+        if self.any_conditions:
+            parts.append(self._any_past())
+        mean_past = pl.sum_horizontal(parts) / len(parts)
+        return pl.when(self.fired()).then(self.weight * (floor + (1 - floor) * mean_past)).otherwise(0.0)
+
+    def reason_expr(self) -> pl.Expr:
+        """The reason template rendered for every row (humanized numbers; 'n/a' for nulls)."""
+        pieces: list[pl.Expr] = []
+        for literal, name, spec, _ in string.Formatter().parse(self.reason):
+            if literal:
+                pieces.append(pl.lit(literal))
+            if name:
+                pieces.append(format_value(pl.col(name), spec or feature_format(name)))
+        return pl.concat_str(pieces) if pieces else pl.lit("")
+
+    def wasted_expr(self) -> pl.Expr:
+        """The rule's wasted-cost expression (SQL syntax over the row's columns), null -> 0."""
+        return pl.sql_expr(self.wasted_cost).cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
+
+
+def parse_rules(specs: Sequence[Mapping[str, Any]], level: str) -> list[Rule]:
+    """The enabled rules of one level, in config order; names must be unique per level."""
+    rules = [Rule.parse(s) for s in specs]
+    rules = [r for r in rules if r.level == level and r.enabled]
+    names = [r.name for r in rules]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"duplicate rule names at level {level}: {duplicated}")
+    return rules
+
+
+class RuleDetector(BaseDetector):
+    """Scores rows by the configured rules of one level (see the module docstring)."""
+
+    detector_name = "rules"
+
+    def __init__(self, rules: Sequence[Mapping[str, Any]] = (), level: str = "user_week",
+                 floor: float = 0.5) -> None:
+        self.rules = rules
+        self.level = level
+        self.floor = floor
+
+    def fit(self, X: pl.DataFrame) -> Self:
+        """Parse the level's rules and check the table has every column they use."""
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, not {self.level!r}")
+        if not 0.0 <= self.floor <= 1.0:
+            raise ValueError("floor must be in [0, 1]")
+        rules = parse_rules(self.rules, self.level)
+        problems = []
+        for rule in rules:
+            missing = sorted(set(rule.columns) - set(X.columns))
+            if missing:
+                problems.append(f"{rule.name}: {missing}")
+                continue
+            try:
+                X.head(0).select(rule.wasted_expr().alias("w"), rule.strength(self.floor).alias("s"),
+                                 rule.reason_expr().alias("r"))
+            except Exception as exc:  # polars raises several types for a bad expression
+                problems.append(f"{rule.name}: {exc}")
+        if problems:
+            raise ValueError("rules cannot run on this table: " + "; ".join(problems))
+        self.rules_ = rules
+        self.rule_names_ = [r.name for r in rules]
+        self.feature_names_in_ = np.asarray(sorted({c for r in rules for c in r.columns}), dtype=object)
+        return self
+
+    def strengths(self, X: pl.DataFrame) -> pl.DataFrame:
+        """One column per rule: its strength on each row (0.0 when it does not fire)."""
+        self._check_fitted()
+        return X.select([r.strength(self.floor).alias(r.name) for r in self.rules_])
+
+    def decision_function(self, X: pl.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        if not self.rules_:
+            return np.zeros(X.height, dtype=np.float64)
+        return X.select(pl.max_horizontal([r.strength(self.floor) for r in self.rules_])).to_series().to_numpy()\
+            .astype(np.float64)
+
+    def explain(
+        self, X: pl.DataFrame, rows: Sequence[int] | np.ndarray | None = None, top_k: int = 3
+    ) -> pl.DataFrame:
+        """One evidence row per condition of each fired rule (``top_k`` is not used: every
+        condition is needed for a rule to fire). ``baseline`` is the threshold;
+        ``contribution`` is the condition's part of the rule strength (they sum to it when
+        at most one of the ``any_conditions`` holds; each that holds reports the group's part)."""
+        self._check_fitted()
+        idx = as_rows(rows, X.height)
+        if idx.size == 0 or not self.rules_:
+            return empty_evidence()
+        sub = X[idx].with_columns(pl.Series("__row", idx, dtype=pl.Int64))
+        frames = []
+        for rule in self.rules_:
+            fired = sub.filter(rule.fired())
+            if fired.height == 0:
+                continue
+            n_parts = len(rule.conditions) + (1 if rule.any_conditions else 0)
+            share = rule.weight / n_parts
+            for cond, in_any in [(c, False) for c in rule.conditions] + [(c, True) for c in rule.any_conditions]:
+                part = fired.filter(cond.holds()) if in_any else fired
+                if part.height == 0:
+                    continue
+                threshold = cond.threshold
+                frames.append(part.select(
+                    pl.col("__row").alias("row"),
+                    pl.lit(f"rule:{rule.name}").alias("detector"),
+                    pl.lit(cond.feature).alias("feature"),
+                    pl.col(cond.feature).cast(pl.Float64).alias("value"),
+                    pl.lit(None if threshold is None else float(threshold), dtype=pl.Float64).alias("baseline"),
+                    # satisfied any-conditions each report the any-group's full share
+                    (share * (self.floor + (1 - self.floor) * cond.past())).alias("contribution"),
+                    pl.concat_str(
+                        label_expr(pl.lit(cond.feature)), pl.lit(" "), cond.value_text(),
+                        pl.lit(f" (rule {rule.name}: {cond.describe()})"),
+                    ).alias("text"),
+                ))
+        if not frames:
+            return empty_evidence()
+        return pl.concat(frames).cast(EVIDENCE_SCHEMA).sort(["row"], maintain_order=True)

@@ -1,0 +1,303 @@
+"""Combine rules, isolation forest and the pyod ensemble into one score per row, a flag
+policy that needs no labels, plain-words reasons, evidence and wasted cost.
+
+Score (in [0, 1], comparable across the rows of one run)::
+
+    model_score = mean over models of  z+ / (z+ + model_z_half),  z+ = max(robust z, 0)
+    score       = 1 - (1 - rule_score) * (1 - model_score)
+
+``rule_score`` is the strongest fired rule's strength (``detectors.rules``); a model's
+robust z is its score against the median and 1.4826 x MAD of its own training scores.
+
+Flag policy (no labels, no contamination share)::
+
+    flagged = (a rule fires and the highest model z >= agree_z)
+              or rule_score >= rule_alone_score          (a rule far past its thresholds)
+              or every model's z >= model_extreme_z      (models agree it is extreme)
+
+Tables with fewer than ``min_model_rows`` rows are scored by the rules alone, and then a
+fired rule flags on its own. Severity of a flagged row: ``high`` when score >=
+``high_score``, ``medium`` when >= ``medium_score``, else ``low``.
+
+Wasted cost of a flagged row: the largest ``wasted_cost`` expression among its fired
+rules (``model_only_wasted_cost`` of the level when only the models flagged it), clipped
+to [0, cost]; 0 when not flagged.
+
+Reasons: flagged rows get each fired rule's rendered reason (strongest first), then what
+the models found unusual (the top occlusion features with value and baseline). Unflagged
+rows get a short ``not flagged: ...`` line saying why (no rule fired, or a rule fired but
+the models did not agree), so an analyst can see near misses.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from detectors.base import EVIDENCE_SCHEMA, MatrixDetector, format_value
+from detectors.ensemble import PyodEnsembleDetector
+from detectors.iforest import IsolationForestDetector
+from detectors.rules import RuleDetector
+
+EVIDENCE_STRUCT = pl.Struct({k: v for k, v in EVIDENCE_SCHEMA.items() if k != "row"})
+EVIDENCE_DTYPE = pl.List(EVIDENCE_STRUCT)
+MODEL_NAMES = {"iforest": "isolation forest", "ensemble": "pyod ensemble"}
+SCORE_COLUMNS: dict[str, pl.DataType] = {
+    "score": pl.Float64,
+    "flagged": pl.Boolean,
+    "severity": pl.String,
+    "detectors": pl.List(pl.String),
+    "reasons": pl.String,
+    "evidence": EVIDENCE_DTYPE,
+    "wasted_cost_usd": pl.Float64,
+    "rule_score": pl.Float64,
+    "model_score": pl.Float64,
+    "iforest_z": pl.Float64,
+    "ensemble_z": pl.Float64,
+}
+"""Columns ``score_level`` adds after the key and passthrough columns."""
+
+
+def default_config() -> dict[str, Any]:
+    """The packaged ``default_config.toml`` as a dict."""
+    text = resources.files("detectors").joinpath("default_config.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``.
+
+    Tables merge key by key. ``rules`` merge by (name, level): an override entry updates
+    the matching rule's keys (a given ``conditions`` list replaces the old one; ``enabled =
+    false`` switches a rule off); an entry with a new name is added.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if key == "rules":
+            rules = [dict(r) for r in out.get("rules", [])]
+            index = {(r["name"], r["level"]): i for i, r in enumerate(rules)}
+            for entry in value:
+                ident = (entry["name"], entry.get("level"))
+                match = index.get(ident)
+                if match is None and entry.get("level") is None:
+                    named = [i for (n, _), i in index.items() if n == entry["name"]]
+                    match = named[0] if len(named) == 1 else None
+                if match is None:
+                    rules.append(copy.deepcopy(dict(entry)))
+                else:
+                    rules[match].update(copy.deepcopy(dict(entry)))
+            out["rules"] = rules
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_config(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
+    policy = dict(config.get("policy", {}))
+    policy.update(config["levels"][level].get("policy", {}))
+    required = ("rule_floor", "agree_z", "rule_alone_score", "model_extreme_z", "model_z_half",
+                "min_model_rows", "high_score", "medium_score", "top_features")
+    missing = [k for k in required if k not in policy]
+    if missing:
+        raise ValueError(f"policy lacks {missing}; start from detectors.scoring.default_config()")
+    return policy
+
+
+def _models(features: pl.DataFrame, level_cfg: Mapping[str, Any]) -> list[MatrixDetector]:
+    enabled = level_cfg.get("detectors", ["rules", "iforest", "ensemble"])
+    model_cfg = dict(level_cfg.get("model", {}))
+    models: list[MatrixDetector] = []
+    if "iforest" in enabled:
+        models.append(IsolationForestDetector(**model_cfg, **level_cfg.get("iforest", {})))
+    if "ensemble" in enabled:
+        models.append(PyodEnsembleDetector(**model_cfg, **level_cfg.get("ensemble", {})))
+    return [m.fit(features) for m in models]
+
+
+def _empty_output(features: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    return features.select(columns).with_columns(
+        [pl.lit(None, dtype=dtype).alias(name) for name, dtype in SCORE_COLUMNS.items()]
+    ).clear()
+
+
+def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -> pl.DataFrame:
+    """Score every row of one feature table (``level``: ``"user_week"`` or ``"session"``).
+
+    Returns the level's key and passthrough columns (those present) plus ``SCORE_COLUMNS``,
+    one row per input row, in input order. ``config`` is a full config dict, e.g.
+    ``merge_config(default_config(), user_overrides)``.
+    """
+    if level not in config.get("levels", {}):
+        raise ValueError(f"config has no [levels.{level}] section")
+    level_cfg = config["levels"][level]
+    policy = _policy(config, level)
+    keys = list(level_cfg.get("keys", []))
+    missing = [k for k in keys if k not in features.columns]
+    if missing:
+        raise ValueError(f"{level} features lack key columns {missing}")
+    passthrough = [c for c in level_cfg.get("passthrough", []) if c in features.columns and c not in keys]
+    out_columns = keys + passthrough
+    if features.height == 0:
+        return _empty_output(features, out_columns)
+    cost = pl.col(level_cfg.get("cost_column", "cost_usd")).cast(pl.Float64).fill_null(0.0).clip(lower_bound=0.0)
+
+    enabled = level_cfg.get("detectors", ["rules", "iforest", "ensemble"])
+    rules = RuleDetector(
+        rules=config.get("rules", []) if "rules" in enabled else [], level=level, floor=policy["rule_floor"]
+    ).fit(features)
+    models = _models(features, level_cfg) if features.height >= policy["min_model_rows"] else []
+
+    # ---- per-row numbers, all vectorised
+    z = {m.detector_name: m.robust_z(m.decision_function(features)) for m in models}
+    rule_names = rules.rule_names_
+    strengths = rules.strengths(features).rename({n: f"__s_{n}" for n in rule_names})
+    frame = pl.concat([features, strengths], how="horizontal").with_columns(
+        pl.Series("__row", np.arange(features.height), dtype=pl.Int64),
+        *[pl.Series(f"{name}_z", values, dtype=pl.Float64) for name, values in z.items()],
+    )
+    for name in ("iforest", "ensemble"):
+        if name not in z:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(f"{name}_z"))
+
+    rule_score = pl.max_horizontal([pl.col(f"__s_{n}") for n in rule_names]) if rule_names else pl.lit(0.0)
+    z_cols = [pl.col(f"{name}_z") for name in z]
+    if z_cols:
+        half = float(policy["model_z_half"])
+        squashed = [zc.clip(lower_bound=0.0) / (zc.clip(lower_bound=0.0) + half) for zc in z_cols]
+        model_score = pl.sum_horizontal(squashed) / len(squashed)
+        max_z, min_z = pl.max_horizontal(z_cols), pl.min_horizontal(z_cols)
+        agree = max_z >= policy["agree_z"]
+        extreme = min_z >= policy["model_extreme_z"]
+    else:
+        model_score, max_z = pl.lit(0.0), pl.lit(None, dtype=pl.Float64)
+        agree, extreme = pl.lit(True), pl.lit(False)
+    frame = frame.with_columns(
+        rule_score.alias("rule_score"), model_score.alias("model_score"), max_z.alias("__max_z"),
+        agree.alias("__agree"), extreme.alias("__extreme"),
+    ).with_columns(
+        (1 - (1 - pl.col("rule_score")) * (1 - pl.col("model_score"))).clip(0.0, 1.0).alias("score"),
+        (pl.col("rule_score") > 0).alias("__fired"),
+    ).with_columns(
+        ((pl.col("__fired") & pl.col("__agree")) | (pl.col("rule_score") >= policy["rule_alone_score"])
+         | pl.col("__extreme")).alias("flagged"),
+    ).with_columns(
+        pl.when(~pl.col("flagged")).then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("score") >= policy["high_score"]).then(pl.lit("high"))
+        .when(pl.col("score") >= policy["medium_score"]).then(pl.lit("medium"))
+        .otherwise(pl.lit("low")).alias("severity"),
+    )
+
+    # ---- the rest only for rows where a rule fired or that are flagged (few): their texts
+    # would cost memory on every row of a large table
+    hit = frame.filter(pl.col("__fired") | pl.col("flagged"))
+    hit = _explain_hits(hit, features, rules, models, z, level_cfg, policy, cost)
+    rest_reason = (
+        pl.concat_str(pl.lit("not flagged: no rule fired; highest model z "), format_value(pl.col("__max_z"), "f1"))
+        if z else pl.lit("not flagged: no rule fired")
+    )
+    frame = frame.join(hit, on="__row", how="left", maintain_order="left").with_columns(
+        pl.col("detectors").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        pl.col("evidence").fill_null(pl.lit([], dtype=EVIDENCE_DTYPE)),
+        pl.col("wasted_cost_usd").fill_null(0.0),
+        pl.coalesce(pl.col("reasons"), rest_reason).alias("reasons"),
+    )
+    return frame.select(out_columns + list(SCORE_COLUMNS)).cast(SCORE_COLUMNS)
+
+
+def _explain_hits(
+    hit: pl.DataFrame, features: pl.DataFrame, rules: RuleDetector, models: list[MatrixDetector],
+    z: Mapping[str, np.ndarray], level_cfg: Mapping[str, Any], policy: Mapping[str, Any], cost: pl.Expr,
+) -> pl.DataFrame:
+    """Detectors, wasted cost, evidence and reasons of the rows where a rule fired or that
+    are flagged; returns ``__row`` and those columns."""
+    rule_lists = [
+        pl.when(pl.col(f"__s_{r.name}") > 0)
+        .then(pl.struct(pl.col(f"__s_{r.name}").alias("s"), pl.lit(f"rule:{r.name}").alias("d"),
+                        pl.concat_str(pl.lit(r.name.replace("_", " ") + ": "), r.reason_expr()).alias("t")))
+        for r in rules.rules_
+    ]
+    fired_sorted = (
+        pl.concat_list(rule_lists).list.drop_nulls()
+        .list.eval(pl.element().sort_by(pl.element().struct.field("s"), descending=True))
+        if rule_lists else pl.lit([], dtype=pl.List(pl.Struct({"s": pl.Float64, "d": pl.String, "t": pl.String})))
+    )
+    model_lists = [pl.when(pl.col(f"{name}_z") >= policy["agree_z"]).then(pl.lit(name)) for name in z]
+    detectors = pl.concat_list(
+        [fired_sorted.list.eval(pl.element().struct.field("d"))]
+        + ([pl.concat_list(model_lists).list.drop_nulls()] if model_lists else [])
+    )
+    wasted_rules = [pl.when(pl.col(f"__s_{r.name}") > 0).then(r.wasted_expr()) for r in rules.rules_]
+    wasted_rule = pl.max_horizontal(wasted_rules) if wasted_rules else pl.lit(None, dtype=pl.Float64)
+    model_only = pl.sql_expr(str(level_cfg.get("model_only_wasted_cost", "0"))).cast(pl.Float64)
+    wasted = (
+        pl.when(~pl.col("flagged")).then(0.0)
+        .when(pl.col("__fired")).then(wasted_rule)
+        .otherwise(model_only)
+        .fill_null(0.0).fill_nan(0.0)
+    )
+    hit = hit.with_columns(
+        fired_sorted.alias("__fired_list"),
+        pl.when(pl.col("flagged")).then(detectors).otherwise(pl.lit([], dtype=pl.List(pl.String)))
+        .alias("detectors"),
+        pl.min_horizontal(wasted.clip(lower_bound=0.0), cost).alias("wasted_cost_usd"),
+    )
+
+    # evidence (and the model part of reasons) for flagged rows only
+    flagged_idx = hit.filter(pl.col("flagged")).get_column("__row").to_numpy()
+    evidence = pl.concat(
+        [rules.explain(features, flagged_idx)]
+        + [m.explain(features, flagged_idx, top_k=int(policy["top_features"])) for m in models]
+    )
+    per_row = evidence.group_by("row", maintain_order=True).agg(
+        pl.struct([c for c in EVIDENCE_SCHEMA if c != "row"]).alias("evidence")
+    )
+    model_text = (
+        evidence.filter(pl.col("detector").is_in(list(z)))
+        .sort(["row", "contribution"], descending=[False, True], maintain_order=True)
+        .unique(["row", "feature"], keep="first", maintain_order=True)
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("text").head(int(policy["top_features"])).str.join("; ").alias("__model_text"))
+    )
+    hit = (
+        hit.join(per_row, left_on="__row", right_on="row", how="left", maintain_order="left")
+        .join(model_text, left_on="__row", right_on="row", how="left", maintain_order="left")
+    )
+    return hit.select("__row", "detectors", "evidence", "wasted_cost_usd", _reasons(z, policy).alias("reasons"))
+
+
+def _reasons(z: Mapping[str, np.ndarray], policy: Mapping[str, Any]) -> pl.Expr:
+    rule_text = pl.col("__fired_list").list.eval(pl.element().struct.field("t")).list.join("; ")
+    rule_names = pl.col("__fired_list").list.eval(pl.element().struct.field("d").str.strip_prefix("rule:"))\
+        .list.join(", ")
+    z_text = pl.concat_str(
+        [pl.concat_str(pl.lit(MODEL_NAMES.get(n, n) + " z "), format_value(pl.col(f"{n}_z"), "f1")) for n in z],
+        separator=", ",
+    ) if z else pl.lit("")
+    models_agree = pl.col("__agree") & pl.lit(bool(z))
+    model_part = pl.when(models_agree).then(
+        pl.concat_str([pl.lit("unusual for the models ("), z_text, pl.lit(")"),
+                       pl.concat_str(pl.lit(": "), pl.col("__model_text"))], ignore_nulls=True)
+    ).when(pl.lit(bool(z))).then(pl.concat_str(pl.lit("the models do not find it unusual ("), z_text, pl.lit(")")))
+    flagged_text = pl.concat_str([
+        pl.when(pl.col("__fired")).then(rule_text), model_part,
+    ], separator=". ", ignore_nulls=True)
+    agree_z = format_value(pl.lit(float(policy["agree_z"])), "f1")
+    unflagged = (
+        pl.when(pl.col("__fired")).then(pl.concat_str(
+            pl.lit("not flagged: rule "), rule_names, pl.lit(" fired but the models did not agree (highest model z "),
+            format_value(pl.col("__max_z"), "f1"), pl.lit(" < "), agree_z, pl.lit(")"),
+        ))
+        .when(pl.lit(bool(z))).then(pl.concat_str(
+            pl.lit("not flagged: no rule fired; highest model z "), format_value(pl.col("__max_z"), "f1"),
+        ))
+        .otherwise(pl.lit("not flagged: no rule fired"))
+    )
+    return pl.when(pl.col("flagged")).then(flagged_text).otherwise(unflagged)

@@ -1,0 +1,213 @@
+"""Small synthetic feature tables for detector tests: normal rows, injected gaming rows and
+legitimate hard cases, with the columns of docs/features.md (the ones detectors use)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy but productive
+PEER_FEATURES = (
+    "tokens", "cost_usd", "tokens_per_deployed_change", "unshipped_token_share", "near_repeat_share",
+    "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share",
+)
+GAMING_PERSONAS = {  # persona -> tactic
+    "burner": "burn_without_shipping",
+    "looper": "prompt_loop",
+    "idler": "idle_agent",
+    "splitter": "deployment_splitting",
+    "sniper": "snapshot_burst",
+    "padder": "regenerate_padding",
+}
+HARD_PERSONAS = ("heavy_shipper", "explorer", "new_hire", "oncall", "non_ai_merger")
+
+
+def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, float]:
+    """Per-persona values; token multipliers are applied to the row's normal volume."""
+    return {
+        "burner": dict(tokens_x=10, merged_changes=0, deployed_changes=0, unshipped_token_share=1.0,
+                       lines_accepted_per_ktok=0.05, no_repo_prompt_share=0.85, gap_cv=0.9),
+        "looper": dict(tokens_x=4, prompts=900, near_repeat_share=0.85, exact_repeat_share=0.6,
+                       longest_near_run=80, gap_cv=0.06, unshipped_token_share=0.95,
+                       lines_accepted_per_ktok=0.1, merged_changes=1, deployed_changes=1),
+        "idler": dict(tokens_x=7, cache_read_share=0.97, output_input_ratio=0.004, lines_accepted_per_ktok=0.0,
+                      unshipped_token_share=1.0, merged_changes=0, deployed_changes=0, prompts=40,
+                      requests=2000),
+        "splitter": dict(merged_changes=45, deployed_changes=45, ai_merged_changes=44, ai_deployed_changes=44,
+                         tiny_change_share=0.96, deployments_per_change=1.0, mean_change_lines=4),
+        "sniper": dict(tokens_x=4, snapshot_window_share=0.8, peak_3h_token_share=0.62,
+                       unshipped_token_share=0.85, merged_changes=2, deployed_changes=2),
+        "padder": dict(tokens_x=5, near_repeat_share=0.6, exact_repeat_share=0.45, merged_changes=3,
+                       deployed_changes=3, lines_accepted_per_ktok=0.4, gap_cv=1.0),
+        "heavy_shipper": dict(tokens_x=4, merged_changes=18, deployed_changes=17, unshipped_token_share=0.05,
+                              lines_accepted_per_ktok=1.5),
+        "explorer": dict(tokens_x=1.3, merged_changes=0, deployed_changes=0, unshipped_token_share=1.0,
+                         gap_cv=1.9, no_repo_prompt_share=0.05, lines_accepted_per_ktok=0.3),
+        "new_hire": dict(tokens_x=0.9, merged_changes=0, deployed_changes=0, unshipped_token_share=1.0,
+                         gap_cv=1.6, lines_accepted_per_ktok=0.4, no_repo_prompt_share=0.2),
+        "oncall": dict(night_share=0.55, weekend_share=0.45, off_hours_share=0.6, peak_3h_token_share=0.4,
+                       gap_cv=1.4),
+        "non_ai_merger": dict(tokens_x=0.3, merged_changes=30, deployed_changes=30, ai_merged_changes=1,
+                              ai_deployed_changes=1, tiny_change_share=0.9, deployments_per_change=0.95,
+                              mean_change_lines=6, unshipped_token_share=0.7),
+    }[persona]
+
+
+def _peer_columns(df: pl.DataFrame) -> pl.DataFrame:
+    exprs = []
+    for f in PEER_FEATURES:
+        for scope, by in (("team", "team"), ("org", "org")):
+            med = pl.col(f).median().over(by)
+            mad = (pl.col(f) - med).abs().median().over(by)
+            scale = 1.4826 * pl.max_horizontal(mad, 0.05 * med.abs(), pl.lit(1e-9))
+            exprs += [med.alias(f"{f}_{scope}_median"), ((pl.col(f) - med) / scale).alias(f"{f}_{scope}_z")]
+    return df.with_columns(exprs)
+
+
+def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.DataFrame:
+    """A user_week_peer_features-shaped table with columns persona, is_gaming and tactic."""
+    rng = np.random.default_rng(seed)
+    personas = ["normal"] * n_normal + [p for p in (*GAMING_PERSONAS, *HARD_PERSONAS) for _ in range(per_persona)]
+    n = len(personas)
+    teams = rng.choice(list(TEAM_SCALE), size=n)
+    teams[n_normal:] = np.where(np.isin(personas[n_normal:], ["heavy_shipper"]), "ml",
+                                rng.choice(["core", "platform", "web"], size=n - n_normal))
+    scale = np.array([TEAM_SCALE[t] for t in teams])
+    col: dict[str, np.ndarray] = {
+        "tokens": scale * 1.5e6 * rng.lognormal(0, 0.45, n),
+        "prompts": np.round(120 * rng.lognormal(0, 0.35, n)),
+        "cache_read_share": rng.uniform(0.6, 0.88, n),
+        "output_input_ratio": rng.uniform(0.08, 0.4, n),
+        "merged_changes": (1 + rng.poisson(4 * scale)).astype(float),
+        "near_repeat_share": rng.beta(1.2, 20, n),
+        "longest_near_run": 1.0 + rng.poisson(1.5, n),
+        "gap_cv": rng.lognormal(np.log(1.4), 0.25, n),
+        "night_share": rng.beta(1, 25, n),
+        "weekend_share": rng.beta(1, 15, n),
+        "off_hours_share": rng.beta(1, 15, n),
+        "peak_3h_token_share": rng.beta(4, 14, n),
+        "snapshot_window_share": rng.beta(2, 16, n),
+        "lines_accepted_per_ktok": rng.lognormal(0, 0.5, n),
+        "no_repo_prompt_share": rng.beta(1, 9, n),
+        "mean_prompt_length": rng.lognormal(np.log(350), 0.4, n),
+        "tiny_change_share": rng.beta(2, 5, n),
+        "deployments_per_change": rng.uniform(0.25, 0.6, n),
+        "mean_change_lines": rng.lognormal(np.log(120), 0.6, n),
+        "unshipped_token_share": rng.beta(2, 6, n),
+    }
+    col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
+    col["deployed_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.85).astype(float)
+    col["exact_repeat_share"] = col["near_repeat_share"] * rng.uniform(0.2, 0.6, n)
+    col["ai_merged_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.8).astype(float)
+    col["ai_deployed_changes"] = np.minimum(col["ai_merged_changes"], col["deployed_changes"])
+    for i in range(n_normal, n):
+        for key, value in _user_week_overrides(personas[i], rng).items():
+            if key == "tokens_x":
+                col["tokens"][i] *= value
+            else:
+                col[key][i] = value
+    no_deploy = col["deployed_changes"] == 0
+    col["unshipped_token_share"] = np.where(no_deploy, 1.0, col["unshipped_token_share"])
+    col["ai_deployed_changes"] = np.minimum(col["ai_deployed_changes"], col["deployed_changes"])
+    col["ai_merged_changes"] = np.minimum(col["ai_merged_changes"], col["merged_changes"])
+    tokens = col["tokens"]
+    cost = tokens * 3e-6 * rng.uniform(0.8, 1.2, n)
+    df = pl.DataFrame({
+        "user_id": [f"u{i:04d}" for i in range(n)],
+        "team": teams.tolist(),
+        "org": ["eng"] * n,
+        "week_start": [date(2025, 3, 3)] * n,
+        **{k: v for k, v in col.items()},
+        "cost_usd": cost,
+        "sessions": np.maximum(1, np.round(col["prompts"] / 15)),
+        "active_minutes": col["prompts"] * 2.0,
+        "input_tokens": tokens * (1 - col["cache_read_share"]) * 0.8,
+        "cache_read_tokens": tokens * col["cache_read_share"],
+        "persona": personas,
+    }).with_columns(
+        output_tokens=pl.col("input_tokens") * pl.col("output_input_ratio"),
+        cache_write_tokens=pl.col("tokens") * (1 - pl.col("cache_read_share")) * 0.2,
+        requests_per_prompt=pl.col("requests") / pl.col("prompts"),
+        tokens_per_merged_change=pl.when(pl.col("merged_changes") > 0)
+        .then(pl.col("tokens") / pl.col("merged_changes")),
+        tokens_per_deployed_change=pl.when(pl.col("deployed_changes") > 0)
+        .then(pl.col("tokens") / pl.col("deployed_changes")),
+        cost_per_deployed_change=pl.when(pl.col("deployed_changes") > 0)
+        .then(pl.col("cost_usd") / pl.col("deployed_changes")),
+        unshipped_cost_usd=pl.col("cost_usd") * pl.col("unshipped_token_share"),
+        near_repeat_share_week=pl.col("near_repeat_share"),
+        exact_repeat_share_week=pl.col("exact_repeat_share"),
+        is_gaming=pl.col("persona").is_in(list(GAMING_PERSONAS)),
+        tactic=pl.col("persona").replace_strict(GAMING_PERSONAS, default=None, return_dtype=pl.String),
+    ).with_columns(
+        # no merged change -> these ratios are undefined (NULL), as in the feature SQL
+        pl.when(pl.col("merged_changes") > 0).then(pl.col(c)).alias(c)
+        for c in ("tiny_change_share", "deployments_per_change", "mean_change_lines")
+    )
+    return _peer_columns(df)
+
+
+SESSION_GAMING = {"loop": "prompt_loop", "idle": "idle_agent", "cadence": "machine_regular_cadence",
+                  "burn": "burn_without_shipping"}
+SESSION_HARD = ("explorer", "long_agentic", "oncall")
+
+
+def sessions(n_normal: int = 300, per_kind: int = 3, seed: int = 11) -> pl.DataFrame:
+    """A session_features-shaped table with columns persona, is_gaming and tactic."""
+    rng = np.random.default_rng(seed)
+    kinds = ["normal"] * n_normal + [k for k in (*SESSION_GAMING, *SESSION_HARD) for _ in range(per_kind)]
+    n = len(kinds)
+    col: dict[str, np.ndarray] = {
+        "tokens": 150e3 * rng.lognormal(0, 0.8, n),
+        "prompts": 5.0 + rng.poisson(12, n),
+        "near_repeat_share": rng.beta(1, 15, n),
+        "longest_near_run": 1.0 + rng.poisson(0.7, n),
+        "gap_cv": rng.lognormal(np.log(1.3), 0.3, n),
+        "median_gap_seconds": rng.lognormal(np.log(90), 0.5, n),
+        "lines_accepted_per_ktok": rng.lognormal(0, 0.6, n),
+        "output_input_ratio": rng.uniform(0.05, 0.4, n),
+        "cache_read_share": rng.uniform(0.5, 0.88, n),
+        "no_repo_prompt_share": rng.beta(1, 8, n),
+        "mean_prompt_length": rng.lognormal(np.log(300), 0.4, n),
+        "deployed": rng.random(n) < 0.6,
+    }
+    col["requests"] = np.round(col["prompts"] * rng.uniform(2, 5, n))
+    col["exact_repeat_share"] = col["near_repeat_share"] * rng.uniform(0.2, 0.6, n)
+    overrides = {
+        "loop": dict(near_repeat_share=0.9, exact_repeat_share=0.7, longest_near_run=60, gap_cv=0.05, prompts=200,
+                     requests=600, median_gap_seconds=20, deployed=False, tokens=2.5e6),
+        "idle": dict(cache_read_share=0.98, output_input_ratio=0.003, lines_accepted_per_ktok=0.0, requests=500,
+                     deployed=False, tokens=5e6, prompts=10),
+        "cadence": dict(gap_cv=0.08, prompts=120, requests=360, deployed=False, median_gap_seconds=60),
+        "burn": dict(tokens=6e6, no_repo_prompt_share=0.9, lines_accepted_per_ktok=0.02, deployed=False,
+                     prompts=30),
+        "explorer": dict(prompts=25, gap_cv=1.8, deployed=False, no_repo_prompt_share=0.05,
+                         lines_accepted_per_ktok=0.5, tokens=4e5),
+        "long_agentic": dict(tokens=3e6, deployed=True, lines_accepted_per_ktok=1.0, cache_read_share=0.9,
+                             output_input_ratio=0.05, prompts=40, requests=400),
+        "oncall": dict(gap_cv=1.5, deployed=True, prompts=15),
+    }
+    for i in range(n_normal, n):
+        for key, value in overrides[kinds[i]].items():
+            col[key][i] = value
+    started = [datetime(2025, 3, 3, 9) + timedelta(minutes=37 * i) for i in range(n)]
+    return pl.DataFrame({
+        "session_id": [f"s{i:04d}" for i in range(n)],
+        "user_id": [f"u{i % 40:04d}" for i in range(n)],
+        "team": [list(TEAM_SCALE)[i % 4] for i in range(n)],
+        "started_at": started,
+        "week_start": [date(2025, 3, 3)] * n,
+        **col,
+        "cost_usd": col["tokens"] * 3e-6,
+        "persona": kinds,
+    }).with_columns(
+        tokens_per_prompt=pl.col("tokens") / pl.col("prompts"),
+        requests_per_prompt=pl.col("requests") / pl.col("prompts"),
+        active_minutes=pl.col("prompts") * 1.5,
+        linked_change_ids=pl.when(pl.col("deployed")).then(pl.lit(["c1"]))
+        .otherwise(pl.lit([], dtype=pl.List(pl.String))),
+        is_gaming=pl.col("persona").is_in(list(SESSION_GAMING)),
+        tactic=pl.col("persona").replace_strict(SESSION_GAMING, default=None, return_dtype=pl.String),
+    )

@@ -1,0 +1,122 @@
+"""Shared helpers: number formatting, the feature matrix, robust scale, occlusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from detectors.base import (
+    MatrixDetector,
+    feature_format,
+    feature_label,
+    humanize,
+    robust_location_scale,
+    seeded_subsample,
+)
+
+
+@pytest.mark.parametrize(("value", "fmt", "text"), [
+    (412_000, "num", "412k"),
+    (1_234_567, "tok", "1.2M"),
+    (38_000, "num", "38k"),
+    (2.5e9, "num", "2.5B"),
+    (380, "num", "380"),
+    (38.44, "num", "38.4"),
+    (2.0, "num", "2"),
+    (0.25, "num", "0.25"),
+    (0.004, "num", "0.004"),
+    (0.0, "num", "0"),
+    (-12_500, "num", "-12.5k"),
+    (0.71, "pct", "71%"),
+    (0.045, "pct", "4.5%"),
+    (1.0, "pct", "100%"),
+    (38.4, "usd", "$38.40"),
+    (0.5, "usd", "$0.50"),
+    (12_345.0, "usd", "$12.3k"),
+    (2_400_000.0, "usd", "$2.4M"),
+    (2.6, "int", "3"),
+    (1.25, "f1", "1.2"),
+    (None, "num", "n/a"),
+    (float("nan"), "pct", "n/a"),
+])
+def test_humanize(value: float | None, fmt: str, text: str) -> None:
+    assert humanize(value, fmt) == text
+
+
+def test_feature_format_and_label_follow_the_name() -> None:
+    assert feature_format("near_repeat_share") == "pct"
+    assert feature_format("tokens_team_z") == "f1"
+    assert feature_format("unshipped_cost_usd") == "usd"
+    assert feature_format("tokens") == "num"
+    assert feature_label("near_repeat_share") == "near-identical prompts"
+    assert feature_label("some_new_column") == "some new column"
+
+
+def test_robust_location_scale() -> None:
+    median, scale = robust_location_scale(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    assert median == 3.0
+    assert scale == pytest.approx(1.4826 * 1.0)
+    assert robust_location_scale(np.array([5.0, 5.0, 5.0])) == (5.0, 1.0)  # flat: falls back to 1
+
+
+def test_seeded_subsample_is_sorted_and_repeatable() -> None:
+    assert seeded_subsample(10, 20, 0) is None
+    first = seeded_subsample(1000, 50, 7)
+    assert np.array_equal(first, seeded_subsample(1000, 50, 7))
+    assert first.size == 50 and np.all(np.diff(first) > 0)
+    assert not np.array_equal(first, seeded_subsample(1000, 50, 8))
+
+
+class FirstColumnSquared(MatrixDetector):
+    """Toy model: the score is the square of the first (prepared) feature."""
+
+    def _fit_matrix(self, M: np.ndarray) -> None:
+        self.n_columns_ = M.shape[1]
+
+    def _score_matrix(self, M: np.ndarray) -> np.ndarray:
+        return M[:, 0] ** 2
+
+
+def test_matrix_fill_and_transforms() -> None:
+    table = pl.DataFrame({
+        "per_change": [None, 10.0, 30.0, None],
+        "tokens": [99.0, 1.0, 1.0, None],
+        "share": [None, 0.2, 0.4, float("nan")],
+        "z": [-3.0, 0.0, 3.0, float("inf")],
+        "flag": [True, False, None, True],
+    })
+    detector = FirstColumnSquared(
+        features=["per_change", "share", "z", "flag"],
+        transforms={"per_change": "log1p", "z": "slog1p"},
+        fill={"per_change": "tokens", "flag": 0.0},
+    ).fit(table)
+    M = detector._matrix(table)
+    # per_change: null -> tokens (99), then null -> training median of (99, 10, 30, null) = 30; then log1p
+    assert np.allclose(M[:, 0], np.log1p([99.0, 10.0, 30.0, 30.0]))
+    # share: null and NaN -> training median 0.3
+    assert np.allclose(M[:, 1], [0.3, 0.2, 0.4, 0.3])
+    # z: inf -> null -> median 0; slog1p keeps the sign
+    assert np.allclose(M[:, 2], [-np.log1p(3.0), 0.0, np.log1p(3.0), 0.0])
+    assert np.allclose(M[:, 3], [1.0, 0.0, 0.0, 1.0])
+    assert M.flags.c_contiguous
+
+
+def test_missing_feature_column_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="lacks columns"):
+        FirstColumnSquared(features=["nope"]).fit(pl.DataFrame({"a": [1.0]}))
+
+
+def test_occlusion_credits_only_the_feature_the_model_uses() -> None:
+    rng = np.random.default_rng(0)
+    table = pl.DataFrame({"x": rng.normal(0, 1, 200), "y": rng.normal(0, 1, 200)})
+    table = table.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(9.0).otherwise(pl.col("x")).alias("x"))
+    detector = FirstColumnSquared(features=["x", "y"]).fit(table)
+    contributions = detector.occlusion(table, [5])
+    median_x = float(np.median(table.get_column("x").to_numpy()))
+    expected = (81.0 - median_x ** 2) / detector.score_scale_
+    assert contributions[0, 0] == pytest.approx(expected)
+    assert contributions[0, 1] == 0.0
+    evidence = detector.explain(table, [5])
+    assert evidence.get_column("feature").to_list() == ["x"]
+    assert evidence.get_column("text").item().startswith("x 9 vs typical")

@@ -1,0 +1,155 @@
+"""score_level: the output table, the flag policy, reasons, evidence and wasted cost."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from detectors.base import feature_label
+from detectors.scoring import EVIDENCE_DTYPE, SCORE_COLUMNS, default_config, merge_config, score_level
+from tests.detectors.synthetic import GAMING_PERSONAS, HARD_PERSONAS, SESSION_GAMING, SESSION_HARD
+
+
+def test_output_shape_types_and_order(scored_user_weeks: pl.DataFrame, user_week_table: pl.DataFrame) -> None:
+    assert scored_user_weeks.height == user_week_table.height
+    assert scored_user_weeks.get_column("user_id").to_list() == user_week_table.get_column("user_id").to_list()
+    for name, dtype in SCORE_COLUMNS.items():
+        assert scored_user_weeks.schema[name] == dtype, name
+    assert scored_user_weeks.columns[:4] == ["user_id", "week_start", "team", "org"]
+    score = scored_user_weeks.get_column("score")
+    assert score.min() >= 0.0 and score.max() <= 1.0
+
+
+def test_flags_every_gaming_user_week_and_no_legit_one(scored_user_weeks: pl.DataFrame) -> None:
+    gaming = scored_user_weeks.filter(pl.col("persona").is_in(list(GAMING_PERSONAS)))
+    assert gaming.get_column("flagged").all(), gaming.filter(~pl.col("flagged"))
+    legit = scored_user_weeks.filter(pl.col("persona").is_in(["normal", *HARD_PERSONAS]))
+    assert not legit.get_column("flagged").any(), legit.filter(pl.col("flagged"))
+    # the ranking agrees: every gamer scores above every hard case and normal row
+    assert gaming.get_column("score").min() > legit.get_column("score").max()
+
+
+def test_flags_every_gaming_session_and_no_legit_one(scored_sessions: pl.DataFrame) -> None:
+    gaming = scored_sessions.filter(pl.col("persona").is_in(list(SESSION_GAMING)))
+    assert gaming.get_column("flagged").all()
+    legit = scored_sessions.filter(pl.col("persona").is_in(["normal", *SESSION_HARD]))
+    assert not legit.get_column("flagged").any()
+    assert scored_sessions.schema["linked_change_ids"] == pl.List(pl.String)
+
+
+def test_detectors_and_severity_of_flagged_rows(scored_user_weeks: pl.DataFrame) -> None:
+    flagged = scored_user_weeks.filter(pl.col("flagged"))
+    for row in flagged.iter_rows(named=True):
+        assert f"rule:{row['tactic']}" in row["detectors"]
+        assert row["severity"] in ("high", "medium", "low")
+    unflagged = scored_user_weeks.filter(~pl.col("flagged"))
+    assert unflagged.get_column("severity").null_count() == unflagged.height
+    assert unflagged.get_column("detectors").list.len().max() == 0
+    assert unflagged.get_column("evidence").list.len().max() == 0
+    assert unflagged.get_column("reasons").str.starts_with("not flagged: ").all()
+
+
+def test_reasons_carry_the_numbers_that_fired(scored_user_weeks: pl.DataFrame, user_week_table: pl.DataFrame) -> None:
+    looper = scored_user_weeks.filter(pl.col("persona") == "looper").row(0, named=True)
+    assert looper["reasons"].startswith("prompt loop: 85% of 900 prompts near-identical")
+    assert "up to 80 in a row" in looper["reasons"] and "gap variation 0.06" in looper["reasons"]
+    burner = scored_user_weeks.filter(pl.col("persona") == "burner").row(0, named=True)
+    tokens = user_week_table.filter(pl.col("user_id") == burner["user_id"]).get_column("tokens").item()
+    assert burner["reasons"].startswith(f"burn without shipping: 100% of {tokens / 1e6:.1f}M tokens")
+    assert "in sessions linked to nothing deployed; 85% of prompts without a repository" in burner["reasons"]
+
+
+def test_reasons_name_the_features_that_drove_the_models(scored_user_weeks: pl.DataFrame) -> None:
+    for row in scored_user_weeks.filter(pl.col("flagged")).iter_rows(named=True):
+        evidence = pl.DataFrame(row["evidence"], schema=EVIDENCE_DTYPE.inner.to_schema())
+        models = evidence.filter(pl.col("detector").is_in(["iforest", "ensemble"]))
+        assert models.height > 0
+        top = models.sort("contribution", descending=True).row(0, named=True)
+        assert feature_label(top["feature"]) in row["reasons"]
+        assert top["text"] in row["reasons"]
+        rules = evidence.filter(pl.col("detector").str.starts_with("rule:"))
+        assert set(rules.get_column("detector")) == {d for d in row["detectors"] if d.startswith("rule:")}
+
+
+def test_injected_feature_tops_the_model_evidence(scored_user_weeks: pl.DataFrame) -> None:
+    splitter = scored_user_weeks.filter(pl.col("persona") == "splitter").row(0, named=True)
+    evidence = pl.DataFrame(splitter["evidence"], schema=EVIDENCE_DTYPE.inner.to_schema())
+    model_features = set(evidence.filter(pl.col("detector") == "iforest").get_column("feature"))
+    assert model_features & {"tiny_change_share", "merged_changes_team_z", "deployments_per_change"}
+
+
+def test_wasted_cost(scored_user_weeks: pl.DataFrame, scored_sessions: pl.DataFrame) -> None:
+    for scored in (scored_user_weeks, scored_sessions):
+        wasted, cost = scored.get_column("wasted_cost_usd"), scored.get_column("cost_usd")
+        assert (wasted >= 0).all() and (wasted <= cost + 1e-12).all()
+        assert scored.filter(~pl.col("flagged")).get_column("wasted_cost_usd").max() == 0.0
+    uw = scored_user_weeks
+    burner = uw.filter(pl.col("persona") == "burner")
+    assert burner.get_column("wasted_cost_usd").to_list() == pytest.approx(
+        burner.get_column("unshipped_cost_usd").to_list())
+    splitter = uw.filter(pl.col("persona") == "splitter")
+    assert splitter.get_column("wasted_cost_usd").max() == 0.0  # splitting wastes deployments, not tokens
+    loop = scored_sessions.filter(pl.col("persona") == "loop")
+    assert loop.get_column("wasted_cost_usd").to_list() == pytest.approx(loop.get_column("cost_usd").to_list())
+
+
+def test_scores_are_deterministic(user_week_table: pl.DataFrame, config: dict,
+                                  scored_user_weeks: pl.DataFrame) -> None:
+    again = score_level(user_week_table, "user_week", config)
+    assert again.equals(scored_user_weeks.drop("persona", "is_gaming", "tactic"))
+
+
+def test_model_only_flags_explain_themselves(user_week_table: pl.DataFrame, config: dict) -> None:
+    models_only = merge_config(config, {"policy": {"model_extreme_z": 5.0},
+                                        "levels": {"user_week": {"detectors": ["iforest", "ensemble"]}}})
+    out = score_level(user_week_table, "user_week", models_only)
+    flagged = out.filter(pl.col("flagged"))
+    assert flagged.height > 0
+    assert (flagged.get_column("iforest_z") >= 5.0).all() and (flagged.get_column("ensemble_z") >= 5.0).all()
+    assert flagged.get_column("reasons").str.starts_with("unusual for the models (isolation forest z ").all()
+    assert flagged.get_column("rule_score").max() == 0.0
+    assert flagged.get_column("wasted_cost_usd").to_list() == pytest.approx(
+        flagged.get_column("unshipped_cost_usd").to_list())
+
+
+def test_small_tables_are_scored_by_rules_alone(user_week_table: pl.DataFrame, config: dict) -> None:
+    small = user_week_table.filter(pl.col("persona").is_in(["looper", "explorer", "normal"])).head(3)
+    small = pl.concat([small, user_week_table.filter(pl.col("persona").is_in(["looper", "explorer"]))])
+    out = score_level(small, "user_week", config)
+    assert out.get_column("iforest_z").null_count() == out.height
+    looper = out.filter(pl.col("user_id").is_in(
+        user_week_table.filter(pl.col("persona") == "looper").get_column("user_id").implode()))
+    assert looper.get_column("flagged").all()
+    assert out.filter(~pl.col("flagged")).get_column("reasons").to_list()[0] == "not flagged: no rule fired"
+
+
+def test_near_miss_reason_when_models_disagree(user_week_table: pl.DataFrame, config: dict) -> None:
+    never_alone = {"agree_z": 1e9, "rule_alone_score": 1.1, "model_extreme_z": float("inf")}
+    strict = merge_config(config, {"policy": never_alone})
+    out = score_level(user_week_table.filter(pl.col("persona").is_in(["normal", "looper"])), "user_week", strict)
+    assert not out.get_column("flagged").any()
+    reasons = out.filter(pl.col("rule_score") > 0).get_column("reasons")
+    assert reasons.str.starts_with("not flagged: rule prompt_loop").all()
+    assert reasons.str.contains("fired but the models did not agree").all()
+
+
+def test_empty_table(user_week_table: pl.DataFrame, config: dict) -> None:
+    out = score_level(user_week_table.clear(), "user_week", config)
+    assert out.height == 0 and out.schema["evidence"] == EVIDENCE_DTYPE
+
+
+def test_merge_config_overrides_rules_by_name_and_level() -> None:
+    base = default_config()
+    merged = merge_config(base, {
+        "policy": {"agree_z": 3.0},
+        "rules": [{"name": "prompt_loop", "level": "session", "weight": 0.5},
+                  {"name": "idle_agent", "enabled": False, "level": "user_week"},
+                  {"name": "new_rule", "level": "session", "conditions": ["tokens >= 1"]}],
+    })
+    assert merged["policy"]["agree_z"] == 3.0 and merged["policy"]["top_features"] == base["policy"]["top_features"]
+    by_key = {(r["name"], r["level"]): r for r in merged["rules"]}
+    assert by_key[("prompt_loop", "session")]["weight"] == 0.5
+    assert by_key[("prompt_loop", "user_week")]["weight"] == 0.9
+    assert by_key[("idle_agent", "user_week")]["enabled"] is False
+    assert ("new_rule", "session") in by_key
+    assert base["rules"][0].get("enabled", True)  # the base is not modified
