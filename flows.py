@@ -10,7 +10,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import prefect
 from prefect import flow, task
+from prefect.deployments.runner import RunnerDeployment
 from prefect.artifacts import create_markdown_artifact
 
 from pipeline import runs, stages
@@ -104,14 +106,19 @@ def run_summary_markdown(result: stages.RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def daily_deployment(input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON) -> RunnerDeployment:
+    """The scheduled detection job: the parent flow with absolute paths as parameters."""
+    parameters = {
+        "input_dir": str(Path(input_dir).resolve()),
+        "db": str(Path(db).resolve()),
+        "config": str(Path(config).resolve()) if config else None,
+    }
+    return detection_flow.to_deployment(name="goodhart-daily", cron=cron, parameters=parameters)
+
+
 def serve(input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON) -> None:
-    """Serve the detection flow as a deployment on a cron schedule (blocks until stopped)."""
-    detection_flow.serve(name="goodhart-daily", cron=cron, parameters=deployment_parameters(input_dir, db, config))
-
-
-def deployment_parameters(input_dir: str, db: str, config: str | None) -> dict[str, str | None]:
-    return {"input_dir": str(Path(input_dir).resolve()), "db": str(Path(db).resolve()),
-            "config": str(Path(config).resolve()) if config else None}
+    """Serve the daily deployment (blocks until stopped); runs against PREFECT_API_URL when set."""
+    prefect.serve(daily_deployment(input_dir, db, config, cron))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: the contract's example folder and a Prefect test harness (one per session)."""
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ def contract_example() -> Path:
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect API for the whole session (starting one costs ~15-20 s)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from a closed network
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness():

@@ -1,0 +1,54 @@
+"""The whole run without Prefect: atomic publish with an analyst attached, idempotent reruns."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from pipeline.settings import Settings
+from pipeline.stages import run_local
+
+CONTRACT_SCORE_COLUMNS = {
+    "user_week_scores": {"user_id", "team", "week_start", "tokens", "cost_usd", "sessions", "merged_changes",
+                         "deployed_changes", "score", "flagged", "severity", "reasons", "wasted_cost_usd"},
+    "session_scores": {"session_id", "user_id", "started_at", "tokens", "cost_usd", "linked_change_ids", "deployed",
+                       "score", "flagged", "reasons"},
+    "flags": {"run_id", "detectors", "evidence"},
+    "rejected_rows": {"dataset", "source_file", "position", "raw", "reason"},
+    "runs": {"run_id", "started_at", "ended_at", "inputs_seen", "rows_loaded", "rows_rejected", "config", "code_version"},
+}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {row[0] for row in con.sql(f"DESCRIBE {table}").fetchall()}
+
+
+def test_run_publishes_contract_tables_while_a_reader_is_attached(contract_example: Path, tmp_path: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    run_local(contract_example, db, Settings())
+    reader = duckdb.connect(str(db), read_only=True)
+    before = reader.sql("SELECT run_id FROM runs").fetchall()
+
+    input_dir = tmp_path / "input"
+    shutil.copytree(contract_example, input_dir)
+    (input_dir / "token_usage.csv").write_text(
+        (contract_example / "token_usage.csv").read_text() + "r-5,2026-10-06T10:00:00Z,carol,s-300,sonnet-4.5,100,10,0,0,,kiro\n"
+    )
+    second = run_local(input_dir, db, Settings())  # the reader stays attached throughout
+
+    assert reader.sql("SELECT run_id FROM runs").fetchall() == before  # its snapshot, never half a run
+    reader.close()
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table, expected in CONTRACT_SCORE_COLUMNS.items():
+            assert expected <= _columns(con, table), table
+        assert con.sql("SELECT count(*) FROM runs").fetchall() == [(2,)]
+        # the changed file is read again: the new row loads, the four known ids are duplicates
+        assert con.sql("SELECT count(*) FROM token_usage").fetchall() == [(5,)]
+        assert con.sql("SELECT reason, count(*) FROM rejected_rows GROUP BY reason").fetchall() == [("duplicate", 4)]
+        assert con.sql("SELECT count(*) FROM session_scores").fetchall() == [(3,)]
+        types = dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE user_week_scores)").fetchall())
+        assert types["week_start"] == "DATE" and types["score"] == "DOUBLE" and types["flagged"] == "BOOLEAN"
+        assert dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE session_scores)").fetchall())[
+            "linked_change_ids"] == "VARCHAR[]"
+    assert second.load.datasets["token_usage"].rows_loaded == 1

@@ -1,0 +1,79 @@
+"""The Prefect flows end to end on the contract's example, under Prefect's test harness."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import flows
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+CANARY = "canary-7f3a91-do-not-store"
+
+
+def _example_with_canary(contract_example: Path, tmp_path: Path) -> Path:
+    """The contract example plus a prompt holding the canary, loaded and rejected once each."""
+    input_dir = tmp_path / "input"
+    shutil.copytree(contract_example, input_dir)
+    rows = [
+        {"invocation_id": "i-c1", "ts": "2026-10-05T09:20:00Z", "user_id": "alice", "session_id": "s-100",
+         "repo": "shop/checkout", "prompt_text": f"please keep this secret {CANARY}"},
+        {"invocation_id": "i-c2", "ts": "not a time", "user_id": "alice", "session_id": "s-100",
+         "prompt_text": f"rejected but still secret {CANARY}"},
+    ]
+    with open(input_dir / "invocations.jsonl", "a") as fh:
+        fh.write("".join(json.dumps(row) + "\n" for row in rows))
+        fh.write('{"invocation_id": "i-c3", "prompt_text": "' + CANARY + '", "ts": \n')  # malformed JSON
+    return input_dir
+
+
+@pytest.mark.slow
+def test_detection_flow_publishes_tables_artifact_and_never_the_prompt(
+    prefect_harness, contract_example: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    input_dir = _example_with_canary(contract_example, tmp_path)
+    db = tmp_path / "out" / "goodhart.duckdb"
+
+    result = flows.detection_flow(str(input_dir), str(db))
+
+    invocations = result.load.datasets["invocations"]
+    assert (invocations.rows_given, invocations.rows_loaded, invocations.rows_rejected) == (6, 4, 2)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM user_week_scores").fetchall() == [(2,)]
+        assert con.sql("SELECT count(*) FROM session_scores").fetchall() == [(2,)]
+        assert con.sql("SELECT status, rows_given, rows_rejected FROM runs").fetchall() == [("completed", 18, 2)]
+        deployed = dict(con.sql("SELECT session_id, deployed FROM session_scores").fetchall())
+        assert deployed == {"s-100": True, "s-200": False}
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["goodhart-run-summary"]))
+        )
+    summary = next(a for a in artifacts if result.run_id in a.data)
+    assert "| invocations | 1 | 0 | 6 | 4 | 2 | 0 |" in summary.data
+    assert "wasted cost: $" in summary.data
+
+    # privacy: the canary is in no file the run wrote, nor in anything it printed or published
+    written = [p for p in db.parent.rglob("*") if p.is_file()]
+    assert db in written
+    for path in written:
+        assert CANARY.encode() not in path.read_bytes(), path
+    captured = capfd.readouterr()
+    assert CANARY not in captured.out + captured.err
+    assert all(CANARY not in str(a.data) for a in artifacts)
+
+
+def test_daily_deployment_has_cron_schedule_and_absolute_parameters(tmp_path: Path) -> None:
+    deployment = flows.daily_deployment("input", str(tmp_path / "g.duckdb"), None)
+    assert deployment.name == "goodhart-daily"
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 6 * * *"]
+    assert deployment.parameters == {
+        "input_dir": str(Path("input").resolve()),
+        "db": str(tmp_path / "g.duckdb"),
+        "config": None,
+    }
+    assert flows.daily_deployment("in", "db", None, cron="*/15 * * * *").schedules[0].schedule.cron == "*/15 * * * *"
