@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", type=_existing_file, metavar="FILE", help="settings for that first run")
     evaluate.add_argument("--k", type=_positive_int, default=50, help="k of the fixed precision-at-k (default 50)")
 
+    label = commands.add_parser("label", help="record an analyst's verdict on a flag (kept by later runs)")
+    label.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
+    label.add_argument("--flag", required=True, metavar="FLAG_ID", help="flags.flag_id, e.g. user_week:u0042:2026-10-05")
+    label.add_argument("--verdict", required=True, choices=("confirmed", "legitimate", "unsure"))
+    label.add_argument("--note", help="why, in a few words")
+    label.add_argument("--analyst", help="who judged it")
+
     serve = commands.add_parser("serve", help="serve the detection flow as a Prefect deployment on a cron schedule")
     serve.add_argument("--input", required=True, type=_existing_dir, metavar="DIR")
     serve.add_argument("--db", required=True, type=Path, metavar="FILE")
@@ -94,14 +101,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.verbose:
         # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate, "serve": cmd_serve}
+    handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
+                "label": cmd_label, "serve": cmd_serve}
     from pipeline.evaluate import MissingLabelsError
     from pipeline.load import MissingDatasetError
+    from pipeline.verdicts import UnknownFlagError
     from pipeline.workspace import RunInProgressError
 
     try:
         handlers[args.command](args)
-    except (UsageError, MissingDatasetError, MissingLabelsError) as error:
+    except (UsageError, MissingDatasetError, MissingLabelsError, UnknownFlagError) as error:
         print(f"goodhart: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except RunInProgressError as error:
@@ -169,13 +178,29 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from pipeline.evaluate import evaluate_run, markdown_table
 
-    if not (args.input / "labels").is_dir():
-        raise UsageError(f"no ground truth in {args.input / 'labels'} (goodhart generate writes it)")
+    from pipeline.verdicts import verdict_precision
+
+    has_labels = (args.input / "labels").is_dir()
     if not args.db.exists():
+        if not has_labels:
+            raise UsageError(f"no ground truth in {args.input / 'labels'} and no database {args.db} with verdicts")
         _print_result(_run(args.input, args.db, args.config, use_prefect=False))
-    for level, table in evaluate_run(args.db, args.input, fixed_k=args.k).items():
-        print(f"\n{level.replace('_', '-')} level\n")
-        print(markdown_table(table))
+    if has_labels:
+        for level, table in evaluate_run(args.db, args.input, fixed_k=args.k).items():
+            print(f"\n{level.replace('_', '-')} level\n")
+            print(markdown_table(table))
+    judged = verdict_precision(args.db)
+    precision = "n/a" if judged.precision is None else f"{judged.precision:.3f}"
+    print(f"\nanalysts' verdicts: {judged.judged} flags judged, {judged.confirmed} confirmed, "
+          f"{judged.legitimate} legitimate, {judged.unsure} unsure; precision {precision}")
+
+
+def cmd_label(args: argparse.Namespace) -> None:
+    from pipeline.runs import utc_now
+    from pipeline.verdicts import record_verdict
+
+    record_verdict(args.db, args.flag, args.verdict, now=utc_now(), note=args.note, analyst=args.analyst)
+    print(f"recorded: {args.flag} is {args.verdict}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

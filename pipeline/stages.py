@@ -76,7 +76,7 @@ def publish_scores(con, run_id: str, scored_user_weeks: pl.DataFrame, scored_ses
     con.execute("SET VARIABLE run_id = ?", [run_id])
     con.register("scored_user_weeks", scored_user_weeks)
     con.register("scored_sessions", scored_sessions)
-    for table in ("user_week_scores", "session_scores", "flags"):
+    for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags"):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline', table)}")
     con.unregister("scored_user_weeks")
     con.unregister("scored_sessions")

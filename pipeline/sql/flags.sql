@@ -6,7 +6,7 @@ user_weeks AS (SELECT * FROM user_week_scores WHERE flagged),
 sessions AS (SELECT * FROM session_scores WHERE flagged)
 
 SELECT
-    'user_week:' || user_id || ':' || CAST(week_start AS VARCHAR) AS flag_id,
+    flag_id,
     run_id,
     'user_week' AS level,
     user_id,
@@ -20,11 +20,13 @@ SELECT
     evidence,
     tokens,
     cost_usd,
-    wasted_cost_usd
+    wasted_cost_usd,
+    evidence_key,
+    verdict
 FROM user_weeks
 UNION ALL
 SELECT
-    'session:' || session_id AS flag_id,
+    flag_id,
     run_id,
     'session' AS level,
     user_id,
@@ -38,5 +40,7 @@ SELECT
     evidence,
     tokens,
     cost_usd,
-    wasted_cost_usd
+    wasted_cost_usd,
+    evidence_key,
+    verdict
 FROM sessions

@@ -137,3 +137,14 @@ CREATE TABLE IF NOT EXISTS runs (
     code_version  VARCHAR,
     error         VARCHAR
 );
+
+-- grain: one row per analyst verdict on a flag (the latest per flag_id counts). Kept across runs.
+CREATE TABLE IF NOT EXISTS verdicts (
+    flag_id      VARCHAR NOT NULL,       -- flags.flag_id: stable for the level and subject
+    evidence_key VARCHAR NOT NULL,       -- the detectors that raised the flag when it was judged
+    verdict      VARCHAR NOT NULL,       -- 'confirmed' | 'legitimate' | 'unsure'
+    note         VARCHAR,
+    analyst      VARCHAR,
+    recorded_at  TIMESTAMP NOT NULL,
+    run_id       VARCHAR NOT NULL        -- the run whose flag was judged
+);
