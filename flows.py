@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from pipeline import runs, stages
 from pipeline.load import LoadSummary
+from pipeline.report import ReportSummary, write_report
 from pipeline.settings import Settings
 from pipeline.workspace import building, run_lock
 
@@ -56,16 +57,26 @@ def detect_flow(work: Path, run_id: str, settings: Settings) -> stages.DetectSum
     return detect_task(work, run_id, settings)
 
 
+@task
+def finance_report_task(db: Path, report_dir: Path) -> ReportSummary:
+    return write_report(db, report_dir)
+
+
 @flow(name="goodhart-report")
-def report_flow(result: stages.RunResult) -> str:
-    """Publish the run's summary as a Prefect markdown artifact."""
+def report_flow(result: stages.RunResult, report_dir: Path | None = None) -> str:
+    """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
     markdown = run_summary_markdown(result)
+    if report_dir is not None:
+        report = finance_report_task(result.db_path, report_dir)
+        markdown += f"- finance report: `{report.out_dir / 'report.html'}`\n"
     create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
     return markdown
 
 
 @flow(name="goodhart-detection")
-def detection_flow(input_dir: str, db: str, config: str | None = None) -> stages.RunResult:
+def detection_flow(
+    input_dir: str, db: str, config: str | None = None, report_dir: str | None = None
+) -> stages.RunResult:
     """The scheduled job: load, link and features, detect, publish atomically, report."""
     settings = Settings.from_file(Path(config) if config else None)
     input_path, db_path = Path(input_dir), Path(db)
@@ -78,7 +89,7 @@ def detection_flow(input_dir: str, db: str, config: str | None = None) -> stages
         detect_summary = detect_flow(work, run_id, settings)
         stages.finish(work, run_id, load_summary)
     result = stages.RunResult(run_id, db_path, load_summary, feature_rows, detect_summary)
-    report_flow(result)
+    report_flow(result, Path(report_dir) if report_dir else None)
     return result
 
 
@@ -106,19 +117,24 @@ def run_summary_markdown(result: stages.RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def daily_deployment(input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON) -> RunnerDeployment:
+def daily_deployment(
+    input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON, report_dir: str | None = None
+) -> RunnerDeployment:
     """The scheduled detection job: the parent flow with absolute paths as parameters."""
     parameters = {
         "input_dir": str(Path(input_dir).resolve()),
         "db": str(Path(db).resolve()),
         "config": str(Path(config).resolve()) if config else None,
+        "report_dir": str(Path(report_dir).resolve()) if report_dir else None,
     }
     return detection_flow.to_deployment(name="goodhart-daily", cron=cron, parameters=parameters)
 
 
-def serve(input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON) -> None:
+def serve(
+    input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON, report_dir: str | None = None
+) -> None:
     """Serve the daily deployment (blocks until stopped); runs against PREFECT_API_URL when set."""
-    prefect.serve(daily_deployment(input_dir, db, config, cron))
+    prefect.serve(daily_deployment(input_dir, db, config, cron, report_dir))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Sequence
 
@@ -61,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=_existing_file, metavar="FILE", help="TOML merged over the default settings")
     run.add_argument("--no-prefect", action="store_true", help="run the same stages without Prefect (no API server)")
     run.add_argument("--wait", action="store_true", help="wait for a running run on the same database instead of exiting")
+    run.add_argument("--report-dir", type=Path, metavar="DIR", help="also write the finance report there")
 
     generate = commands.add_parser("generate", help="write a sample world (contract input folder + labels/)")
     generate.add_argument("out", type=Path, metavar="OUT", help="folder to write")
@@ -81,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", type=_existing_file, metavar="FILE", help="settings for that first run")
     evaluate.add_argument("--k", type=_positive_int, default=50, help="k of the fixed precision-at-k (default 50)")
 
+    report = commands.add_parser("report", help="write the finance report (HTML, CSV, FOCUS export) of a run")
+    report.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
+    report.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write the report into")
+    report.add_argument("--min-team-size", type=_positive_int, default=5,
+                        help="teams with fewer people are merged into 'other' (default 5)")
+    report.add_argument("--include-people", action="store_true", help="name individuals (off by default)")
+
     label = commands.add_parser("label", help="record an analyst's verdict on a flag (kept by later runs)")
     label.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
     label.add_argument("--flag", required=True, metavar="FLAG_ID", help="flags.flag_id, e.g. user_week:u0042:2026-10-05")
@@ -93,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", required=True, type=Path, metavar="FILE")
     serve.add_argument("--config", type=_existing_file, metavar="FILE")
     serve.add_argument("--cron", default=None, help="cron expression (default: daily at 06:00 UTC)")
+    serve.add_argument("--report-dir", type=Path, metavar="DIR", help="also write the finance report there after each run")
     return parser
 
 
@@ -102,37 +114,64 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
-                "label": cmd_label, "serve": cmd_serve}
+                "report": cmd_report, "label": cmd_label, "serve": cmd_serve}
+    kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
+    args.on_stage = _kill_at(kill_at) if kill_at else None
     from pipeline.evaluate import MissingLabelsError
     from pipeline.load import MissingDatasetError
+    from pipeline.settings import ConfigError
     from pipeline.verdicts import UnknownFlagError
     from pipeline.workspace import RunInProgressError
 
     try:
         handlers[args.command](args)
-    except (UsageError, MissingDatasetError, MissingLabelsError, UnknownFlagError) as error:
-        print(f"goodhart: error: {error}", file=sys.stderr)
+    except (UsageError, MissingDatasetError, MissingLabelsError, UnknownFlagError, ConfigError) as error:
+        print(f"goodhart: error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except RunInProgressError as error:
         print(f"goodhart: {error}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
 
 
-def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False):
+def _kill_at(spec: str) -> Callable[[str], None]:
+    """Tests only (GOODHART_TEST_KILL_AT=STAGE or STAGE+SECONDS, `run --no-prefect`): SIGKILL this
+    process when the run's STAGE starts, or SECONDS later, to prove a killed run loses nothing."""
+    stage, _, delay = spec.partition("+")
+
+    def on_stage(name: str) -> None:
+        if name == stage and not delay:
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif name == stage:
+            timer = threading.Timer(float(delay), os.kill, (os.getpid(), signal.SIGKILL))
+            timer.daemon = True  # a run that ends first exits normally
+            timer.start()
+
+    return on_stage
+
+
+def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False,
+         report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None):
     if db.exists() and db.is_dir():
         raise UsageError(f"--db must be a file, not a directory: {db}")
     if use_prefect:
         from flows import detection_flow
 
-        return detection_flow(str(input_dir), str(db), str(config) if config else None)
+        return detection_flow(str(input_dir), str(db), str(config) if config else None,
+                              str(report_dir) if report_dir else None)
     from pipeline.settings import Settings
     from pipeline.stages import run_local
 
-    return run_local(input_dir, db, Settings.from_file(config), wait=wait)
+    result = run_local(input_dir, db, Settings.from_file(config), wait=wait, on_stage=on_stage)
+    if report_dir is not None:
+        from pipeline.report import write_report
+
+        write_report(db, report_dir)
+    return result
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    result = _run(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait)
+    result = _run(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait,
+                  report_dir=args.report_dir, on_stage=args.on_stage)
     _print_result(result)
 
 
@@ -164,11 +203,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     db = args.dir / "goodhart.duckdb"
     print(f"generating a sample world of {args.users} people over {args.weeks} weeks in {world} ...")
     generate_world(world, users=args.users, weeks=args.weeks, seed=args.seed)
+    report_dir = args.dir / "report"
     print("running the detection flow ...")
-    result = _run(world, db, None, use_prefect=True)
+    result = _run(world, db, None, use_prefect=True, report_dir=report_dir)
     _print_result(result)
     print()
-    print("Results are in", db)
+    print("Results are in", db, "and the finance report in", report_dir / "report.html")
     print("Try:")
     print(f"  duckdb {db} \"SELECT user_id, team, week_start, score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
     print("or from Python:")
@@ -195,6 +235,19 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
           f"{judged.legitimate} legitimate, {judged.unsure} unsure; precision {precision}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from pipeline.report import ReportError, write_report
+
+    try:
+        summary = write_report(args.db, args.out, min_team_size=args.min_team_size, include_people=args.include_people)
+    except ReportError as error:
+        raise UsageError(str(error)) from error
+    share = summary.wasted_cost_usd / summary.total_cost_usd if summary.total_cost_usd else 0.0
+    print(f"wrote {summary.out_dir / 'report.html'} and {len(summary.files) - 1} more files")
+    print(f"  AI spend ${summary.total_cost_usd:,.2f}, wasted ${summary.wasted_cost_usd:,.2f} ({share:.1%}) "
+          f"over {summary.weeks} weeks and {summary.teams} teams")
+
+
 def cmd_label(args: argparse.Namespace) -> None:
     from pipeline.runs import utc_now
     from pipeline.verdicts import record_verdict
@@ -206,7 +259,8 @@ def cmd_label(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import flows
 
-    flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None, cron=args.cron or flows.DEFAULT_CRON)
+    flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
+                cron=args.cron or flows.DEFAULT_CRON, report_dir=str(args.report_dir) if args.report_dir else None)
 
 
 if __name__ == "__main__":

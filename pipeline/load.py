@@ -12,7 +12,7 @@ Reasons (the first failing check wins; fields are checked in contract order):
     not an integer: <f>             not a whole number ("12", 12.0 and "1e3" are; "12.5", "abc" are not)
     not a number: <f>               cost and prices: not a finite number
     negative value: <f>
-    out of range: <f>               an integer too large for its column
+    out of range: <f>               a number past its bound (COUNT_MAX, COST_MAX, PRICE_MAX, column size)
     not a list: <f>                 a JSON value that is neither a list nor a ';'-separated string
     unknown status: <value>         deployments.status not success | failure | rolled_back
     duplicate                       the id was loaded before (earlier run, file or position)
@@ -20,6 +20,11 @@ Reasons (the first failing check wins; fields are checked in contract order):
     unreadable file: <short error>  position 0: the whole file; after a truncated gzip, the
                                     lost rest at the position after the last record read
 Positions are 1-based record numbers: see `pipeline.readers`.
+
+Vendor exports under `DIR/sources/<source>/` go through their adapter first (`pipeline.sources`),
+then through the same checks as contract files, adapter rejects included. After every dataset is
+loaded, `pipeline.reconcile` resolves people aliases, derives deployment change_ids from commits
+and rebuilds `unmapped_identities`, over the whole raw tables.
 """
 from __future__ import annotations
 
@@ -29,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
-from pipeline import readers, storage
+from pipeline import readers, reconcile, sources, storage
 from pipeline.fingerprint import simhash64
-from pipeline.readers import quote_ident, sql_literal
+from pipeline.readers import glob_literal, quote_ident, sql_literal
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,12 @@ def load_inputs(
     _require_utc_session(con)
     input_dir = Path(input_dir)
     found = {spec.name: readers.find_dataset_files(input_dir, spec.name) for spec in DATASETS}
-    missing = [spec.name for spec in DATASETS if spec.required and found[spec.name] is None]
+    try:  # a source folder, even empty, is an entry for the datasets its adapter fills
+        fed = {dataset for source in sources.present_sources(input_dir) for dataset in source.datasets}
+    except sources.UnknownSourceError as exc:
+        raise MissingDatasetError(str(exc)) from None  # an unusable input dir: the CLI exits 2
+    source_files = sources.find_source_files(input_dir)
+    missing = [spec.name for spec in DATASETS if spec.required and found[spec.name] is None and spec.name not in fed]
     if missing:
         raise MissingDatasetError(f"no entry for required dataset {', '.join(missing)} in {input_dir}")
 
@@ -94,8 +105,17 @@ def load_inputs(
         next_file_id=con.sql("SELECT coalesce(max(file_id), 0) + 1 FROM loaded_files").fetchall()[0][0],
         default_prices=Path(default_prices),
     )
-    loads = {spec.name: _load_dataset(con, spec, found[spec.name] or [], state) for spec in DATASETS}
+    parts = _read_sources(source_files, state)
+    loads = {
+        spec.name: _load_dataset(
+            con, spec, found[spec.name] or [], state,
+            parts.get(spec.name, []), sum(spec.name in file.source.datasets for file in source_files),
+        )
+        for spec in DATASETS
+    }
+    reconcile.reconcile(con)
     inputs_seen = [str(file.path) for spec in DATASETS for file in found[spec.name] or []]
+    inputs_seen += [str(file.path) for file in source_files]
     return LoadSummary(loads, inputs_seen)
 
 
@@ -113,15 +133,51 @@ class _RunState:
 
 
 @dataclass(frozen=True)
+class _SourcePart:
+    """What one new source file gives one dataset: the adapter's rows and rejects for it."""
+
+    path: Path
+    source: str
+    sha256: str
+    size: int
+    rows: pl.DataFrame | None  # __position, __raw and contract columns
+    rejects: pa.Table  # position, raw, reason
+    implied: bool  # rows only offered for ids not known yet (LiteLLM's people)
+
+
+@dataclass(frozen=True)
 class _NewFile:
     file_id: int
-    input: readers.InputFile
+    input: readers.InputFile | _SourcePart
     sha256: str
     size: int
 
 
+def _read_sources(files: list[sources.SourceFile], state: _RunState) -> dict[str, list[_SourcePart]]:
+    """Run the adapter of every new source file (a file whose content was loaded before is skipped);
+    each gives one part per dataset its source fills, empty or not, so the file is recorded."""
+    parts: dict[str, list[_SourcePart]] = {}
+    for file in files:
+        sha, size = readers.file_digest(file.path)
+        if sha in state.known_hashes:
+            continue
+        state.known_hashes.add(sha)
+        out = sources.read_source(file)
+        for dataset in file.source.datasets:
+            rejects = out.rejects.filter(pl.col("dataset") == dataset).select("position", "raw", "reason").to_arrow()
+            parts.setdefault(dataset, []).append(_SourcePart(
+                file.path, file.source.name, sha, size, out.rows.get(dataset), rejects, dataset in file.source.implied,
+            ))
+    return parts
+
+
 def _load_dataset(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, files: list[readers.InputFile], state: _RunState
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    files: list[readers.InputFile],
+    state: _RunState,
+    source_parts: tuple[_SourcePart, ...] | list[_SourcePart] = (),
+    source_files_seen: int = 0,
 ) -> DatasetLoad:
     new_files: list[_NewFile] = []
     for file in files:
@@ -130,9 +186,13 @@ def _load_dataset(
             state.known_hashes.add(sha)
             new_files.append(_NewFile(state.next_file_id, file, sha, size))
             state.next_file_id += 1
+    for part in source_parts:  # after the contract files: their rows stand first
+        new_files.append(_NewFile(state.next_file_id, part, part.sha256, part.size))
+        state.next_file_id += 1
 
+    extras = "".join(f"NULL::VARCHAR[] AS {side.field}, " for side in spec.side_lists)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CHECKED} AS SELECT {', '.join(spec.columns)}, "
+        f"CREATE OR REPLACE TEMP TABLE {CHECKED} AS SELECT {', '.join(spec.columns)}, {extras}"
         f"NULL::INTEGER AS __file_id, NULL::BIGINT AS __position, NULL::VARCHAR AS __reason "
         f"FROM main.{spec.name} WHERE false"
     )
@@ -150,13 +210,15 @@ def _load_dataset(
             if rows.rejects.num_rows:
                 _insert_rejects(con, new.file_id, rows.rejects)
         _mark_duplicates(con, spec)
+        if spec.name == "people":
+            _mark_claimed_identities(con)
         for file_id, rows in opened:
             _reject_checked(con, file_id, rows)
     finally:
         for _, rows in opened:
             rows.release()
 
-    load = _commit_dataset(con, spec, files, new_files, given, state)
+    load = _commit_dataset(con, spec, len(files) + source_files_seen, new_files, given, state)
     con.execute(f"DROP TABLE IF EXISTS {CHECKED}; DROP TABLE IF EXISTS {REJECTED}; DROP TABLE IF EXISTS {PRICES}")
     return load
 
@@ -165,14 +227,17 @@ def _read_and_check(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new: _NewFile, ts_limit: datetime.datetime
 ) -> readers.FileRows:
     """Read one file and insert its rows, validated, into the staging table."""
-    rows = readers.read_file(
-        con,
-        new.input,
-        view_name=f"__load_source_{new.file_id}",
-        list_fields=frozenset(f.name for f in spec.fields if f.kind == "list"),
-        json_fields=tuple(f.name for f in spec.fields),
-        redact=REDACT,
-    )
+    if isinstance(new.input, _SourcePart):
+        rows = _source_rows(con, spec, new.input, f"__load_source_{new.file_id}")
+    else:
+        rows = readers.read_file(
+            con,
+            new.input,
+            view_name=f"__load_source_{new.file_id}",
+            list_fields=frozenset(f.name for f in spec.fields if f.kind == "list"),
+            json_fields=tuple(f.name for f in spec.fields),
+            redact=REDACT,
+        )
     if rows.relation is None:
         return rows
     simhash_view = f"__load_simhash_{new.file_id}"
@@ -181,13 +246,65 @@ def _read_and_check(
         if has_text:
             _register_simhashes(con, rows, simhash_view)
         con.execute(_check_sql(spec, rows, new.file_id, ts_limit, simhash_view if has_text else None))
-    except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # e.g. a corrupt Parquet page
+    except duckdb.Error as exc:  # e.g. a corrupt Parquet page (a thrift error is a plain duckdb.Error)
+        if getattr(new.input, "format", None) != "parquet" and not isinstance(
+            exc, (duckdb.InvalidInputException, duckdb.IOException)
+        ):
+            raise
         rows.release()
         con.execute(f"DELETE FROM {CHECKED} WHERE __file_id = {new.file_id}")
         return readers.unreadable_file(readers.short_error(exc))
     finally:
         con.unregister(simhash_view)
     return rows
+
+
+def _source_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, part: _SourcePart, view_name: str) -> readers.FileRows:
+    """A source part as the rows of a file: the adapter's frame (text columns, lists as VARCHAR[]),
+    its `__raw` as the raw text and its rejects. Implied rows whose id is already claimed (by a
+    loaded or staged row, as id or alias) are not offered at all."""
+    kinds = {f.name: f.kind for f in spec.fields}
+    if part.rows is None or part.rows.height == 0:
+        return readers.FileRows(None, {}, "NULL", part.rejects.num_rows, part.rejects)
+    names = [name for name in part.rows.columns if name in kinds]
+    frame = part.rows.select(
+        pl.col("__position").cast(pl.Int64),
+        pl.col("__raw").cast(pl.String),
+        *(pl.col(n).cast(pl.List(pl.String) if kinds[n] == "list" else pl.String) for n in names),
+    )
+    if part.implied:
+        con.register(view_name, frame)
+        try:
+            key = spec.id_field
+            frame = con.sql(
+                f"SELECT * FROM {view_name} WHERE lower(trim({key})) NOT IN ({_claimed_keys_sql(spec)})"
+            ).pl()
+        finally:
+            con.unregister(view_name)
+        if frame.height == 0:
+            return readers.FileRows(None, {}, "NULL", part.rejects.num_rows, part.rejects)
+    con.register(view_name, frame)
+    return readers.FileRows(
+        view_name,
+        {name: "VARCHAR[]" if kinds[name] == "list" else "VARCHAR" for name in names},
+        "__raw",
+        frame.height + part.rejects.num_rows,
+        part.rejects,
+        lambda: con.unregister(view_name),
+    )
+
+
+def _claimed_keys_sql(spec: DatasetSpec) -> str:
+    """SQL: the lowercased identities already claimed, loaded or staged (people ids and aliases)."""
+    key = spec.id_field
+    aliases = "UNION ALL SELECT lower(trim(alias)) FROM main.people_aliases" if spec.name == "people" else ""
+    staged_aliases = (
+        f"UNION ALL SELECT lower(trim(unnest(aliases))) FROM {CHECKED} WHERE __reason IS NULL" if spec.name == "people" else ""
+    )
+    return (
+        f"SELECT k FROM (SELECT lower(trim({key})) AS k FROM main.{spec.name} {aliases} "
+        f"UNION ALL SELECT lower(trim({key})) FROM {CHECKED} WHERE __reason IS NULL {staged_aliases}) WHERE k IS NOT NULL"
+    )
 
 
 def _register_simhashes(con: duckdb.DuckDBPyConnection, rows: readers.FileRows, view_name: str) -> None:
@@ -220,13 +337,14 @@ def _check_sql(
         if simhash_view
         else ""
     )
+    staged = spec.columns + tuple(side.field for side in spec.side_lists)
     return f"""
-        INSERT INTO {CHECKED} ({', '.join(spec.columns)}, __file_id, __position, __reason)
+        INSERT INTO {CHECKED} ({', '.join(staged)}, __file_id, __position, __reason)
         WITH p AS (
             SELECT __position, {', '.join(f'{expr} AS {alias}' for alias, expr in parsed.items())}
             FROM {rows.relation}
         )
-        SELECT {', '.join(outputs[c] for c in spec.columns)}, {file_id}, __position, {reason}
+        SELECT {', '.join(outputs[c] for c in staged)}, {file_id}, __position, {reason}
         FROM p {simhash_join}
     """
 
@@ -258,6 +376,35 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     )
 
 
+def _mark_claimed_identities(con: duckdb.DuckDBPyConnection) -> None:
+    """people: a valid row whose user_id or an alias (case-insensitive) is already another person's
+    id or alias, loaded or earlier in this batch, is rejected: an identity belongs to one person."""
+    con.execute(
+        f"""
+        UPDATE {CHECKED} SET __reason = 'identity already claimed: ' || left(c.identity, 80)
+        FROM (
+            WITH ids AS (
+                SELECT rid, f, p, owner, identity, lower(trim(identity)) AS key
+                FROM (SELECT rowid AS rid, __file_id AS f, __position AS p, user_id AS owner,
+                             unnest(list_distinct(list_prepend(user_id, coalesce(aliases, [])))) AS identity
+                      FROM {CHECKED} WHERE __reason IS NULL)
+                WHERE trim(identity) <> ''
+            ),
+            loaded AS (
+                SELECT lower(trim(user_id)) AS key, user_id AS owner FROM main.people
+                UNION ALL SELECT lower(trim(alias)), user_id FROM main.people_aliases
+            )
+            SELECT rid, min(identity) AS identity FROM ids
+            WHERE EXISTS (SELECT 1 FROM loaded l WHERE l.key = ids.key AND l.owner <> ids.owner)
+               OR EXISTS (SELECT 1 FROM ids j WHERE j.key = ids.key AND j.owner <> ids.owner
+                                                AND (j.f < ids.f OR (j.f = ids.f AND j.p < ids.p)))
+            GROUP BY rid
+        ) c
+        WHERE {CHECKED}.rowid = c.rid
+        """
+    )
+
+
 def _reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.FileRows) -> None:
     """Move the file's failed staged rows to the rejects, with their raw text (read again from the source)."""
     if rows.relation is None:
@@ -277,7 +424,7 @@ def _reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.
 def _commit_dataset(
     con: duckdb.DuckDBPyConnection,
     spec: DatasetSpec,
-    files: list[readers.InputFile],
+    files_seen: int,
     new_files: list[_NewFile],
     given: dict[int, int],
     state: _RunState,
@@ -293,12 +440,15 @@ def _commit_dataset(
                 "sha256": pa.array([f.sha256 for f in new_files], pa.string()),
                 "bytes": pa.array([f.size for f in new_files], pa.int64()),
                 "rows_given": pa.array([given[f.file_id] for f in new_files], pa.int64()),
+                "source": pa.array([getattr(f.input, "source", "contract") for f in new_files], pa.string()),
             }
         ),
     )
     con.begin()
     try:
         loaded = con.execute(spec.insert_sql()).fetchall()[0][0]
+        for side in spec.side_lists:
+            con.execute(side.insert_sql(spec.id_field))
         rejected = con.execute(
             f"""
             INSERT INTO rejected_rows (run_id, dataset, source_file, position, raw, reason)
@@ -324,9 +474,10 @@ def _commit_dataset(
             )
         con.execute(
             f"""
-            INSERT INTO loaded_files
+            INSERT INTO loaded_files (file_id, run_id, dataset, path, sha256, bytes, rows_given, rows_loaded,
+                                      rows_rejected, loaded_at, source)
             SELECT f.file_id, {sql_literal(state.run_id)}, {sql_literal(spec.name)}, f.path, f.sha256, f.bytes,
-                   f.rows_given, coalesce(l.n, 0), coalesce(r.n, 0), {_ts_literal(state.loaded_at)}
+                   f.rows_given, coalesce(l.n, 0), coalesce(r.n, 0), {_ts_literal(state.loaded_at)}, f.source
             FROM {files_view} f
             LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} GROUP BY ALL) l USING (file_id)
             LEFT JOIN (SELECT file_id, count(*) AS n FROM {REJECTED} GROUP BY ALL) r USING (file_id)
@@ -341,9 +492,9 @@ def _commit_dataset(
             ).fetchall()[0][0]
         load = DatasetLoad(
             dataset=spec.name,
-            files_seen=len(files),
+            files_seen=files_seen,
             files_loaded=len(new_files),
-            files_skipped=len(files) - len(new_files),
+            files_skipped=files_seen - len(new_files),
             rows_given=rows_given,
             rows_loaded=loaded,
             rows_rejected=rejected,
@@ -373,7 +524,7 @@ def _create_price_table(con: duckdb.DuckDBPyConnection, default_prices: Path) ->
         SELECT model, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok FROM main.prices
         UNION ALL
         SELECT DISTINCT ON (model) model, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok
-        FROM read_csv({sql_literal(str(default_prices))}, header = true, auto_detect = false, columns = {columns})
+        FROM read_csv({sql_literal(glob_literal(str(default_prices)))}, header = true, auto_detect = false, columns = {columns})
         WHERE model NOT IN (SELECT model FROM main.prices)
         """
     )
@@ -406,6 +557,11 @@ TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "
 TIMESTAMPTZ_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}
 BIGINT_MAX = 9_223_372_036_854_775_807
 INTEGER_MAX = 2_147_483_647
+# Bounds far beyond any real value, so that sums and products downstream (features, report
+# cents) never overflow: tokens per call and lines per change, USD per call, USD per million tokens.
+COUNT_MAX = 10**12
+COST_MAX = 10**9
+PRICE_MAX = 10**4
 
 
 def _is_numeric(source_type: str) -> bool:
@@ -481,9 +637,10 @@ def _compile_number(field: Field, source: str, source_type: str, ts_limit: datet
         (f"{text} IS NOT NULL AND ({invalid})", sql_literal(f"{'not an integer' if whole else 'not a number'}: {field.name}")),
         (f"{number} < 0", sql_literal(f"negative value: {field.name}")),
     ]
-    if whole:
-        checks.append((f"{number} > {field.max_value}", sql_literal(f"out of range: {field.name}")))
-    value = f"CASE WHEN {text} IS NOT NULL AND NOT ({invalid}) THEN {exact if whole else number} END"
+    checks.append((f"{number} > {field.max_value}", sql_literal(f"out of range: {field.name}")))
+    # negative and out-of-range values become NULL too: the row is rejected, and the staging column holds NULL
+    in_range = f"{number} BETWEEN 0 AND {field.max_value}"
+    value = f"CASE WHEN {text} IS NOT NULL AND NOT ({invalid}) AND {in_range} THEN {exact if whole else number} END"
     if field.default is not None:
         value = f"coalesce({value}, {field.default})"
     return parsed, value, checks
@@ -524,6 +681,26 @@ _COMPILERS: dict[str, Callable[[Field, str, str, datetime.datetime], Compiled]] 
 
 
 @dataclass(frozen=True)
+class SideList:
+    """An optional list field kept in a table of its own, one row per (id, value), so the raw table
+    keeps its columns: people.aliases, changes.ai_coauthors, deployments.commit_shas."""
+
+    field: str
+    table: str
+    column: str
+
+    def insert_sql(self, id_field: str) -> str:
+        """INSERT the staged valid rows' distinct non-blank values (an alias equal to the id is no alias)."""
+        not_self = f" AND lower(v) <> lower(trim({id_field}))" if self.field == "aliases" else ""
+        return (
+            f"INSERT INTO main.{self.table} ({id_field}, {self.column}, file_id, position) "
+            f"SELECT {id_field}, v, __file_id, __position FROM ("
+            f"SELECT {id_field}, trim(unnest(list_distinct({self.field}))) AS v, __file_id, __position "
+            f"FROM {CHECKED} WHERE __reason IS NULL) WHERE v <> ''{not_self} ORDER BY __file_id, __position"
+        )
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset of the contract: its fields, its id and its raw table's columns."""
 
@@ -532,6 +709,7 @@ class DatasetSpec:
     fields: tuple[Field, ...]
     required: bool
     columns: tuple[str, ...]  # raw table columns filled from the staging table (file_id, position aside)
+    side_lists: tuple[SideList, ...] = ()
 
     def outputs(self, values: dict[str, str], *, has_text: bool) -> dict[str, str]:
         """Staging column -> SQL over the parsed columns (and `s`, the prompt texts' view, if has_text)."""
@@ -584,19 +762,20 @@ DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced fro
         "prices", "model",
         (
             Field("model", "string", required=True),
-            Field("input_per_mtok", "number", required=True),
-            Field("output_per_mtok", "number", required=True),
-            Field("cache_read_per_mtok", "number"),
-            Field("cache_write_per_mtok", "number"),
+            Field("input_per_mtok", "number", required=True, max_value=PRICE_MAX),
+            Field("output_per_mtok", "number", required=True, max_value=PRICE_MAX),
+            Field("cache_read_per_mtok", "number", max_value=PRICE_MAX),
+            Field("cache_write_per_mtok", "number", max_value=PRICE_MAX),
         ),
         required=False,
         columns=("model", "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok"),
     ),
     DatasetSpec(
         "people", "user_id",
-        (Field("user_id", "string", required=True), Field("team", "string"), Field("org", "string")),
+        (Field("user_id", "string", required=True), Field("team", "string"), Field("org", "string"), Field("aliases", "list")),
         required=False,
         columns=("user_id", "team", "org"),
+        side_lists=(SideList("aliases", "people_aliases", "alias"),),
     ),
     DatasetSpec(
         "token_usage", "request_id",
@@ -606,11 +785,11 @@ DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced fro
             Field("user_id", "string", required=True),
             Field("session_id", "string", required=True),
             Field("model", "string", required=True),
-            Field("input_tokens", "integer", required=True),
-            Field("output_tokens", "integer", required=True),
-            Field("cache_read_tokens", "integer", default="0"),
-            Field("cache_write_tokens", "integer", default="0"),
-            Field("cost_usd", "number"),
+            Field("input_tokens", "integer", required=True, max_value=COUNT_MAX),
+            Field("output_tokens", "integer", required=True, max_value=COUNT_MAX),
+            Field("cache_read_tokens", "integer", default="0", max_value=COUNT_MAX),
+            Field("cache_write_tokens", "integer", default="0", max_value=COUNT_MAX),
+            Field("cost_usd", "number", max_value=COST_MAX),
             Field("tool", "string"),
         ),
         required=True,
@@ -647,15 +826,17 @@ DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced fro
             Field("repo", "string", required=True),
             Field("author_id", "string"),
             Field("merged_at", "timestamp"),
-            Field("lines_added", "integer"),
-            Field("lines_deleted", "integer"),
+            Field("lines_added", "integer", max_value=COUNT_MAX),
+            Field("lines_deleted", "integer", max_value=COUNT_MAX),
             Field("ai_session_ids", "list"),
             Field("commit_shas", "list"),
+            Field("ai_coauthors", "list"),
         ),
         required=True,
         columns=(
             "change_id", "repo", "author_id", "merged_at", "lines_added", "lines_deleted", "ai_session_ids", "commit_shas",
         ),
+        side_lists=(SideList("ai_coauthors", "change_ai_coauthors", "coauthor"),),
     ),
     DatasetSpec(
         "deployments", "deployment_id",
@@ -665,8 +846,10 @@ DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced fro
             Field("deployed_at", "timestamp", required=True),
             Field("status", "status", required=True),
             Field("change_ids", "list"),
+            Field("commit_shas", "list"),
         ),
         required=True,
         columns=("deployment_id", "repo", "deployed_at", "status", "change_ids"),
+        side_lists=(SideList("commit_shas", "deployment_commits", "commit_sha"),),
     ),
 )

@@ -167,11 +167,15 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, file: InputFile, view_name: st
     else:
         relation = (
             f"(SELECT file_row_number + 1 AS __position, * EXCLUDE (file_row_number) "
-            f"FROM read_parquet({sql_literal(str(file.path))}, file_row_number = true))"
+            f"FROM read_parquet({sql_literal(glob_literal(str(file.path)))}, file_row_number = true))"
         )
         release = lambda: None
-    columns = _describe(con, relation)
-    rows = con.sql(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+    try:
+        columns = _describe(con, relation)
+        rows = con.sql(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+    except duckdb.Error as exc:  # a damaged footer or page may surface as any DuckDB error (thrift: plain Error)
+        release()
+        raise UnreadableFileError(short_error(exc)) from None
     return FileRows(relation, columns, fingerprint.redacted_struct_json(list(columns), redact), rows, _rejects([], [], []), release)
 
 
@@ -181,6 +185,18 @@ def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
 
 
 # --- bytes -----------------------------------------------------------------------------
+
+
+def read_bytes(path: Path) -> tuple[bytes, str | None]:
+    """A file's bytes, gunzipped when its name ends in `.gz`, BOM stripped, and for a damaged
+    gzip what went wrong (the bytes are those decoded before the damage). For source adapters."""
+    return _read_bytes(InputFile(path, "jsonl", path.name.lower().endswith(".gz")))
+
+
+def lines_array(data: bytes) -> pa.LargeStringArray:
+    """Every line of `data` (line break included) as one Arrow string; raises UnreadableFileError
+    on invalid UTF-8. For source adapters."""
+    return _lines_array(data)
 
 
 def _read_bytes(file: InputFile) -> tuple[bytes, str | None]:
@@ -444,6 +460,12 @@ def _lines_array(data: bytes) -> pa.LargeStringArray:
 
 def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def glob_literal(path: str) -> str:
+    """A path for DuckDB's file readers that matches only itself: they expand `*`, `?` and `[...]`
+    (a folder `in[1]` would read `in1`), so each is put in a one-character class."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
 
 
 def quote_ident(name: str) -> str:

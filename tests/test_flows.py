@@ -38,7 +38,7 @@ def test_detection_flow_publishes_tables_artifact_and_never_the_prompt(
     input_dir = _example_with_canary(contract_example, tmp_path)
     db = tmp_path / "out" / "goodhart.duckdb"
 
-    result = flows.detection_flow(str(input_dir), str(db))
+    result = flows.detection_flow(str(input_dir), str(db), report_dir=str(tmp_path / "out" / "report"))
 
     invocations = result.load.datasets["invocations"]
     assert (invocations.rows_given, invocations.rows_loaded, invocations.rows_rejected) == (6, 4, 2)
@@ -56,6 +56,7 @@ def test_detection_flow_publishes_tables_artifact_and_never_the_prompt(
     summary = next(a for a in artifacts if result.run_id in a.data)
     assert "| invocations | 1 | 0 | 6 | 4 | 2 | 0 |" in summary.data
     assert "wasted cost: $" in summary.data
+    assert "finance report:" in summary.data and (tmp_path / "out" / "report" / "report.html").exists()
 
     # privacy: the canary is in no file the run wrote, nor in anything it printed or published
     written = [p for p in db.parent.rglob("*") if p.is_file()]
@@ -75,5 +76,6 @@ def test_daily_deployment_has_cron_schedule_and_absolute_parameters(tmp_path: Pa
         "input_dir": str(Path("input").resolve()),
         "db": str(tmp_path / "g.duckdb"),
         "config": None,
+        "report_dir": None,
     }
     assert flows.daily_deployment("in", "db", None, cron="*/15 * * * *").schedules[0].schedule.cron == "*/15 * * * *"

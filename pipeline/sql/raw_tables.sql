@@ -148,3 +148,34 @@ CREATE TABLE IF NOT EXISTS verdicts (
     recorded_at  TIMESTAMP NOT NULL,
     run_id       VARCHAR NOT NULL        -- the run whose flag was judged
 );
+
+-- Optional list fields kept in tables of their own (one row per id and value), so the raw tables
+-- above keep their columns. Filled by the loader from contract files and source adapters alike.
+
+-- grain: one row per (user_id, alias): other identities of a person (emails, logins, account ids)
+CREATE TABLE IF NOT EXISTS people_aliases (
+    user_id  VARCHAR NOT NULL,
+    alias    VARCHAR NOT NULL,           -- matched case-insensitively; one identity belongs to one person
+    file_id  INTEGER NOT NULL,
+    position BIGINT NOT NULL
+);
+
+-- grain: one row per (change_id, coauthor): AI assistants named by Co-authored-by trailers
+CREATE TABLE IF NOT EXISTS change_ai_coauthors (
+    change_id VARCHAR NOT NULL,
+    coauthor  VARCHAR NOT NULL,          -- e.g. 'Claude <noreply@anthropic.com>'
+    file_id   INTEGER NOT NULL,
+    position  BIGINT NOT NULL
+);
+
+-- grain: one row per (deployment_id, commit_sha): the commits a deployment names (GitHub, Four Keys);
+-- after each load the deployment's change_ids gain the changes those commits identify
+CREATE TABLE IF NOT EXISTS deployment_commits (
+    deployment_id VARCHAR NOT NULL,
+    commit_sha    VARCHAR NOT NULL,
+    file_id       INTEGER NOT NULL,
+    position      BIGINT NOT NULL
+);
+
+-- which adapter read a file ('contract' for a contract file); added after the first release
+ALTER TABLE loaded_files ADD COLUMN IF NOT EXISTS source VARCHAR;

@@ -2,16 +2,16 @@
 
 -- flagged_sessions: flagged sessions, most suspicious first, with their links.
 CREATE OR REPLACE VIEW flagged_sessions AS
-SELECT session_id, user_id, team, started_at, ended_at, tokens, cost_usd, wasted_cost_usd, score,
-       severity, detectors, reasons, linked_change_ids, deployed, evidence
+SELECT flag_id, session_id, user_id, team, started_at, ended_at, tokens, cost_usd, wasted_cost_usd, score,
+       severity, detectors, reasons, linked_change_ids, deployed, verdict, evidence
 FROM session_scores
 WHERE flagged
 ORDER BY score DESC;
 
 -- flagged_user_weeks: flagged user-weeks, most suspicious first.
 CREATE OR REPLACE VIEW flagged_user_weeks AS
-SELECT user_id, team, org, week_start, tokens, cost_usd, wasted_cost_usd, merged_changes, deployed_changes,
-       score, severity, detectors, reasons, evidence
+SELECT flag_id, user_id, team, org, week_start, tokens, cost_usd, wasted_cost_usd, merged_changes, deployed_changes,
+       score, severity, detectors, reasons, verdict, evidence
 FROM user_week_scores
 WHERE flagged
 ORDER BY score DESC;

@@ -1,0 +1,118 @@
+"""After each load: join the identities and commits that different sources name differently.
+
+Every step works on the whole raw tables (not only this run's rows), so a people file or a change
+arriving after the usage or the deployment that needs it fixes the earlier rows too, and running
+it again changes nothing.
+
+1. Identities. An identity (a user_id, an email, a login, an account uuid) belongs to at most one
+   person: `people.user_id` and its `people_aliases` (case-insensitive; the loader rejects a people
+   row claiming an identity someone else already has). Rows of token_usage, invocations (user_id)
+   and changes (author_id) whose identity is an alias or a differently-cased id get the person's
+   user_id. The rewrite is in place: since an identity's owner never changes once loaded, the
+   result does not depend on the order files arrived in.
+2. Deployments that name commits (`deployment_commits`): change_ids gains every change of the same
+   repository that is, or was shipped with, a named commit: the merged changes whose commit_shas
+   hold a named commit (the anchors), and, when an earlier successful deployment of the repository
+   is anchored too, the changes merged after its newest anchor and up to this one's newest anchor
+   (the changes a deploy of that commit contains on a linear main branch). change_ids only grows.
+3. `unmapped_identities`: each identity in the usage and change rows that names no person in
+   people, with its source, dataset and row count. Those rows are loaded all the same (team
+   'unassigned'); this table says which identities a people file should map.
+"""
+from __future__ import annotations
+
+import duckdb
+
+
+def reconcile(con: duckdb.DuckDBPyConnection) -> None:
+    """Resolve aliases, derive deployment change_ids from commits, rebuild unmapped_identities; one commit."""
+    con.begin()
+    try:
+        con.execute(CLAIMS_SQL)
+        for table, column in IDENTITY_COLUMNS:
+            con.execute(
+                f"UPDATE main.{table} SET {column} = c.owner FROM __claims c "
+                f"WHERE lower(trim(main.{table}.{column})) = c.key AND main.{table}.{column} <> c.owner"
+            )
+        con.execute(DEPLOYMENT_CHANGES_SQL)
+        con.execute(UNMAPPED_SQL)
+        con.execute("DROP TABLE IF EXISTS __claims; DROP TABLE IF EXISTS __deployment_changes")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+# settings
+IDENTITY_COLUMNS = (("token_usage", "user_id"), ("invocations", "user_id"), ("changes", "author_id"))
+
+# identity key (lowercased) -> the one person it belongs to
+CLAIMS_SQL = """
+CREATE OR REPLACE TEMP TABLE __claims AS
+SELECT key, min(owner) AS owner
+FROM (
+    SELECT lower(trim(user_id)) AS key, user_id AS owner FROM main.people
+    UNION ALL
+    SELECT lower(trim(alias)), user_id FROM main.people_aliases
+)
+GROUP BY key
+HAVING count(DISTINCT owner) = 1
+"""
+
+DEPLOYMENT_CHANGES_SQL = """
+CREATE OR REPLACE TEMP TABLE __deployment_changes AS
+WITH
+named AS (
+    SELECT d.deployment_id, d.repo, d.deployed_at, d.status, lower(trim(dc.commit_sha)) AS sha
+    FROM main.deployments d JOIN main.deployment_commits dc USING (deployment_id)
+),
+change_commits AS (
+    SELECT change_id, repo, merged_at, lower(trim(unnest(commit_shas))) AS sha
+    FROM main.changes WHERE merged_at IS NOT NULL
+),
+anchors AS (
+    SELECT DISTINCT n.deployment_id, n.repo, n.deployed_at, n.status, c.change_id, c.merged_at
+    FROM named n JOIN change_commits c ON c.sha = n.sha AND c.repo = n.repo AND c.merged_at <= n.deployed_at
+),
+tips AS (
+    SELECT deployment_id, repo, deployed_at, status, max(merged_at) AS tip
+    FROM anchors GROUP BY ALL
+),
+windows AS (
+    SELECT t.deployment_id, t.repo, t.tip,
+           max(p.tip) AS previous_tip  -- newest anchor of an earlier successful deployment
+    FROM tips t
+    LEFT JOIN tips p ON p.repo = t.repo AND p.status = 'success' AND p.deployed_at < t.deployed_at
+    GROUP BY ALL
+),
+contained AS (
+    SELECT w.deployment_id, c.change_id
+    FROM windows w
+    JOIN main.changes c ON c.repo = w.repo AND c.merged_at > w.previous_tip AND c.merged_at <= w.tip
+    UNION
+    SELECT deployment_id, change_id FROM anchors
+)
+SELECT deployment_id, list_sort(list(DISTINCT change_id)) AS change_ids
+FROM contained GROUP BY deployment_id;
+
+UPDATE main.deployments
+SET change_ids = list_sort(list_distinct(coalesce(main.deployments.change_ids, []) || x.change_ids))
+FROM __deployment_changes x
+WHERE main.deployments.deployment_id = x.deployment_id
+  AND NOT list_has_all(coalesce(main.deployments.change_ids, []), x.change_ids);
+"""
+
+UNMAPPED_SQL = """
+CREATE OR REPLACE TABLE main.unmapped_identities AS
+WITH used AS (
+    SELECT 'token_usage' AS dataset, user_id AS identity, file_id FROM main.token_usage
+    UNION ALL SELECT 'invocations', user_id, file_id FROM main.invocations
+    UNION ALL SELECT 'changes', author_id, file_id FROM main.changes WHERE author_id IS NOT NULL
+)
+SELECT coalesce(f.source, 'contract') AS source, u.dataset, u.identity, count(*) AS rows
+FROM used u
+LEFT JOIN main.loaded_files f USING (file_id)
+WHERE u.identity NOT IN (SELECT user_id FROM main.people)
+GROUP BY ALL
+ORDER BY source, dataset, identity
+"""

@@ -1,0 +1,106 @@
+"""Source adapters: vendor exports (Claude Code OpenTelemetry, LiteLLM, Copilot, GitHub, git log)
+read as the contract's datasets.
+
+A source's files live in `DIR/sources/<source>/` (searched recursively, sorted, hidden files
+skipped; any of its suffixes, optionally `.gz`). Each file goes through its adapter (one module per
+source, `read_<source>(path) -> SourceRows`), then through the loader like a contract file: same
+validation, rejection with reasons, duplicate check and content-hash idempotence. See
+docs/sources.md for the export command of each source.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipeline import readers
+from pipeline.sources import base, claude_code_otel, copilot, git_log, github, litellm
+from pipeline.sources.base import SourceRows, UnreadableSourceError
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kind of vendor file and the datasets its adapter fills."""
+
+    name: str  # the folder under DIR/sources/
+    read: Callable[[Path], SourceRows]
+    datasets: tuple[str, ...]  # the first is primary: records no row came from are rejected under it
+    suffixes: tuple[str, ...]
+    implied: frozenset[str] = frozenset()  # datasets of implied rows, only offered for identities not yet known
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    source: Source
+
+
+class UnknownSourceError(ValueError):
+    """A folder under DIR/sources/ that names no source."""
+
+
+def present_sources(input_dir: Path) -> list[Source]:
+    """The sources that have a folder under `input_dir/sources/` (empty or not), by name.
+
+    Raises UnknownSourceError for a folder (or file) under sources/ that names no source, so a
+    misspelt folder is not silently ignored.
+    """
+    root = Path(input_dir) / SOURCES_DIR
+    if not root.is_dir():
+        return []
+    present = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        source = BY_NAME.get(entry.name)
+        if source is None or not entry.is_dir():
+            known = ", ".join(sorted(BY_NAME))
+            raise UnknownSourceError(f"{entry} is not a source folder (known sources: {known})")
+        present.append(source)
+    return present
+
+
+def find_source_files(input_dir: Path) -> list[SourceFile]:
+    """Every source file under `input_dir/sources/`, in source then path order (see present_sources)."""
+    found: list[SourceFile] = []
+    for source in present_sources(input_dir):
+        folder = Path(input_dir) / SOURCES_DIR / source.name
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            relative = path.relative_to(folder).parts
+            name = path.name.lower().removesuffix(".gz")
+            if not any(part.startswith(".") for part in relative) and name.endswith(source.suffixes):
+                found.append(SourceFile(path, source))
+    return found
+
+
+def read_source(file: SourceFile) -> SourceRows:
+    """The adapter's rows and rejects; an unreadable file becomes one reject at position 0 (the
+    file's fault: undecodable bytes, JSON DuckDB cannot read; anything else is a bug and raises)."""
+    try:
+        return file.source.read(file.path)
+    except UnreadableSourceError as exc:
+        why = str(exc)
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+        why = readers.short_error(exc)
+    reject = pl.DataFrame(
+        {"dataset": [file.source.datasets[0]], "position": [0], "raw": [None], "reason": [f"unreadable file: {why}"]},
+        schema=base.REJECT_SCHEMA,
+    )
+    return SourceRows({}, reject)
+
+
+# settings
+SOURCES_DIR = "sources"
+SOURCES: tuple[Source, ...] = (
+    Source("claude_code_otel", claude_code_otel.read_claude_code_otel, ("token_usage", "invocations"), (".jsonl", ".json", ".ndjson")),
+    Source("litellm", litellm.read_litellm_spend_logs, ("token_usage", "people"), (".csv", ".json", ".jsonl", ".ndjson"),
+           implied=frozenset({"people"})),
+    Source("copilot", copilot.read_copilot_user_days, ("token_usage", "invocations"), (".jsonl", ".ndjson", ".json")),
+    Source("github_pulls", github.read_github_pulls, ("changes",), (".json", ".jsonl", ".ndjson")),
+    Source("github_deployments", github.read_github_deployments, ("deployments",), (".json", ".jsonl", ".ndjson")),
+    Source("git_log", git_log.read_git_log, ("changes",), (".txt", ".log")),
+)
+BY_NAME = {source.name: source for source in SOURCES}
