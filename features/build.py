@@ -1,11 +1,14 @@
 """Build the feature tables from the raw tables, one SQL file per table, in dependency order."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import duckdb
 
 from pipeline.storage import read_sql
+
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Each name is both the table and the file features/sql/<name>.sql that selects it.
 FEATURE_TABLES: tuple[str, ...] = (
@@ -23,8 +26,10 @@ FEATURE_TABLES: tuple[str, ...] = (
 
 
 def set_variables(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> None:
-    """Expose settings to the SQL as getvariable(name)."""
+    """Expose settings to the SQL as getvariable(name); a name must be a plain identifier (it is SQL text)."""
     for name, value in variables.items():
+        if not isinstance(name, str) or not VARIABLE_NAME.fullmatch(name):
+            raise ValueError(f"not a usable variable name: {name!r}")
         con.execute(f"SET VARIABLE {name} = $value", {"value": value})
 
 

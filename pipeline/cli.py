@@ -6,7 +6,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +32,13 @@ def _existing_file(value: str) -> Path:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {value}")
     return path
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value}") from None
 
 
 def _positive_int(value: str) -> int:
@@ -99,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--note", help="why, in a few words")
     label.add_argument("--analyst", help="who judged it")
 
+    purge = commands.add_parser("purge", help="delete raw usage before a date and its derived rows (recorded in purges)")
+    purge.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
+    purge.add_argument("--before", required=True, type=_iso_date, metavar="DATE", help="YYYY-MM-DD (UTC midnight)")
+    purge.add_argument("--wait", action="store_true", help="wait for a running run instead of exiting")
+
     serve = commands.add_parser("serve", help="serve the detection flow as a Prefect deployment on a cron schedule")
     serve.add_argument("--input", required=True, type=_existing_dir, metavar="DIR")
     serve.add_argument("--db", required=True, type=Path, metavar="FILE")
@@ -114,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
-                "report": cmd_report, "label": cmd_label, "serve": cmd_serve}
+                "report": cmd_report, "label": cmd_label,
+                "purge": cmd_purge, "serve": cmd_serve}
     kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
     args.on_stage = _kill_at(kill_at) if kill_at else None
     from pipeline.evaluate import MissingLabelsError
@@ -124,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from pipeline.workspace import RunInProgressError
 
     try:
+        if getattr(args, "db", None) is not None:
+            _check_db_path(args.db)
         handlers[args.command](args)
     except (UsageError, MissingDatasetError, MissingLabelsError, UnknownFlagError, ConfigError) as error:
         print(f"goodhart: error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -131,6 +148,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except RunInProgressError as error:
         print(f"goodhart: {error}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
+
+
+def _check_db_path(db: Path) -> None:
+    """DuckDB reads a `?` in a database path as the start of options and a backslash as a separator."""
+    bad = [c for c in "?\\" if c in str(db)]
+    if bad:
+        raise UsageError(f"--db path must not contain {' or '.join(repr(c) for c in bad)} (DuckDB cannot open it): {db}")
 
 
 def _kill_at(spec: str) -> Callable[[str], None]:
@@ -149,6 +173,25 @@ def _kill_at(spec: str) -> Callable[[str], None]:
     return on_stage
 
 
+STAGE_LABELS = {
+    "begin": "preparing a private copy of the database",
+    "load": "loading new input files",
+    "features": "building sessions, links and features",
+    "detect": "scoring user-weeks and sessions",
+    "finish": "closing the run record",
+    "publish": "publishing",
+}
+
+
+@contextmanager
+def _progress(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr (shown only on a terminal) naming the stage in progress."""
+    from rich.console import Console
+
+    with Console(stderr=True).status(title) as status:
+        yield lambda stage: status.update(f"{title}: {STAGE_LABELS.get(stage, stage)} ...")
+
+
 def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False,
          report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None):
     if db.exists() and db.is_dir():
@@ -156,16 +199,25 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
     if use_prefect:
         from flows import detection_flow
 
-        return detection_flow(str(input_dir), str(db), str(config) if config else None,
-                              str(report_dir) if report_dir else None)
+        with _progress("running the Prefect detection flow"):
+            return detection_flow(str(input_dir), str(db), str(config) if config else None,
+                                  str(report_dir) if report_dir else None)
     from pipeline.settings import Settings
     from pipeline.stages import run_local
 
-    result = run_local(input_dir, db, Settings.from_file(config), wait=wait, on_stage=on_stage)
-    if report_dir is not None:
-        from pipeline.report import write_report
+    settings = Settings.from_file(config)
+    with _progress("running the detection stages") as show:
+        def stage(name: str) -> None:
+            show(name)
+            if on_stage is not None:
+                on_stage(name)
 
-        write_report(db, report_dir)
+        result = run_local(input_dir, db, settings, wait=wait, on_stage=stage)
+        if report_dir is not None:
+            from pipeline.report import write_report
+
+            show("writing the finance report")
+            write_report(db, report_dir)
     return result
 
 
@@ -246,6 +298,15 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {summary.out_dir / 'report.html'} and {len(summary.files) - 1} more files")
     print(f"  AI spend ${summary.total_cost_usd:,.2f}, wasted ${summary.wasted_cost_usd:,.2f} ({share:.1%}) "
           f"over {summary.weeks} weeks and {summary.teams} teams")
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    from pipeline.purge import purge
+    from pipeline.runs import utc_now
+
+    summary = purge(args.db, args.before, now=utc_now(), wait=args.wait)
+    deleted = ", ".join(f"{table} {rows:,}" for table, rows in summary.rows_deleted.items())
+    print(f"purged usage before {args.before} from {args.db}: {deleted} (recorded as {summary.purge_id})")
 
 
 def cmd_label(args: argparse.Namespace) -> None:

@@ -95,9 +95,10 @@ def redacted_json_line(line: str, redact: Iterable[str], *, valid: bool) -> str:
     the result is kept only if parsing it back gives exactly the fingerprints; otherwise the line
     is withheld (replaced by a note and the line's sha256).
     valid=False: `line` is malformed or not an object. A line that never mentions a `redact`
-    key is kept as is; a non-object line, or a malformed line that cutting the values out does
-    not turn into valid JSON, is withheld. A value cut from a malformed line is fingerprinted
-    as written (escapes not decoded), so it may differ from the loaded fingerprint.
+    key (nor holds a \\u escape, which could spell one) is kept as is; a non-object line, or a
+    malformed line that cutting the values out does not turn into valid JSON, is withheld. A value
+    cut from a malformed line is fingerprinted as written (escapes not decoded), so it may differ
+    from the loaded fingerprint.
     """
     names = sorted(set(redact))
     if not names:
@@ -121,7 +122,8 @@ def redacted_json_line(line: str, redact: Iterable[str], *, valid: bool) -> str:
             for name, value, fingerprint in checks
         )
         return f"CASE WHEN {agree} THEN {redacted} ELSE {withheld_sql} END"
-    mentions = " OR ".join(f"contains({line}, {_literal(name)})" for name in names)
+    # a key may also be spelled with \u escapes ("prompt\u005ftext"): such a line counts as mentioning
+    mentions = " OR ".join([f"contains({line}, {_literal(name)})" for name in names] + [f"contains({line}, '\\u')"])
     redacted = line
     for name in names:
         raw_value = f"regexp_extract({line}, {_literal(_value_pattern(name))}, 1)"

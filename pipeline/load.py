@@ -412,13 +412,17 @@ def _reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.
     failed = f"(SELECT __position, __reason FROM {CHECKED} WHERE __file_id = {file_id} AND __reason IS NOT NULL)"
     if not con.sql(f"SELECT count(*) FROM {failed}").fetchall()[0][0]:
         return
-    con.execute(
-        f"""
-        INSERT INTO {REJECTED}
-        SELECT {file_id}, f.__position, {rows.raw_sql}, f.__reason
-        FROM {rows.relation} src JOIN {failed} f ON src.__position = f.__position
-        """
-    )
+    try:
+        con.execute(
+            f"""
+            INSERT INTO {REJECTED}
+            SELECT {file_id}, f.__position, {rows.raw_sql}, f.__reason
+            FROM {rows.relation} src JOIN {failed} f ON src.__position = f.__position
+            """
+        )
+    except duckdb.Error:  # the raw text cannot be read back (a Parquet page with invalid UTF-8 or damage):
+        # the rows stay rejected with their reasons, without raw text
+        con.execute(f"INSERT INTO {REJECTED} SELECT {file_id}, __position, NULL, __reason FROM {failed}")
 
 
 def _commit_dataset(

@@ -176,7 +176,8 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, file: InputFile, view_name: st
     except duckdb.Error as exc:  # a damaged footer or page may surface as any DuckDB error (thrift: plain Error)
         release()
         raise UnreadableFileError(short_error(exc)) from None
-    return FileRows(relation, columns, fingerprint.redacted_struct_json(list(columns), redact), rows, _rejects([], [], []), release)
+    hidden = redacted_columns(columns, redact)
+    return FileRows(relation, columns, fingerprint.redacted_struct_json(list(columns), hidden), rows, _rejects([], [], []), release)
 
 
 def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -306,7 +307,8 @@ def _read_csv(
     frame = frame.with_columns(pl.Series("__position", positions[~bad]))
     con.register(view_name, frame)
 
-    withhold = bool(redact & set(names))
+    hidden = redacted_columns(names, redact)
+    withhold = bool(hidden)
     bad_raw = [
         fingerprint.withheld("malformed CSV record in a file with prompt text", data[records.starts[i] : records.ends[i]])
         if withhold
@@ -319,7 +321,7 @@ def _read_csv(
     return FileRows(
         view_name,
         {name: "VARCHAR" for name in names},
-        fingerprint.redacted_struct_json(names, redact),
+        fingerprint.redacted_struct_json(names, hidden),
         len(body) + (damage is not None),
         rejects,
         lambda: con.unregister(view_name),
@@ -355,14 +357,15 @@ def _join_records(data: bytes, records: CsvRecords, chosen: np.ndarray) -> bytes
 
 
 def _unique_names(names: list[str]) -> list[str]:
-    """Header names made unique and non-empty (the first of equal names keeps it)."""
+    """Header names made unique and non-empty (the first of equal names keeps it); equal ignoring case
+    counts as equal, as DuckDB's identifiers do (`extra` and `Extra` would be one ambiguous column)."""
     seen: set[str] = set()
     unique = []
     for i, name in enumerate(names, start=1):
-        candidate = name or f"column_{i}"
-        while candidate in seen:
+        candidate = name.replace("\x00", "\ufffd") or f"column_{i}"  # a NUL in a name breaks the Arrow hand-over
+        while candidate.lower() in seen:
             candidate = f"{candidate}_{i}"
-        seen.add(candidate)
+        seen.add(candidate.lower())
         unique.append(candidate)
     return unique
 
@@ -460,6 +463,13 @@ def _lines_array(data: bytes) -> pa.LargeStringArray:
 
 def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def redacted_columns(columns, redact: frozenset[str]) -> frozenset[str]:
+    """The columns whose text raw rows must never show: a `redact` name ignoring case and blanks,
+    also with the `_N` suffix a repeated header name gets (`prompt_text,prompt_text` or `Prompt_Text`)."""
+    wanted = {name.lower() for name in redact}
+    return frozenset(c for c in columns if re.sub(r"(_\d+)+$", "", c.strip().lower()) in wanted)
 
 
 def glob_literal(path: str) -> str:

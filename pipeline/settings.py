@@ -1,6 +1,8 @@
 """One settings object: packaged defaults merged with an optional user TOML file, built once at the edge."""
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,19 +36,58 @@ def default_config() -> dict[str, Any]:
     return config
 
 
+class ConfigError(ValueError):
+    """An unusable configuration file: not TOML, or a pipeline setting of the wrong shape."""
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SETTING_MAX = 1e6  # hours, minutes, bits, weeks: larger values overflow the feature SQL
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise ConfigError unless the pipeline's own settings are finite numbers under plain names
+    ([features] names become SQL variable names; the values are passed as parameters)."""
+    def number(section: str, key: str, value: Any, *, minimum: float = 0.0) -> None:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not minimum <= value <= SETTING_MAX):
+            raise ConfigError(f"[{section}] {key} must be a number from {minimum:g} to {SETTING_MAX:g}, not {value!r}"[:200])
+
+    for section, keys in (("load", ("max_future_skew_hours",)), ("links", ("window_hours",))):
+        table = config.get(section)
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for key in keys:
+            number(section, key, table.get(key))
+    features = config.get("features")
+    if not isinstance(features, dict):
+        raise ConfigError("[features] must be a table")
+    for key, value in features.items():
+        if not IDENTIFIER.fullmatch(key):
+            raise ConfigError(f"[features] key {key!r} is not a plain name (letters, digits, _)"[:200])
+        number("features", key, value, minimum=-SETTING_MAX)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Effective configuration of one run."""
 
     config: dict[str, Any] = field(default_factory=default_config)
 
+    def __post_init__(self) -> None:
+        check_config(self.config)
+
     @classmethod
     def from_file(cls, path: Path | None) -> "Settings":
         """Defaults, with the TOML file at `path` merged over them when given."""
         config = default_config()
         if path is not None:
-            with open(path, "rb") as fh:
-                user = tomllib.load(fh)
+            try:
+                with open(path, "rb") as fh:
+                    user = tomllib.load(fh)
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+                raise ConfigError(f"cannot read {path}: {error}") from None
+            if not isinstance(user.get("detectors", {}), dict):
+                raise ConfigError("[detectors] must be a table")
             # detector rules merge by name (one threshold can change without restating the rule)
             detectors = merge_detector_config(config.pop("detectors"), user.pop("detectors", {}))
             config = deep_merge(config, user) | {"detectors": detectors}

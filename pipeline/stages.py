@@ -5,6 +5,7 @@ Each stage opens its own connection and closes it, so stages can run in separate
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -98,14 +99,29 @@ def finish(db_path: Path, run_id: str, load_summary: LoadSummary) -> None:
         con.execute("CHECKPOINT")
 
 
-def run_local(input_dir: Path, db_path: Path, settings: Settings, *, wait: bool = False) -> RunResult:
-    """The whole detection run without Prefect: same stages, same atomic publish."""
+def run_local(
+    input_dir: Path, db_path: Path, settings: Settings, *, wait: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> RunResult:
+    """The whole detection run without Prefect: same stages, same atomic publish.
+
+    `on_stage(name)` is called as each stage starts: begin, load, features, detect, finish, and
+    publish (the build is complete and closed, just before the rename); tests use it to kill or
+    pause a run at a chosen point.
+    """
+    stage = on_stage or (lambda name: None)
     started_at = runs.utc_now()
     run_id = runs.new_run_id(started_at)
     with run_lock(db_path, wait=wait), building(db_path) as work:
+        stage("begin")
         begin(work, run_id, started_at, input_dir, settings)
+        stage("load")
         load_summary = load(work, input_dir, run_id, settings, started_at)
+        stage("features")
         feature_rows = features(work, settings)
+        stage("detect")
         detect_summary = detect(work, run_id, settings)
+        stage("finish")
         finish(work, run_id, load_summary)
+        stage("publish")
     return RunResult(run_id, db_path, load_summary, feature_rows, detect_summary)

@@ -21,6 +21,10 @@ def building_path(db_path: Path) -> Path:
     return db_path.with_name(f".{db_path.name}.building")
 
 
+def orphaned_wal_path(db_path: Path) -> Path:
+    return db_path.with_name(f".{db_path.name}.wal.orphaned")
+
+
 def _remove(path: Path) -> None:
     for stale in (path, path.with_name(path.name + ".wal")):
         stale.unlink(missing_ok=True)
@@ -62,6 +66,12 @@ def building(db_path: Path) -> Iterator[Path]:
         raise RuntimeError(f"{work} still has a write-ahead log: a connection was left open")
     with open(work, "rb+") as fh:
         os.fsync(fh.fileno())
+    foreign_wal = db_path.with_name(db_path.name + ".wal")
+    if foreign_wal.exists():
+        # the published file's own write-ahead log: something other than goodhart opened it for
+        # writing and has not checkpointed (or was killed). Left there, it would not match the new
+        # file, and DuckDB would refuse to open it: keep it aside instead.
+        os.replace(foreign_wal, orphaned_wal_path(db_path))
     os.replace(work, db_path)
     directory = os.open(db_path.parent, os.O_RDONLY)
     try:

@@ -135,7 +135,7 @@ def register_json_records(con: duckdb.DuckDBPyConnection, path: Path, table: str
             CREATE OR REPLACE TEMP TABLE {table} AS
             WITH top AS (
                 SELECT row_number() OVER () AS n, json AS v
-                FROM read_json_objects({readers.sql_literal(str(path))}, format = 'unstructured',
+                FROM read_json_objects({readers.sql_literal(readers.glob_literal(str(path)))}, format = 'unstructured',
                                        maximum_object_size = {MAX_JSON_BYTES})
             ),
             level1 AS (

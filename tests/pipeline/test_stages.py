@@ -18,6 +18,18 @@ CONTRACT_SCORE_COLUMNS = {
     "rejected_rows": {"dataset", "source_file", "position", "raw", "reason"},
     "runs": {"run_id", "started_at", "ended_at", "inputs_seen", "rows_loaded", "rows_rejected", "config", "code_version"},
 }
+VIEW_COLUMNS = {
+    "flagged_user_weeks": ["flag_id", "user_id", "team", "org", "week_start", "tokens", "cost_usd", "wasted_cost_usd",
+                           "merged_changes", "deployed_changes", "score", "severity", "detectors", "reasons", "verdict",
+                           "evidence"],
+    "flagged_sessions": ["flag_id", "session_id", "user_id", "team", "started_at", "ended_at", "tokens", "cost_usd",
+                         "wasted_cost_usd", "score", "severity", "detectors", "reasons", "linked_change_ids", "deployed",
+                         "verdict", "evidence"],
+    "wasted_compute_by_team_week": ["team", "org", "week_start", "people", "tokens", "cost_usd", "wasted_cost_usd",
+                                    "wasted_share", "flagged_user_weeks"],
+    "links": ["session_id", "user_id", "change_id", "method", "methods", "confidence", "lag_hours", "weight", "repo",
+              "merged_at", "deployed", "first_deployment_id", "first_deployed_at"],
+}
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -52,3 +64,18 @@ def test_run_publishes_contract_tables_while_a_reader_is_attached(contract_examp
         assert dict(con.sql("SELECT column_name, column_type FROM (DESCRIBE session_scores)").fetchall())[
             "linked_change_ids"] == "VARCHAR[]"
     assert second.load.datasets["token_usage"].rows_loaded == 1
+
+
+def test_analyst_views_have_their_documented_columns_and_rows(contract_example: Path, tmp_path: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    run_local(contract_example, db, Settings())
+    with duckdb.connect(str(db), read_only=True) as con:
+        for view, columns in VIEW_COLUMNS.items():
+            assert [row[0] for row in con.sql(f"DESCRIBE {view}").fetchall()] == columns, view
+        assert con.sql("SELECT user_id, week_start::VARCHAR FROM flagged_user_weeks").fetchall() == [("bob", "2026-10-05")]
+        assert con.sql("SELECT session_id, change_id, method FROM links").fetchall() == [
+            ("s-100", "pr-17", "explicit_session_id")]
+        (people, cost, wasted), = con.sql(
+            "SELECT sum(people), sum(cost_usd), sum(wasted_cost_usd) FROM wasted_compute_by_team_week").fetchall()
+        (cost_total, wasted_total), = con.sql("SELECT sum(cost_usd), sum(wasted_cost_usd) FROM user_week_scores").fetchall()
+        assert people == 2 and cost == cost_total and wasted == wasted_total > 0
