@@ -53,3 +53,21 @@ def test_mixed_sources_run_end_to_end(tmp_path: Path) -> None:
     with connect(db, read_only=True) as con:
         assert con.sql("SELECT (SELECT count(*) FROM token_usage), (SELECT count(*) FROM invocations)").fetchall() == counts
         assert con.sql("SELECT rows_loaded, rows_rejected FROM runs ORDER BY started_at").fetchall()[-1] == (0, 0)
+
+
+def test_mixed_sources_through_goodhart_run_flag_the_unshipped_usage(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    world = tmp_path / "world"
+    shutil.copytree(WORLD, world)
+    db = tmp_path / "goodhart.duckdb"
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--input", str(world), "--db", str(db),
+                           "--no-prefect"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with connect(db, read_only=True) as con:
+        # bob's usage fed nothing that shipped; alice's session reached production through #17
+        assert con.sql("SELECT flag_id, detectors FROM flags").fetchall() == [
+            ("user_week:bob@corp.example:2026-10-05", ["rule:burn_without_shipping"]),
+        ]
+        assert con.sql("SELECT flagged FROM user_week_scores WHERE user_id = 'alice'").fetchall() == [(False,)]
