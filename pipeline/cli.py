@@ -318,10 +318,52 @@ def cmd_label(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import flows
+    with _prefect_api():
+        import flows
 
-    flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
-                cron=args.cron or flows.DEFAULT_CRON, report_dir=str(args.report_dir) if args.report_dir else None)
+        flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
+                    cron=args.cron or flows.DEFAULT_CRON, report_dir=str(args.report_dir) if args.report_dir else None)
+
+
+@contextmanager
+def _prefect_api() -> Iterator[None]:
+    """Use PREFECT_API_URL when set; otherwise start a local Prefect server for as long as we serve.
+
+    Prefect's in-process ephemeral API runs no scheduler, so a served cron would never fire on it.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise UsageError("could not start a local Prefect server; set PREFECT_API_URL") from None
+                time.sleep(1)
+        os.environ["PREFECT_API_URL"] = url
+        print(f"goodhart: serving on a local Prefect server at {url} (UI: http://127.0.0.1:{port})", file=sys.stderr)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
