@@ -127,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.verbose:
         # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # a temporary API server would otherwise report to Prefect's telemetry endpoint and log the failure offline
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
                 "report": cmd_report, "label": cmd_label,
                 "purge": cmd_purge, "serve": cmd_serve}
@@ -262,9 +264,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print()
     print("Results are in", db, "and the finance report in", report_dir / "report.html")
     print("Try:")
-    print(f"  duckdb {db} \"SELECT user_id, team, week_start, score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
+    print(f"  duckdb -readonly {db} \"SELECT user_id, team, week_start, score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
     print("or from Python:")
-    print(f"  python -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('FROM flagged_user_weeks LIMIT 10'))\"")
+    print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('FROM flagged_user_weeks LIMIT 10'))\"")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
