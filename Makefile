@@ -6,9 +6,15 @@ DEMO   := demo
 
 .PHONY: demo test bench clean install
 
+# uv installs the ~130 pinned packages in seconds where pip takes minutes; pip is the fallback.
 $(BIN)/goodhart: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check 'uv==0.13.9' || true
+	if [ -x $(BIN)/uv ]; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[dev]'; \
+	else \
+	  $(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'; \
+	fi
 	touch $@
 
 install: $(BIN)/goodhart
@@ -18,6 +24,12 @@ demo: $(BIN)/goodhart
 
 test: $(BIN)/goodhart
 	$(BIN)/python -m pytest
+
+# `make bench ROWS=10M` (1M, 10M or 100M); BENCH_ARGS passes more, e.g. BENCH_ARGS=--keep. See bench/README.md.
+ROWS ?= 1M
+bench: $(BIN)/goodhart
+	$(BIN)/python -c "import pandas" 2>/dev/null || $(BIN)/pip install -q --disable-pip-version-check -c constraints.txt 'pandas>=2'
+	$(BIN)/python -m bench.run --rows $(ROWS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info

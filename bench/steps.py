@@ -1,0 +1,473 @@
+"""The measured steps. `bench.run` starts each one in its own fresh interpreter:
+
+    python -m bench.steps STEP RESULT_JSON ARGS_JSON
+
+Only the standard library is imported at module level, so whatever a step imports counts in
+that step's wall time and memory (measured from outside by bench.run). Inside, a step times its
+work alone (`seconds`, time.perf_counter, interpreter start and imports excluded) and, where it
+has them, its phases: each with its own peak resident memory, the kernel's high-water mark
+(VmHWM) reset at every phase boundary through /proc/self/clear_refs. It writes a JSON object to
+RESULT_JSON: seconds, phases [{name, depth, seconds, peak_gib}], rows {name: count}, note.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+
+
+# --- memory and time of phases ------------------------------------------------------------
+
+
+def status_kib(field: str) -> int:
+    """A `kB` field of /proc/self/status (VmRSS, VmHWM), or 0 where /proc is missing."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Meter:
+    """Nested phases, each with its wall time and its own peak RSS.
+
+    A phase's peak covers every interval between peak resets while it is open: before a nested
+    phase resets the high-water mark, the mark so far is credited to every open phase.
+    """
+
+    def __init__(self) -> None:
+        self.overall = self._hwm()  # the process's own peak: a reset also clears what wait4 reports
+        self.resettable = reset_peak()
+        self.records: list[dict[str, Any]] = []
+        self.totals: dict[str, float] = {}
+        self._open: list[dict[str, Any]] = []
+
+    def _hwm(self) -> int:
+        mark = status_kib("VmHWM") * 1024
+        self.overall = max(getattr(self, "overall", 0), mark)
+        return mark
+
+    def process_peak(self) -> int:
+        """The process's peak RSS since it started, across every reset."""
+        return max(self.overall, self._hwm())
+
+    def start(self, name: str) -> None:
+        if self.resettable:
+            mark = self._hwm()
+            for frame in self._open:
+                frame["peak"] = max(frame["peak"], mark)
+            reset_peak()
+        frame = {"name": name, "depth": len(self._open), "peak": 0, "t0": time.perf_counter()}
+        self.records.append(frame)
+        self._open.append(frame)
+
+    def stop(self, name: str | None = None) -> float:
+        frame = self._open.pop()
+        if name is not None and frame["name"] != name:
+            raise RuntimeError(f"phase {frame['name']!r} closed as {name!r}")
+        frame["seconds"] = time.perf_counter() - frame["t0"]
+        frame["peak"] = max(frame["peak"], self._hwm())
+        for outer in self._open:
+            outer["peak"] = max(outer["peak"], frame["peak"])
+        return frame["seconds"]
+
+    def phase(self, name: str) -> "_Phase":
+        return _Phase(self, name)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Time spent in many small calls (e.g. per file), summed rather than one phase each."""
+        self.totals[name] = self.totals.get(name, 0.0) + seconds
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [
+            {"name": r["name"], "depth": r["depth"], "seconds": r.get("seconds"), "peak_gib": r["peak"] / GIB}
+            for r in self.records
+        ]
+
+
+class _Phase:
+    def __init__(self, meter: Meter, name: str) -> None:
+        self.meter, self.name = meter, name
+
+    def __enter__(self) -> "_Phase":
+        self.meter.start(self.name)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.meter.stop(self.name)
+
+
+def wrap(owner: Any, attribute: str, meter: Meter, name: Callable[..., str] | str | None = None,
+         *, summed: bool = False) -> bool:
+    """Replace owner.attribute by a timed wrapper (a phase, or a summed total); False if absent.
+
+    Only the pipeline's module-level names are wrapped, so the code measured is the code that
+    runs: the stages call each other through those names.
+    """
+    original = getattr(owner, attribute, None)
+    if original is None or not callable(original):
+        return False
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            label = name(*args, **kwargs) if callable(name) else (name or attribute)
+        except Exception:  # a changed signature: still time it, under the function's name
+            label = attribute
+        if summed:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                meter.add(label, time.perf_counter() - started)
+        with meter.phase(label):
+            return original(*args, **kwargs)
+
+    timed.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(owner, attribute, timed)
+    return True
+
+
+# --- instrumentation of the pipeline's stages ---------------------------------------------
+
+
+def instrument_load(meter: Meter) -> None:
+    """Per dataset, plus the summed time of file digests and prompt SimHashes."""
+    import pipeline.load as load_module
+    import pipeline.readers as readers_module
+
+    wrap(load_module, "_load_dataset", meter, lambda con, spec, *a, **k: f"load {spec.name}")
+    wrap(load_module, "_register_simhashes", meter, "simhash of prompt texts", summed=True)
+    wrap(readers_module, "file_digest", meter, "sha256 of input files", summed=True)
+    # parts that only some versions of the loader have (source adapters, identity reconciliation)
+    wrap(load_module, "_read_sources", meter, "read source-adapter files")
+    reconcile = getattr(load_module, "reconcile", None)
+    if reconcile is not None:
+        wrap(reconcile, "reconcile", meter, "reconcile identities")
+
+
+def instrument_features(meter: Meter) -> None:
+    """Per feature table: build_features reads each table's SQL just before running it."""
+    import features.build as build_module
+
+    original_read_sql = build_module.read_sql
+    original_build = build_module.build_features
+    state: dict[str, str | None] = {"open": None}
+
+    def close() -> None:
+        if state["open"] is not None:
+            meter.stop(state["open"])
+            state["open"] = None
+
+    def read_sql(package: str, name: str) -> str:
+        if package == "features" and name != "macros":
+            close()
+            state["open"] = f"table {name}"
+            meter.start(state["open"])
+        return original_read_sql(package, name)
+
+    def build_features(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_build(*args, **kwargs)
+        finally:
+            close()
+
+    build_module.read_sql = read_sql
+    build_module.build_features = build_features
+
+
+def instrument_detect(meter: Meter) -> None:
+    import pipeline.stages as stages
+
+    wrap(stages, "score_level", meter, lambda frame, level, *a, **k: f"score {level}s ({len(frame):,} rows)")
+    wrap(stages, "publish_scores", meter, "publish scores, flags, views")
+    wrap(stages, "summarise", meter, "summarise")
+
+
+def instrument_stages(meter: Meter) -> None:
+    """Every stage of run_local (and of the Prefect flow's tasks) as a phase, with its insides."""
+    import pipeline.stages as stages
+
+    instrument_load(meter)
+    instrument_features(meter)
+    import features.build as build_module
+
+    # stages imported build_features by name before it was wrapped: point it at the wrapper
+    stages.build_features = build_module.build_features
+    instrument_detect(meter)
+    for stage in ("begin", "load", "features", "detect", "finish"):
+        wrap(stages, stage, meter, stage)
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+def step_python(args: dict, meter: Meter) -> dict:
+    """A bare interpreter: the floor of every other step's start-up."""
+    return {"seconds": 0.0}
+
+
+IMPORTS = ("numpy", "pyarrow", "polars", "duckdb", "scipy", "sklearn.ensemble", "pyod.models.ecod",
+           "pipeline.stages", "prefect", "flows")
+
+
+def step_imports(args: dict, meter: Meter) -> dict:
+    """Import what a run imports, one module at a time (each after the ones before it)."""
+    started = time.perf_counter()
+    for module in IMPORTS:
+        with meter.phase(f"import {module}"):
+            importlib.import_module(module)
+    return {"seconds": time.perf_counter() - started}
+
+
+def step_prefect(args: dict, meter: Meter) -> dict:
+    """A trivial flow, twice: the first run starts Prefect's ephemeral API server."""
+    with meter.phase("import prefect"):
+        from prefect import flow
+
+    @flow(name="goodhart-bench-noop")
+    def noop() -> int:
+        return 1
+
+    with meter.phase("first flow run (starts the ephemeral API)"):
+        noop()
+    with meter.phase("second flow run"):
+        noop()
+    first, second = (r["seconds"] for r in meter.records[1:3])
+    return {"seconds": first, "note": f"first flow run {first:.1f} s (API start-up), second {second:.2f} s"}
+
+
+JIT_MEMBERS = ("hbos", "ecod", "copod")  # the default pyod ensemble (detectors/default_config.toml)
+
+
+def step_jit(args: dict, meter: Meter) -> dict:
+    """First fit of each pyod ensemble member in a process: HBOS compiles its numba kernels then.
+
+    Every detect stage pays this once, whatever the size; a second fit shows the cost without it.
+    """
+    with meter.phase("import pyod members"):
+        import numpy as np
+
+        from detectors.ensemble import PYOD_MEMBERS, _member_class
+
+        classes = {name: _member_class(name) for name in JIT_MEMBERS if name in PYOD_MEMBERS}
+    matrix = np.random.default_rng(0).random((200, 18))
+    first = second = 0.0
+    for name, cls in classes.items():
+        with meter.phase(f"{name} first fit"):
+            cls().fit(matrix).decision_function(matrix)
+        first += meter.records[-1]["seconds"]
+        with meter.phase(f"{name} second fit"):
+            cls().fit(matrix).decision_function(matrix)
+        second += meter.records[-1]["seconds"]
+    parts = ", ".join(f"{r['name']} {r['seconds']:.2f} s" for r in meter.records[1:])
+    return {"seconds": first - second, "note": f"first fits minus second fits; {parts}"}
+
+
+def step_generate(args: dict, meter: Meter) -> dict:
+    """One world (or one shard of a sharded world, re-keyed into the shared folder)."""
+    from bench import world
+    from data.generate import generate_world
+
+    target = Path(args["out"]) if args.get("shard") is None else Path(args["scratch"])
+    started = time.perf_counter()
+    with meter.phase("generate_world"):
+        summary = generate_world(target, users=args["users"], weeks=args["weeks"], seed=args["seed"])
+    rows = dict(summary.rows)
+    if args.get("shard") is not None:
+        with meter.phase("re-key shard into the world"):
+            world.merge_shard(target, Path(args["out"]), args["shard"])
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def limit_duckdb(args: dict) -> None:
+    """With --duckdb-memory-limit: every connection the stages open gets `SET memory_limit` (and
+    spills to its database's .tmp folder past it). Off by default: the pipeline's own settings."""
+    limit = args.get("duckdb_memory_limit")
+    if not limit:
+        return
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
+        raise ValueError(f"not a DuckDB memory size: {limit!r} (e.g. 6GB)")
+    import pipeline.stages as stages
+    import pipeline.storage as storage
+
+    original = storage.connect
+
+    def connect(*a: Any, **k: Any) -> Any:
+        con = original(*a, **k)
+        con.execute(f"SET memory_limit = '{limit}'")
+        return con
+
+    storage.connect = connect
+    stages.connect = connect
+
+
+def _settings(args: dict):
+    """Default settings, or a TOML file merged over them (bench.run --config)."""
+    from pipeline.settings import Settings
+
+    limit_duckdb(args)
+
+    return Settings.from_file(Path(args["config"]) if args.get("config") else None)
+
+
+def step_load(args: dict, meter: Meter) -> dict:
+    """begin + load on a fresh database file (no run lock, no private copy)."""
+    import datetime
+
+    from pipeline import stages
+
+    settings = _settings(args)
+    instrument_load(meter)
+    now = datetime.datetime.now(datetime.UTC)
+    db, input_dir = Path(args["db"]), Path(args["input"])
+    started = time.perf_counter()
+    with meter.phase("begin"):
+        stages.begin(db, args["run_id"], now, input_dir, settings)
+    with meter.phase("load"):
+        summary = stages.load(db, input_dir, args["run_id"], settings, now)
+    seconds = time.perf_counter() - started
+    rows = {name: d.rows_loaded for name, d in summary.datasets.items()}
+    rejected = sum(d.rows_rejected for d in summary.datasets.values())
+    return {"seconds": seconds, "rows": rows, "note": f"{sum(rows.values()):,} rows loaded, {rejected:,} rejected"}
+
+
+def step_features(args: dict, meter: Meter) -> dict:
+    from pipeline import stages
+
+    settings = _settings(args)
+    instrument_features(meter)
+    import features.build as build_module
+
+    stages.build_features = build_module.build_features
+    started = time.perf_counter()
+    rows = stages.features(Path(args["db"]), settings)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": rows,
+            "note": f"{rows.get('sessions', 0):,} sessions, {rows.get('user_week_features', 0):,} user-weeks, "
+                    f"{rows.get('session_links', 0):,} links"}
+
+
+def step_detect(args: dict, meter: Meter) -> dict:
+    from pipeline import stages
+
+    settings = _settings(args)
+    instrument_detect(meter)
+    started = time.perf_counter()
+    with meter.phase("detect"):
+        summary = stages.detect(Path(args["db"]), args["run_id"], settings)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": {"user_weeks": summary.user_weeks, "sessions": summary.sessions},
+            "note": f"{summary.user_weeks_flagged:,} of {summary.user_weeks:,} user-weeks and "
+                    f"{summary.sessions_flagged:,} of {summary.sessions:,} sessions flagged"}
+
+
+def _run_result(result: Any, seconds: float) -> dict:
+    rows = {f"loaded {name}": d.rows_loaded for name, d in result.load.datasets.items()}
+    rows.update({f"table {name}": count for name, count in result.feature_rows.items()})
+    detect = result.detect
+    return {"seconds": seconds, "rows": rows,
+            "note": f"{detect.user_weeks_flagged:,} of {detect.user_weeks:,} user-weeks, "
+                    f"{detect.sessions_flagged:,} of {detect.sessions:,} sessions flagged"}
+
+
+def step_end_to_end(args: dict, meter: Meter) -> dict:
+    """pipeline.stages.run_local in one process: lock, private copy, every stage, atomic publish."""
+    from pipeline import stages
+
+    settings = _settings(args)
+    instrument_stages(meter)
+    started = time.perf_counter()
+    with meter.phase("run_local"):
+        result = stages.run_local(Path(args["input"]), Path(args["db"]), settings)
+    return _run_result(result, time.perf_counter() - started)
+
+
+def step_flow(args: dict, meter: Meter) -> dict:
+    """The Prefect flow `goodhart run` starts (detection_flow), ephemeral API included."""
+    with meter.phase("import flows"):
+        import flows
+    limit_duckdb(args)
+    instrument_stages(meter)
+    started = time.perf_counter()
+    with meter.phase("detection_flow"):
+        result = flows.detection_flow(str(args["input"]), str(args["db"]), args.get("config"))
+    return _run_result(result, time.perf_counter() - started)
+
+
+def step_floor(args: dict, meter: Meter) -> dict:
+    from bench import floor
+
+    with meter.phase("import duckdb"):
+        import duckdb  # noqa: F401
+    started = time.perf_counter()
+    with meter.phase("scan and aggregate"):
+        rows = floor.run(Path(args["input"]))
+    return {"seconds": time.perf_counter() - started, "rows": rows,
+            "note": f"{rows['user_weeks']:,} user-weeks from {rows['input_rows']:,} input rows"}
+
+
+def step_pandas(args: dict, meter: Meter) -> dict:
+    from bench import pandas_reference
+
+    with meter.phase("import pandas, sklearn"):
+        import pandas  # noqa: F401
+        import sklearn.ensemble  # noqa: F401
+    started = time.perf_counter()
+    rows = pandas_reference.run(Path(args["input"]), meter)
+    return {"seconds": time.perf_counter() - started, "rows": rows,
+            "note": f"{rows['user_weeks']:,} user-weeks, {rows['sessions']:,} sessions, {rows['links']:,} links"}
+
+
+STEPS: dict[str, Callable[[dict, Meter], dict]] = {
+    "python": step_python,
+    "imports": step_imports,
+    "prefect": step_prefect,
+    "jit": step_jit,
+    "generate": step_generate,
+    "load": step_load,
+    "features": step_features,
+    "detect": step_detect,
+    "end_to_end": step_end_to_end,
+    "flow": step_flow,
+    "floor": step_floor,
+    "pandas": step_pandas,
+}
+
+
+def main(argv: list[str]) -> None:
+    step, result_path, raw_args = argv
+    meter = Meter()
+    result = STEPS[step](json.loads(raw_args), meter)
+    result.setdefault("rows", {})
+    result.setdefault("note", "")
+    result["phases"] = meter.as_json()
+    result["totals"] = meter.totals
+    result["phase_peaks_exact"] = meter.resettable
+    # Resetting the high-water mark also resets the ru_maxrss the parent gets from wait4, so the
+    # process reports its true peak itself (the parent keeps the larger of the two).
+    result["process_peak_gib"] = meter.process_peak() / GIB
+    Path(result_path).write_text(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

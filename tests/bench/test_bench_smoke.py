@@ -1,0 +1,77 @@
+"""The benchmark harness at a tiny size: every measured step runs and the results file has its rows.
+
+No timed assertions: this checks the harness, not the pipeline's speed.
+"""
+from importlib import util
+
+import pytest
+
+from bench import run as bench_run
+
+pytestmark = pytest.mark.slow
+
+HAS_PANDAS = util.find_spec("pandas") is not None
+PIPELINE_STEPS = ("stage load", "stage features", "stage detect", "end to end: run_local")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """One harness run on users=20 weeks=2 (the Prefect flow step is left out: the start-up step
+    already runs a flow, and the flow's stages are the ones run_local measures)."""
+    folder = tmp_path_factory.mktemp("bench")
+    out = folder / "results.md"
+    outcome = bench_run.main([
+        "--users", "20", "--weeks", "2", "--out", str(out), "--workdir", str(folder / "work"),
+        "--skip", "flow" if HAS_PANDAS else "flow,pandas",
+    ])
+    return outcome, out, folder
+
+
+def test_every_measured_step_runs(tiny):
+    outcome, _, _ = tiny
+    steps = {s.label: s for s in outcome.steps}
+    expected = ["python start-up", "imports", "numba JIT of pyod members", "Prefect API start-up, cold",
+                "Prefect API start-up, warm",
+                "generate world", "floor: DuckDB scan-and-aggregate", *PIPELINE_STEPS]
+    if HAS_PANDAS:
+        expected.append("pandas + scikit-learn")
+    for label in expected:
+        assert steps[label].status == "ok", f"{label}: {steps[label].note}"
+        assert steps[label].wall_s > 0 and steps[label].peak_gib > 0
+        assert steps[label].work_s is not None
+    assert steps["end to end: Prefect flow"].status == "skipped"
+    assert outcome.world_rows["token_usage"] > 0
+
+
+def test_stages_are_timed_inside_the_end_to_end_run(tiny):
+    outcome, _, _ = tiny
+    e2e = next(s for s in outcome.steps if s.label == "end to end: run_local")
+    top = [p["name"] for p in e2e.phases if p["depth"] == 1]
+    assert top == ["begin", "load", "features", "detect", "finish"]
+    tables = [p["name"] for p in e2e.phases if p["name"].startswith("table ")]
+    assert tables[0] == "table sessions" and tables[-1] == "table user_week_peer_features"
+    assert all(p["peak_gib"] > 0 and p["seconds"] >= 0 for p in e2e.phases)
+
+
+def test_results_file_has_a_row_per_step(tiny):
+    outcome, out, _ = tiny
+    text = out.read_text()
+    assert text.startswith("# Goodhart benchmark results")
+    assert f"## {outcome.size.label} token rows" in text
+    assert "| step | kind | wall s | CPU s | work s | peak RSS GiB |" in text
+    for step in outcome.steps:
+        assert f"| {step.label} | {step.kind} |" in text
+    assert "- machine: " in text and "CPUs (nproc)" in text
+    assert "### Where the end-to-end run goes" in text
+    assert "x the floor" in text
+
+
+def test_work_folder_is_cleaned_up_and_the_section_is_replaced(tiny):
+    outcome, out, folder = tiny
+    assert not (folder / "work" / "world").exists()
+    section = f"## {outcome.size.label} token rows"
+    bench_run.write_results(out, bench_run.section(outcome), outcome.size.label)
+    bench_run.write_results(out, "## 10M token rows\n\nother\n", "10M")
+    text = out.read_text()
+    assert text.count(section) == 1
+    assert text.index("## 10M token rows") < text.index(section)  # sizes first, custom worlds after
