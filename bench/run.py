@@ -83,21 +83,31 @@ def tree_rss(pid: int) -> int:
 
 
 class Sampler(threading.Thread):
-    """Samples a process tree's RSS; kills the tree (its own process group) past `limit` bytes."""
+    """Samples a process tree's RSS; kills the tree (its own process group) past `limit` bytes of
+    memory, or when the disk holding `folder` gets down to `min_free` bytes (DuckDB spills there)."""
 
-    def __init__(self, pid: int, limit: int | None, interval: float = 0.05) -> None:
+    def __init__(self, pid: int, limit: int | None, folder: Path | None = None, min_free: int | None = None,
+                 interval: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.pid, self.limit, self.interval = pid, limit, interval
+        self.folder, self.min_free = folder, min_free
         self.peak = 0
-        self.killed = False
+        self.killed: str | None = None
         self._halt = threading.Event()
 
     def run(self) -> None:
+        ticks = 0
         while not self._halt.is_set():
             self.peak = max(self.peak, tree_rss(self.pid))
             if self.limit is not None and self.peak > self.limit and not self.killed:
-                self.killed = True
+                self.killed = f"memory past --max-rss-gib {self.limit / GIB:g}"
                 _kill_group(self.pid, signal.SIGKILL)
+            if self.min_free is not None and self.folder is not None and ticks % 20 == 0 and not self.killed:
+                stats = os.statvfs(self.folder)
+                if stats.f_bavail * stats.f_frsize < self.min_free:
+                    self.killed = f"free disk under --min-free-disk-gib {self.min_free / GIB:g}"
+                    _kill_group(self.pid, signal.SIGKILL)
+            ticks += 1
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
@@ -142,9 +152,10 @@ class Step:
 
 
 class Harness:
-    def __init__(self, workdir: Path, max_rss: int | None, verbose: bool) -> None:
+    def __init__(self, workdir: Path, max_rss: int | None, verbose: bool, min_free_disk: int | None = None) -> None:
         self.workdir = workdir
         self.max_rss = max_rss
+        self.min_free_disk = min_free_disk
         self.verbose = verbose
         self.count = 0
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
@@ -170,7 +181,7 @@ class Harness:
             started = time.perf_counter()
             child = subprocess.Popen(command, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-            sampler = Sampler(child.pid, self.max_rss)
+            sampler = Sampler(child.pid, self.max_rss, self.workdir, self.min_free_disk)
             sampler.start()
             try:
                 _, status, usage = os.wait4(child.pid, 0)
@@ -192,8 +203,7 @@ class Harness:
             measured.others_share = max(0.0, others / ((total_after - total_before) / ticks))
         if child.returncode != 0 or not result_path.exists():
             measured.status = "failed"
-            why = (f"killed past --max-rss-gib {self.max_rss / GIB:g}" if sampler.killed
-                   else f"exit code {child.returncode}")
+            why = f"killed: {sampler.killed}" if sampler.killed else f"exit code {child.returncode}"
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
             measured.note = f"FAILED ({why}): {tail[0][:160]} (log: {log_path})"
             print(f" {measured.note}")
@@ -586,6 +596,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, help="a settings TOML for the pipeline steps (goodhart run --config)")
     parser.add_argument("--max-rss-gib", type=float, default=20.0,
                         help="kill a step whose process tree exceeds this (protects a shared machine; default 20)")
+    parser.add_argument("--min-free-disk-gib", type=float, default=10.0,
+                        help="kill a step when the work folder's disk has less free space than this (DuckDB "
+                             "spills there past its memory limit; default 10)")
     parser.add_argument("--duckdb-memory-limit", metavar="SIZE",
                         help="SET memory_limit (e.g. 6GB) on every connection the pipeline steps open, to see "
                              "them run out of core; off by default (the pipeline's own settings)")
@@ -615,7 +628,8 @@ def main(argv: list[str] | None = None) -> Outcome:
     made = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="goodhart-bench-", dir="/tmp")) if made else args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    harness = Harness(workdir, int(args.max_rss_gib * GIB) if args.max_rss_gib else None, args.verbose)
+    harness = Harness(workdir, int(args.max_rss_gib * GIB) if args.max_rss_gib else None, args.verbose,
+                      int(args.min_free_disk_gib * GIB) if args.min_free_disk_gib else None)
     try:
         outcome = benchmark(args.size, harness, world_dir=args.world, skip=args.skip_set,
                             config=str(args.config.resolve()) if args.config else None, repeat=args.repeat,
