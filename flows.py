@@ -3,18 +3,28 @@
 The logic lives in plain functions (pipeline.stages); these wrappers add orchestration only:
 coarse tasks at stage boundaries, retries where input I/O can fail, a run summary artifact, and
 a served deployment with a daily schedule (`python flows.py serve`).
+
+Scoring fans out: the detect flow submits one task per week (`stages.DetectPartition`: that
+week's feature rows, models fit on them alone) to its task runner, a Prefect DaskTaskRunner on a
+local Dask cluster, or on an existing cluster given `[engine] dask_address`. DuckDB work (load,
+features, publish) stays in the flow's process, on the database file.
 """
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import prefect
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.deployments.runner import RunnerDeployment
 from prefect.artifacts import create_markdown_artifact
 
+from features.build import FeatureBuild
 from pipeline import runs, stages
 from pipeline.load import LoadSummary
 from pipeline.report import ReportSummary, write_report
@@ -30,13 +40,20 @@ def load_inputs_task(work: Path, input_dir: Path, run_id: str, settings: Setting
 
 
 @task
-def build_features_task(work: Path, settings: Settings) -> dict[str, int]:
-    return stages.features(work, settings)
+def build_features_task(work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
+    return stages.features(work, settings, incremental=incremental)
 
 
-@task
-def detect_task(work: Path, run_id: str, settings: Settings) -> stages.DetectSummary:
-    return stages.detect(work, run_id, settings)
+@task(cache_policy=NO_CACHE)  # inputs are data frames: nothing to gain from hashing them
+def score_partition_task(partition: stages.DetectPartition, detectors_config: dict[str, Any]) -> stages.ScoredPartition:
+    return stages.score_partition(partition, detectors_config)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_task(
+    work: Path, run_id: str, settings: Settings, scored: list[stages.ScoredPartition], weeks: Sequence[date] | None
+) -> stages.DetectSummary:
+    return stages.publish(work, run_id, settings, scored, weeks)
 
 
 @flow(name="goodhart-load")
@@ -46,15 +63,42 @@ def load_flow(work: Path, input_dir: Path, run_id: str, settings: Settings, now:
 
 
 @flow(name="goodhart-features")
-def features_flow(work: Path, settings: Settings) -> dict[str, int]:
-    """Sessions, links and features, rebuilt from the raw tables."""
-    return build_features_task(work, settings)
+def features_flow(work: Path, settings: Settings, incremental: bool = False) -> FeatureBuild:
+    """Sessions, links and features, rebuilt from the raw tables (only the touched weeks when incremental)."""
+    return build_features_task(work, settings, incremental)
 
 
 @flow(name="goodhart-detect")
-def detect_flow(work: Path, run_id: str, settings: Settings) -> stages.DetectSummary:
-    """Score every user-week and session; write scores, flags and views."""
-    return detect_task(work, run_id, settings)
+def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> stages.DetectSummary:
+    """Score each week (all, or `weeks`) as its own task on the flow's task runner; publish."""
+    futures = [
+        score_partition_task.submit(partition, settings.detectors)
+        for partition in stages.iter_partitions(work, settings, weeks)
+    ]
+    scored = [future.result() for future in futures]
+    if not scored:
+        scored = [stages.score_partition(stages.empty_partition(work, settings), settings.detectors)]
+    return publish_task(work, run_id, settings, scored, weeks)
+
+
+def scoring_task_runner(settings: Settings) -> TaskRunner:
+    """Where the detect flow's scoring tasks run: an existing Dask cluster (`dask_address`), a local
+    one of `dask_workers` processes, or threads of the flow's process when `dask_workers` is 0."""
+    if settings.dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=settings.dask_address)
+    if settings.dask_workers == 0:
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": settings.dask_workers, "threads_per_worker": 1, "processes": True,
+            "dashboard_address": None, "silence_logs": 40,
+        },
+    )
 
 
 @task
@@ -75,9 +119,10 @@ def report_flow(result: stages.RunResult, report_dir: Path | None = None) -> str
 
 @flow(name="goodhart-detection")
 def detection_flow(
-    input_dir: str, db: str, config: str | None = None, report_dir: str | None = None
+    input_dir: str, db: str, config: str | None = None, report_dir: str | None = None, full: bool = False
 ) -> stages.RunResult:
-    """The scheduled job: load, link and features, detect, publish atomically, report."""
+    """The scheduled job: load, link and features, detect, publish atomically, report. Only the
+    weeks new rows change are rebuilt (`[run] incremental`), unless `full`."""
     settings = Settings.from_file(Path(config) if config else None)
     input_path, db_path = Path(input_dir), Path(db)
     started_at = runs.utc_now()
@@ -85,10 +130,11 @@ def detection_flow(
     with run_lock(db_path), building(db_path) as work:
         stages.begin(work, run_id, started_at, input_path, settings)
         load_summary = load_flow(work, input_path, run_id, settings, started_at)
-        feature_rows = features_flow(work, settings)
-        detect_summary = detect_flow(work, run_id, settings)
+        feature_build = features_flow(work, settings, settings.incremental and not full)
+        weeks = None if feature_build.weeks is None else list(feature_build.weeks)
+        detect_summary = detect_flow.with_options(task_runner=scoring_task_runner(settings))(work, run_id, settings, weeks)
         stages.finish(work, run_id, load_summary)
-    result = stages.RunResult(run_id, db_path, load_summary, feature_rows, detect_summary)
+    result = stages.RunResult(run_id, db_path, load_summary, feature_build, detect_summary)
     report_flow(result, Path(report_dir) if report_dir else None)
     return result
 

@@ -42,13 +42,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "results.md"
 GIB = 1024**3
 PAGE = os.sysconf("SC_PAGE_SIZE")
-SIZE_ORDER = ("1M", "10M", "100M")
-OPTIONAL_STEPS = ("prefect", "floor", "stages", "end_to_end", "flow", "pandas")
-DEFAULT_SKIPS = {"100M": ("pandas", "flow")}
+SIZE_ORDER = ("1M", "1M-daily", "10M", "10M-daily", "100M")
+OPTIONAL_STEPS = ("prefect", "floor", "stages", "end_to_end", "flow", "pandas", "incremental")
+DEFAULT_SKIPS = {"100M": ("pandas", "flow", "incremental"), "10M-daily": ("stages", "pandas", "flow"),
+                 "1M-daily": ("stages", "pandas", "flow")}
 TARGETS = {  # issue 7, on a 2-core 24 GiB machine
     "10M": "end to end in at most 90 s and at most 4 GiB peak memory",
     "100M": "out of core within 8 GiB, within 10x of the floor",
 }
+DAILY_TARGET = "a daily run over one new day takes at most 10% of a full run, with the same results"
 RESULTS_HEADER = """# Goodhart benchmark results
 
 Written by `python -m bench.run` (`make bench`); see bench/README.md for what each step measures.
@@ -345,6 +347,8 @@ def benchmark(size: WorldSize, harness: Harness, *, world_dir: Path | None, skip
             if step == "end_to_end" and db.exists():
                 db_bytes = db.stat().st_size
         steps.append(best_of(runs))
+        if step == "end_to_end" and "incremental" not in skip and steps[-1].status == "ok":
+            steps += incremental(harness, input_dir, workdir, common, db)
         remove_db(db)
 
     if "pandas" in skip:
@@ -360,6 +364,44 @@ def benchmark(size: WorldSize, harness: Harness, *, world_dir: Path | None, skip
     for measured in steps:
         measured.rows.setdefault("token_usage", world_rows.get("token_usage", 0))
     return Outcome(size, steps, world_rows, world_bytes, reused, started, load_before, os.getloadavg(), db_bytes)
+
+
+def incremental(harness: Harness, input_dir: Path, workdir: Path, common: dict, full_db: Path) -> list[Step]:
+    """The daily job: a full run over all but the newest day, then an incremental run that adds
+    that day; its flags are compared with the full run's over every day (`full_db`)."""
+    from data.split import last_day, withhold_days
+
+    split = workdir / "daily"
+    shutil.rmtree(split, ignore_errors=True)
+    day = last_day(input_dir)
+    before, after = withhold_days(input_dir, split, {day})
+    db = split / "goodhart.duckdb"
+    history = harness.run("history run (all but the newest day)", "pipeline", "end_to_end",
+                          {**common, "input": str(before), "db": str(db)})
+    if history.status != "ok":
+        return [history]
+    daily = harness.run(f"daily run: {day} added, incremental", "pipeline", "end_to_end",
+                        {**common, "input": str(after), "db": str(db)})
+    if daily.status == "ok":
+        same = same_flags(db, full_db)
+        daily.note = "; ".join([daily.note, "same flags and scores as the full run over every day" if same
+                                else "DIFFERENT flags or scores from the full run over every day"])
+        daily.rows["same_as_full"] = int(same)
+    shutil.rmtree(split, ignore_errors=True)
+    return [history, daily]
+
+
+def same_flags(left: Path, right: Path) -> bool:
+    """Whether two databases hold the same flags and user-week / session decisions."""
+    import duckdb
+
+    queries = (
+        "SELECT flag_id, severity, detectors FROM flags ORDER BY flag_id",
+        "SELECT user_id, week_start, flagged, round(score, 9) FROM user_week_scores ORDER BY user_id, week_start",
+        "SELECT session_id, flagged, round(score, 9) FROM session_scores ORDER BY session_id",
+    )
+    with duckdb.connect(str(left), read_only=True) as a, duckdb.connect(str(right), read_only=True) as b:
+        return all(a.sql(q).fetchall() == b.sql(q).fetchall() for q in queries)
 
 
 def generate(size: WorldSize, harness: Harness, input_dir: Path, steps: list[Step]) -> dict[str, int]:
@@ -513,6 +555,14 @@ def summary(outcome: Outcome, floor_work: float | None, token_rows: int) -> list
     if flow:
         out.append(f"- `goodhart run` as a Prefect flow: {flow.wall_s:.1f} s wall, peak RSS {flow.peak_gib:.2f} GiB "
                    f"({flow.tree_gib:.2f} GiB with the API server)")
+    daily = next((s for s in steps if s.label.startswith("daily run:") and s.status == "ok"), None)
+    if daily and e2e:
+        share = daily.wall_s / e2e.wall_s
+        met = share <= 0.10 and daily.rows.get("same_as_full") == 1
+        out.append(f"- daily run ({DAILY_TARGET}): {'met' if met else 'NOT met'}: {daily.wall_s:.1f} s wall, "
+                   f"{share:.1%} of the full run's {e2e.wall_s:.1f} s ({daily.work_s:.1f} s of work, "
+                   f"{daily.work_s / e2e.work_s:.1%}); "
+                   + ("same flags and scores" if daily.rows.get("same_as_full") == 1 else "results DIFFER"))
     target = TARGETS.get(outcome.size.label)
     if target and e2e:
         if outcome.size.label == "10M":
@@ -551,7 +601,7 @@ def breakdown(steps: list[Step]) -> list[str]:
                        f"| {phase['peak_gib']:.2f} |")
         out.append(f"| lock, private copy, fsync and rename | {total - staged:.2f} | {(total - staged) / total:.0%} | |")
         for name, seconds in e2e.totals.items():
-            out.append(f"| (summed over files) {name} | {seconds:.2f} | {seconds / total:.0%} | |")
+            out.append(f"| (summed over calls) {name} | {seconds:.2f} | {seconds / total:.0%} | |")
         out.append("")
     for label in ("imports", "pandas + scikit-learn"):
         measured = _find(steps, label)

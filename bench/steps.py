@@ -166,39 +166,19 @@ def instrument_load(meter: Meter) -> None:
 
 
 def instrument_features(meter: Meter) -> None:
-    """Per feature table: build_features reads each table's SQL just before running it."""
+    """Per feature table built (full builds, and the weeks an incremental build rebuilds)."""
     import features.build as build_module
 
-    original_read_sql = build_module.read_sql
-    original_build = build_module.build_features
-    state: dict[str, str | None] = {"open": None}
-
-    def close() -> None:
-        if state["open"] is not None:
-            meter.stop(state["open"])
-            state["open"] = None
-
-    def read_sql(package: str, name: str) -> str:
-        if package == "features" and name != "macros":
-            close()
-            state["open"] = f"table {name}"
-            meter.start(state["open"])
-        return original_read_sql(package, name)
-
-    def build_features(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return original_build(*args, **kwargs)
-        finally:
-            close()
-
-    build_module.read_sql = read_sql
-    build_module.build_features = build_features
+    wrap(build_module, "build_table", meter,
+         lambda con, table, **k: f"table {table}" + (" (rebuilt weeks)" if k.get("temporary") else ""))
+    wrap(build_module, "_closed_weeks", meter, "find the weeks new rows change")
 
 
 def instrument_detect(meter: Meter) -> None:
     import pipeline.stages as stages
 
-    wrap(stages, "score_level", meter, lambda frame, level, *a, **k: f"score {level}s ({len(frame):,} rows)")
+    wrap(stages, "read_partition", meter, "read week partitions", summed=True)
+    wrap(stages, "score_level", meter, lambda frame, level, *a, **k: f"score {level}s", summed=True)
     wrap(stages, "publish_scores", meter, "publish scores, flags, views")
     wrap(stages, "summarise", meter, "summarise")
 
@@ -209,10 +189,6 @@ def instrument_stages(meter: Meter) -> None:
 
     instrument_load(meter)
     instrument_features(meter)
-    import features.build as build_module
-
-    # stages imported build_features by name before it was wrapped: point it at the wrapper
-    stages.build_features = build_module.build_features
     instrument_detect(meter)
     for stage in ("begin", "load", "features", "detect", "finish"):
         wrap(stages, stage, meter, stage)
@@ -299,35 +275,15 @@ def step_generate(args: dict, meter: Meter) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
-def limit_duckdb(args: dict) -> None:
-    """With --duckdb-memory-limit: every connection the stages open gets `SET memory_limit` (and
-    spills to its database's .tmp folder past it). Off by default: the pipeline's own settings."""
-    limit = args.get("duckdb_memory_limit")
-    if not limit:
-        return
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
-        raise ValueError(f"not a DuckDB memory size: {limit!r} (e.g. 6GB)")
-    import pipeline.stages as stages
-    import pipeline.storage as storage
-
-    original = storage.connect
-
-    def connect(*a: Any, **k: Any) -> Any:
-        con = original(*a, **k)
-        con.execute(f"SET memory_limit = '{limit}'")
-        return con
-
-    storage.connect = connect
-    stages.connect = connect
-
-
 def _settings(args: dict):
-    """Default settings, or a TOML file merged over them (bench.run --config)."""
+    """Default settings, or a TOML file merged over them (bench.run --config); with
+    --duckdb-memory-limit, that DuckDB memory limit instead of the configured one."""
     from pipeline.settings import Settings
 
-    limit_duckdb(args)
-
-    return Settings.from_file(Path(args["config"]) if args.get("config") else None)
+    settings = Settings.from_file(Path(args["config"]) if args.get("config") else None)
+    if args.get("duckdb_memory_limit"):
+        settings.config["engine"]["duckdb_memory_limit"] = args["duckdb_memory_limit"]
+    return settings
 
 
 def step_load(args: dict, meter: Meter) -> dict:
@@ -356,11 +312,8 @@ def step_features(args: dict, meter: Meter) -> dict:
 
     settings = _settings(args)
     instrument_features(meter)
-    import features.build as build_module
-
-    stages.build_features = build_module.build_features
     started = time.perf_counter()
-    rows = stages.features(Path(args["db"]), settings)
+    rows = stages.features(Path(args["db"]), settings).rows
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": rows,
             "note": f"{rows.get('sessions', 0):,} sessions, {rows.get('user_week_features', 0):,} user-weeks, "
@@ -385,8 +338,11 @@ def _run_result(result: Any, seconds: float) -> dict:
     rows = {f"loaded {name}": d.rows_loaded for name, d in result.load.datasets.items()}
     rows.update({f"table {name}": count for name, count in result.feature_rows.items()})
     detect = result.detect
+    built = result.features
+    rebuilt = ("every week" if built.weeks is None
+               else f"{len(built.weeks)} week(s) rebuilt ({', '.join(str(w) for w in built.weeks)})")
     return {"seconds": seconds, "rows": rows,
-            "note": f"{detect.user_weeks_flagged:,} of {detect.user_weeks:,} user-weeks, "
+            "note": f"{rebuilt}; {detect.user_weeks_flagged:,} of {detect.user_weeks:,} user-weeks, "
                     f"{detect.sessions_flagged:,} of {detect.sessions:,} sessions flagged"}
 
 
@@ -406,11 +362,16 @@ def step_flow(args: dict, meter: Meter) -> dict:
     """The Prefect flow `goodhart run` starts (detection_flow), ephemeral API included."""
     with meter.phase("import flows"):
         import flows
-    limit_duckdb(args)
+    config = args.get("config")
+    if args.get("duckdb_memory_limit"):
+        if config:
+            raise ValueError("the flow step takes --config or --duckdb-memory-limit, not both")
+        config = str(Path(args["db"]).with_suffix(".bench.toml"))
+        Path(config).write_text(f'[engine]\nduckdb_memory_limit = "{args["duckdb_memory_limit"]}"\n')
     instrument_stages(meter)
     started = time.perf_counter()
     with meter.phase("detection_flow"):
-        result = flows.detection_flow(str(args["input"]), str(args["db"]), args.get("config"))
+        result = flows.detection_flow(str(args["input"]), str(args["db"]), config)
     return _run_result(result, time.perf_counter() - started)
 
 

@@ -41,6 +41,9 @@ SIZES: dict[str, WorldSize] = {
     "1M": WorldSize("1M", users=600, weeks=8),
     "10M": WorldSize("10M", users=6000, weeks=8),
     "100M": WorldSize("100M", users=6000, weeks=8, shards=10),
+    # 91 days of history (13 weeks), about as many token rows as the size named: for the daily run
+    "1M-daily": WorldSize("1M-daily", users=370, weeks=13),
+    "10M-daily": WorldSize("10M-daily", users=3700, weeks=13),
 }
 
 

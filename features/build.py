@@ -1,8 +1,33 @@
-"""Build the feature tables from the raw tables, one SQL file per table, in dependency order."""
+"""Build the feature tables from the raw tables, one SQL file per table, in dependency order.
+
+A full build recreates every table. An incremental build (`build_features(..., incremental=True)`)
+rebuilds only the ISO weeks that the input rows loaded since the last build can change:
+
+1. `change_deployments` is rebuilt whole (one row per change: small), keeping the previous one to
+   compare with.
+2. Seed weeks (`affected_weeks.sql`): weeks of the new requests and prompts and of every session
+   they extend; merge weeks of changes that are new or changed (merge, author, deployment state),
+   and the weeks of the sessions those changes are or may become linked to.
+3. Closure: a session spanning weeks is rebuilt whole, so all its weeks join (`session_spans.sql`);
+   then the weeks whose trailing windows (usual hours, peer baselines) read those weeks join too
+   (the next `max(usual_hours_weeks, peer_weeks) - 1` weeks), closed over sessions again.
+4. The event-grained tables (`WEEK_PARTITIONED`) are computed from temporary copies of
+   token_usage and invocations holding only those weeks' rows (they shadow the real tables, so the
+   same SQL runs), and replace those weeks' rows; the small tables derived from them are rebuilt
+   whole.
+
+The result equals a full build (tests/features/test_incremental.py checks it). A full build is
+made instead when there is no previous build, when the feature SQL or settings changed since, or
+when people, aliases or prices were loaded (they touch every week).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 
@@ -19,10 +44,42 @@ FEATURE_TABLES: tuple[str, ...] = (
     "deployment_attribution",
     "prompt_repeats",
     "session_features",
+    "user_hour_prompts",
     "user_week_features",
     "peer_baselines",
     "user_week_peer_features",
 )
+
+# Tables an incremental build replaces week by week (each has a week_start column), in build order.
+WEEK_PARTITIONED: tuple[str, ...] = (
+    "sessions", "session_links", "prompt_repeats", "session_features", "user_hour_prompts", "user_week_features",
+)
+# Partitioned tables later SQL must read whole (trailing windows), not only the rebuilt weeks.
+READ_WHOLE: frozenset[str] = frozenset({"user_hour_prompts"})
+# Raw tables shadowed by their rebuilt weeks' rows during an incremental build.
+SLICED_INPUTS: tuple[str, ...] = ("token_usage", "invocations")
+# Loading rows into these changes every week: the next build is a full one.
+GLOBAL_INPUTS: tuple[str, ...] = ("people", "people_aliases", "prices")
+
+FEATURE_STATE_DDL = """
+-- grain: one row: what the feature tables were last built from
+CREATE TABLE IF NOT EXISTS feature_state (
+    built_at       TIMESTAMP NOT NULL,
+    fingerprint    VARCHAR NOT NULL,   -- sha256 of the feature SQL and settings
+    max_file_id    INTEGER NOT NULL,   -- loaded_files.file_id of the newest input file built from
+    kind           VARCHAR NOT NULL,   -- 'full' | 'incremental'
+    weeks_rebuilt  DATE[]              -- NULL for a full build
+)
+"""
+
+
+@dataclass(frozen=True)
+class FeatureBuild:
+    """What a build did: rows per table, and the weeks rebuilt (None: a full build, and why)."""
+
+    rows: dict[str, int]
+    weeks: tuple[date, ...] | None
+    reason: str
 
 
 def set_variables(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> None:
@@ -37,15 +94,151 @@ def build_features(
     con: duckdb.DuckDBPyConnection,
     variables: Mapping[str, float | int],
     tables: tuple[str, ...] = FEATURE_TABLES,
-) -> dict[str, int]:
-    """(Re)build every feature table; returns rows per table."""
+    *,
+    incremental: bool = False,
+) -> FeatureBuild:
+    """(Re)build the feature tables: all of `tables`, or only the weeks new rows can change."""
     set_variables(con, variables)
     con.execute(read_sql("features", "macros"))
-    rows: dict[str, int] = {}
-    for table in tables:
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('features', table)}")
-        except duckdb.Error as error:
-            raise RuntimeError(f"building feature table {table!r} failed: {error}") from error
-        rows[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    return rows
+    con.execute(FEATURE_STATE_DDL)
+    fingerprint = _fingerprint(variables)
+    max_file_id = con.sql("SELECT coalesce(max(file_id), 0) FROM loaded_files").fetchall()[0][0]
+    why_full = _why_full(con, fingerprint) if incremental and tables == FEATURE_TABLES else "a full build was asked"
+    if why_full is not None:
+        for table in tables:
+            build_table(con, table)
+        weeks = None
+    else:
+        weeks = _rebuild_weeks(con, variables)
+    rows = {table: con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in tables}
+    if tables == FEATURE_TABLES:
+        con.execute("DELETE FROM feature_state")
+        con.execute(
+            "INSERT INTO feature_state VALUES (now()::TIMESTAMP, ?, ?, ?, ?)",
+            [fingerprint, max_file_id, "full" if weeks is None else "incremental", None if weeks is None else list(weeks)],
+        )
+    reason = why_full if why_full is not None else f"{len(weeks)} week(s) touched by new rows"
+    return FeatureBuild(rows, weeks, reason)
+
+
+def build_table(con: duckdb.DuckDBPyConnection, table: str, *, temporary: bool = False) -> None:
+    """CREATE OR REPLACE one feature table (or a TEMP one, shadowing the real one) from its SQL."""
+    kind = "TEMP TABLE" if temporary else "TABLE"
+    try:
+        con.execute(f"CREATE OR REPLACE {kind} {table} AS {read_sql('features', table)}")
+    except duckdb.Error as error:
+        raise RuntimeError(f"building feature table {table!r} failed: {error}") from error
+
+
+def _rebuild_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
+    """Steps 1-4 of the module doc; returns the weeks rebuilt."""
+    database = _quoted(con.sql("SELECT current_database()").fetchall()[0][0])
+    since = con.sql("SELECT max_file_id FROM feature_state").fetchall()[0][0]
+    con.execute("SET VARIABLE since_file_id = $since", {"since": since})
+    con.execute("CREATE OR REPLACE TEMP TABLE __previous_change_deployments AS SELECT * FROM change_deployments")
+    build_table(con, "change_deployments")
+    try:
+        weeks = _closed_weeks(con, variables)
+        if weeks:
+            con.execute("SET VARIABLE rebuild_weeks = $weeks", {"weeks": list(weeks)})
+            in_weeks = "week_start IN (SELECT unnest(getvariable('rebuild_weeks')))"
+            for raw in SLICED_INPUTS:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
+                    f"WHERE iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks')))"
+                )
+            try:
+                for table in WEEK_PARTITIONED:
+                    build_table(con, table, temporary=True)
+                    con.execute(f"DELETE FROM {database}.main.{table} WHERE {in_weeks}")
+                    con.execute(f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table}")
+                    if table in READ_WHOLE:
+                        con.execute(f"DROP TABLE temp.main.{table}")
+            finally:
+                for table in (*SLICED_INPUTS, *WEEK_PARTITIONED):
+                    con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
+        for table in FEATURE_TABLES:
+            if table not in WEEK_PARTITIONED and table != "change_deployments":
+                build_table(con, table)
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.main.__previous_change_deployments")
+    return weeks
+
+
+def _closed_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
+    """Seed weeks closed over multi-week sessions, plus the weeks their trailing windows reach (step 3).
+
+    The windows are applied once, not repeatedly: a later week joins because its usual hours or
+    peer baselines read the seed weeks, and what it contributes to windows (its own volume,
+    links and shipping) does not change, so it moves no further week.
+    """
+    seeds = {row[0] for row in con.sql(read_sql("features", "affected_weeks")).fetchall()}
+    if not seeds:
+        return ()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __session_spans AS {read_sql('features', 'session_spans')}")
+    window_weeks = int(max(variables.get("usual_hours_weeks", 1), variables.get("peer_weeks", 1)))
+    try:
+        changed = _close_over_sessions(con, seeds)
+        reached = {row[0] for row in con.sql(
+            FORWARD_WEEKS_SQL, params={"weeks": sorted(changed), "forward": max(window_weeks - 1, 0)}
+        ).fetchall()}
+        return tuple(sorted(_close_over_sessions(con, changed | reached)))
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.main.__session_spans")
+
+
+def _close_over_sessions(con: duckdb.DuckDBPyConnection, weeks: set[date]) -> set[date]:
+    """`weeks` plus every week of each multi-week session touching them, until nothing is added."""
+    while True:
+        grown = {row[0] for row in con.sql(SPANNED_WEEKS_SQL, params={"weeks": sorted(weeks)}).fetchall()}
+        if grown <= weeks:
+            return weeks
+        weeks = weeks | grown
+
+
+SPANNED_WEEKS_SQL = """
+SELECT DISTINCT CAST(unnest(generate_series(s.first_week, s.last_week, INTERVAL 7 DAY)) AS DATE)
+FROM __session_spans AS s
+WHERE EXISTS (SELECT 1 FROM (SELECT unnest($weeks::DATE[]) AS week_start) AS c
+              WHERE c.week_start BETWEEN s.first_week AND s.last_week)
+"""
+
+# the `forward` weeks after each given week, up to the newest week with usage
+FORWARD_WEEKS_SQL = """
+WITH newest AS (
+    SELECT iso_week(max(ts)) AS week_start
+    FROM (SELECT max(ts) AS ts FROM token_usage UNION ALL SELECT max(ts) FROM invocations)
+)
+SELECT DISTINCT CAST(c.week_start + to_days(7 * step) AS DATE)
+FROM (SELECT unnest($weeks::DATE[]) AS week_start) AS c, range(1, $forward + 1) AS r(step), newest
+WHERE c.week_start + to_days(7 * step) <= newest.week_start
+"""
+
+
+def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
+    """Why this build cannot be incremental, or None when it can."""
+    state = con.sql("SELECT fingerprint, max_file_id FROM feature_state").fetchall()
+    if not state:
+        return "no previous feature build"
+    if state[0][0] != fingerprint:
+        return "the feature SQL or settings changed since the last build"
+    missing = [t for t in FEATURE_TABLES if not con.sql(
+        f"SELECT 1 FROM duckdb_tables() WHERE table_name = '{t}' AND NOT temporary").fetchall()]
+    if missing:
+        return f"feature table {missing[0]} is missing"
+    since = state[0][1]
+    for table in GLOBAL_INPUTS:
+        if con.sql(f"SELECT 1 FROM {table} WHERE file_id > $since LIMIT 1", params={"since": since}).fetchall():
+            return f"new {table} rows touch every week"
+    return None
+
+
+def _fingerprint(variables: Mapping[str, float | int]) -> str:
+    digest = hashlib.sha256(json.dumps(dict(variables), sort_keys=True, default=str).encode())
+    for table in ("macros", *FEATURE_TABLES):
+        digest.update(read_sql("features", table).encode())
+    return digest.hexdigest()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-prefect", action="store_true", help="run the same stages without Prefect (no API server)")
     run.add_argument("--wait", action="store_true", help="wait for a running run on the same database instead of exiting")
     run.add_argument("--report-dir", type=Path, metavar="DIR", help="also write the finance report there")
+    run.add_argument("--full", action="store_true", help="rebuild every week, not only those new rows change")
 
     generate = commands.add_parser("generate", help="write a sample world (contract input folder + labels/)")
     generate.add_argument("out", type=Path, metavar="OUT", help="folder to write")
@@ -127,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.verbose:
         # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # the local Dask cluster's start and stop
     # a temporary API server would otherwise report to Prefect's telemetry endpoint and log the failure offline
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
@@ -195,7 +197,7 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
 
 
 def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False,
-         report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None):
+         report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None, full: bool = False):
     if db.exists() and db.is_dir():
         raise UsageError(f"--db must be a file, not a directory: {db}")
     if use_prefect:
@@ -203,7 +205,7 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
 
         with _progress("running the Prefect detection flow"):
             return detection_flow(str(input_dir), str(db), str(config) if config else None,
-                                  str(report_dir) if report_dir else None)
+                                  str(report_dir) if report_dir else None, full)
     from pipeline.settings import Settings
     from pipeline.stages import run_local
 
@@ -214,7 +216,7 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
             if on_stage is not None:
                 on_stage(name)
 
-        result = run_local(input_dir, db, settings, wait=wait, on_stage=stage)
+        result = run_local(input_dir, db, settings, wait=wait, full=full, on_stage=stage)
         if report_dir is not None:
             from pipeline.report import write_report
 
@@ -225,7 +227,7 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
 
 def cmd_run(args: argparse.Namespace) -> None:
     result = _run(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait,
-                  report_dir=args.report_dir, on_stage=args.on_stage)
+                  report_dir=args.report_dir, on_stage=args.on_stage, full=args.full)
     _print_result(result)
 
 
@@ -236,6 +238,12 @@ def _print_result(result) -> None:
     d = result.detect
     print(f"run {result.run_id} -> {result.db_path}")
     print(f"  rows: {given:,} given, {given - rejected:,} loaded, {rejected:,} rejected (see rejected_rows)")
+    built = result.features
+    if built.weeks is None:
+        print(f"  features: full rebuild ({built.reason})")
+    else:
+        weeks = ", ".join(str(week) for week in built.weeks) or "none"
+        print(f"  features: incremental, weeks rebuilt and rescored: {weeks}")
     print(f"  user-weeks: {d.user_weeks:,} scored, {d.user_weeks_flagged:,} flagged")
     print(f"  sessions:   {d.sessions:,} scored, {d.sessions_flagged:,} flagged")
     print(f"  wasted cost: ${d.wasted_cost_usd:,.2f}")

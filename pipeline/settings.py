@@ -41,6 +41,8 @@ class ConfigError(ValueError):
 
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MEMORY_LIMIT = re.compile(r"(\d+(\.\d+)?\s*([KMGT]i?B|%))?", re.IGNORECASE)  # "" = DuckDB's default
+DASK_ADDRESS = re.compile(r"((tcp|tls|ucx|inproc)://[\w.\-\[\]:/]+)?")
 SETTING_MAX = 1e6  # hours, minutes, bits, weeks: larger values overflow the feature SQL
 
 
@@ -65,6 +67,20 @@ def check_config(config: dict[str, Any]) -> None:
         if not IDENTIFIER.fullmatch(key):
             raise ConfigError(f"[features] key {key!r} is not a plain name (letters, digits, _)"[:200])
         number("features", key, value, minimum=-SETTING_MAX)
+    run, engine = config.get("run"), config.get("engine")
+    if not isinstance(run, dict) or not isinstance(run.get("incremental"), bool):
+        raise ConfigError("[run] incremental must be true or false")
+    if not isinstance(engine, dict):
+        raise ConfigError("[engine] must be a table")
+    limit = engine.get("duckdb_memory_limit")
+    if not isinstance(limit, str) or not MEMORY_LIMIT.fullmatch(limit):
+        raise ConfigError(f"[engine] duckdb_memory_limit must look like \"3GB\", \"512MiB\" or \"75%\", not {limit!r}"[:200])
+    address = engine.get("dask_address")
+    if not isinstance(address, str) or not DASK_ADDRESS.fullmatch(address):
+        raise ConfigError(f"[engine] dask_address must be \"\" or like \"tcp://host:8786\", not {address!r}"[:200])
+    workers = engine.get("dask_workers")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 1024:
+        raise ConfigError(f"[engine] dask_workers must be a whole number from 0 to 1024, not {workers!r}"[:200])
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,22 @@ class Settings:
     def feature_variables(self) -> dict[str, float | int]:
         """Values the feature SQL reads with getvariable(name)."""
         return {"link_window_hours": self.config["links"]["window_hours"], **self.config["features"]}
+
+    @property
+    def incremental(self) -> bool:
+        return bool(self.config["run"]["incremental"])
+
+    @property
+    def duckdb_memory_limit(self) -> str:
+        return str(self.config["engine"]["duckdb_memory_limit"])
+
+    @property
+    def dask_address(self) -> str:
+        return str(self.config["engine"]["dask_address"])
+
+    @property
+    def dask_workers(self) -> int:
+        return int(self.config["engine"]["dask_workers"])
 
     @property
     def detectors(self) -> dict[str, Any]:

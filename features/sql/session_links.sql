@@ -76,7 +76,8 @@ SELECT
     pairs.methods,
     pairs.confidence,
     epoch(changes.merged_at - sessions.ended_at) / 3600.0 AS lag_hours,
-    pairs.confidence / sum(pairs.confidence) OVER (PARTITION BY pairs.session_id) AS weight
+    pairs.confidence / sum(pairs.confidence) OVER (PARTITION BY pairs.session_id) AS weight,
+    sessions.week_start  -- the session's week: the partition an incremental run rebuilds
 FROM pairs
 JOIN sessions USING (session_id)
 JOIN changes USING (change_id)

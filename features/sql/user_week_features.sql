@@ -10,6 +10,7 @@ repeats AS (SELECT * FROM prompt_repeats),
 changes AS (SELECT * FROM change_deployments),
 links AS (SELECT * FROM session_links),
 directory AS (SELECT user_id, team, org FROM people),
+hour_counts AS (SELECT * FROM user_hour_prompts),
 
 request_tokens AS (
     SELECT
@@ -28,18 +29,29 @@ request_tokens AS (
     LEFT JOIN sessions USING (session_id)
 ),
 
+request_weeks AS (SELECT DISTINCT user_id, week_start FROM request_tokens),
+
 usual_hours AS (
-    -- hours of the day in which the person sends at least `usual_hour_min_share` of their prompts
-    SELECT user_id, hour_of_day
+    -- hours of the day in which the person sent at least `usual_hour_min_share` of their prompts
+    -- over the trailing `usual_hours_weeks` weeks, this one included
+    SELECT user_id, week_start, hour_of_day
     FROM (
-        SELECT user_id, hour(ts) AS hour_of_day, count(*) / sum(count(*)) OVER (PARTITION BY user_id) AS share
-        FROM prompts
-        GROUP BY user_id, hour(ts)
+        SELECT
+            w.user_id,
+            w.week_start,
+            h.hour_of_day,
+            sum(h.prompts) / sum(sum(h.prompts)) OVER (PARTITION BY w.user_id, w.week_start) AS share
+        FROM request_weeks AS w
+        JOIN hour_counts AS h
+            ON h.user_id = w.user_id
+            AND h.week_start > w.week_start - to_days(7 * CAST(getvariable('usual_hours_weeks') AS INTEGER))
+            AND h.week_start <= w.week_start
+        GROUP BY w.user_id, w.week_start, h.hour_of_day
     )
     WHERE share >= getvariable('usual_hour_min_share')
 ),
 
-has_usual_hours AS (SELECT DISTINCT user_id FROM usual_hours),
+has_usual_hours AS (SELECT DISTINCT user_id, week_start FROM usual_hours),
 
 request_context AS (
     SELECT
@@ -60,8 +72,9 @@ request_context AS (
                 + to_hours(CAST(getvariable('snapshot_hour') AS INTEGER)) AS snapshot_at
         FROM request_tokens
     ) AS t
-    LEFT JOIN has_usual_hours AS h ON h.user_id = t.user_id
-    LEFT JOIN usual_hours AS u ON u.user_id = t.user_id AND u.hour_of_day = hour(t.ts)
+    LEFT JOIN has_usual_hours AS h ON h.user_id = t.user_id AND h.week_start = t.week_start
+    LEFT JOIN usual_hours AS u
+        ON u.user_id = t.user_id AND u.week_start = t.week_start AND u.hour_of_day = hour(t.ts)
 ),
 
 volume AS (

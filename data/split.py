@@ -1,0 +1,52 @@
+"""Split a generated world by day, as a daily export would deliver it: the history first, then
+some days in files of their own (used by the incremental-run tests and the benchmark)."""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Collection
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+DAILY_DATASETS = ("token_usage", "invocations")  # one file per day: YYYY-MM-DD.parquet
+EVENT_COLUMNS = {"changes": "merged_at", "deployments": "deployed_at"}  # one file each, split by this column
+
+
+def withhold_days(world: Path, out: Path, days: Collection[date]) -> tuple[Path, Path]:
+    """Two input folders under `out`: `before`, the world without `days`, and `after`, everything,
+    the withheld days' changes and deployments in files of their own. Unchanged files are hard
+    links (or copies) of the same bytes, so a run on `after` after `before` skips them."""
+    before, after = out / "before", out / "after"
+    for folder in (before, after):
+        folder.mkdir(parents=True)
+        _link(world / "people.csv", folder / "people.csv")
+    for dataset in DAILY_DATASETS:
+        for folder in (before, after):
+            (folder / dataset).mkdir()
+        for path in sorted((world / dataset).glob("*.parquet")):
+            _link(path, after / dataset / path.name)
+            if date.fromisoformat(path.stem) not in days:
+                _link(path, before / dataset / path.name)
+    for dataset, column in EVENT_COLUMNS.items():
+        frame = pl.read_parquet(world / f"{dataset}.parquet")
+        held = pl.col(column).is_not_null() & pl.col(column).dt.date().is_in(sorted(days))
+        (before / dataset).mkdir()
+        (after / dataset).mkdir()
+        frame.filter(~held).write_parquet(before / dataset / "history.parquet")
+        _link(before / dataset / "history.parquet", after / dataset / "history.parquet")
+        frame.filter(held).write_parquet(after / dataset / "new-days.parquet")
+    return before, after
+
+
+def last_day(world: Path) -> date:
+    """The newest day with token usage in a generated world."""
+    return max(date.fromisoformat(path.stem) for path in (world / "token_usage").glob("*.parquet"))
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy(source, target)

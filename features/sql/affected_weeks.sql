@@ -1,0 +1,70 @@
+-- affected_weeks: one row per ISO week (week_start) whose feature rows the input rows loaded since
+-- the last feature build can change (before closing over sessions that span weeks; see
+-- features/incremental.py). Reads the feature tables as the last build left them, the raw tables
+-- after this run's load, and __previous_change_deployments (change_deployments before this build).
+-- New rows are those of files with file_id > getvariable('since_file_id').
+
+WITH
+new_requests AS (SELECT session_id, ts FROM token_usage WHERE file_id > getvariable('since_file_id')),
+new_prompts AS (SELECT session_id, ts FROM invocations WHERE file_id > getvariable('since_file_id')),
+built_sessions AS (SELECT session_id, user_id, started_at, ended_at, week_start FROM sessions),
+built_links AS (SELECT session_id, change_id FROM session_links),
+changes_now AS (SELECT * FROM change_deployments),
+changes_before AS (SELECT * FROM __previous_change_deployments),
+raw_changes AS (SELECT change_id, ai_session_ids, commit_shas FROM changes),
+
+touched_sessions AS (
+    SELECT DISTINCT session_id FROM new_requests
+    UNION
+    SELECT DISTINCT session_id FROM new_prompts
+),
+
+touched_spans AS (
+    -- every week a session with new events spans, old events included
+    SELECT session_id, iso_week(min(ts)) AS first_week, iso_week(max(ts)) AS last_week
+    FROM (
+        SELECT session_id, ts FROM token_usage WHERE session_id IN (SELECT session_id FROM touched_sessions)
+        UNION ALL
+        SELECT session_id, ts FROM invocations WHERE session_id IN (SELECT session_id FROM touched_sessions)
+    )
+    GROUP BY session_id
+),
+
+changed_changes AS (
+    -- new changes, and changes whose merge, author, repository or deployment state moved
+    SELECT change_id, author_id, repo, merged_at FROM (SELECT * FROM changes_now EXCEPT SELECT * FROM changes_before)
+    UNION
+    SELECT change_id, author_id, repo, merged_at FROM (SELECT * FROM changes_before EXCEPT SELECT * FROM changes_now)
+),
+
+linkable_sessions AS (
+    -- sessions a changed change is, or may now be, linked to (any repository: a superset)
+    SELECT session_id FROM built_links WHERE change_id IN (SELECT change_id FROM changed_changes)
+    UNION
+    SELECT s.session_id
+    FROM changed_changes AS c
+    JOIN built_sessions AS s
+        ON s.user_id = c.author_id
+        AND c.merged_at >= s.started_at
+        AND c.merged_at <= s.ended_at + to_microseconds(CAST(getvariable('link_window_hours') * 3600e6 AS BIGINT))
+    UNION
+    SELECT unnest(ai_session_ids) FROM raw_changes WHERE change_id IN (SELECT change_id FROM changed_changes)
+    UNION
+    SELECT session_id
+    FROM invocations
+    WHERE lower(commit_sha) IN (
+        SELECT lower(unnest(commit_shas)) FROM raw_changes WHERE change_id IN (SELECT change_id FROM changed_changes)
+    )
+)
+
+SELECT DISTINCT week_start FROM (
+    SELECT iso_week(ts) AS week_start FROM new_requests
+    UNION ALL
+    SELECT iso_week(ts) FROM new_prompts
+    UNION ALL
+    SELECT CAST(unnest(generate_series(first_week, last_week, INTERVAL 7 DAY)) AS DATE) FROM touched_spans
+    UNION ALL
+    SELECT iso_week(merged_at) FROM changed_changes WHERE merged_at IS NOT NULL
+    UNION ALL
+    SELECT week_start FROM built_sessions WHERE session_id IN (SELECT session_id FROM linkable_sessions)
+)
