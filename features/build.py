@@ -37,6 +37,7 @@ VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Each name is both the table and the file features/sql/<name>.sql that selects it.
 FEATURE_TABLES: tuple[str, ...] = (
+    "session_weeks",
     "sessions",
     "change_deployments",
     "session_links",
@@ -52,7 +53,7 @@ FEATURE_TABLES: tuple[str, ...] = (
 
 # Tables an incremental build replaces week by week (each has a week_start column), in build order.
 WEEK_PARTITIONED: tuple[str, ...] = (
-    "sessions", "session_links", "prompt_repeats", "session_features", "user_hour_prompts", "user_week_features",
+    "session_weeks", "sessions", "session_links", "prompt_repeats", "session_features", "user_hour_prompts", "user_week_features",
 )
 # Partitioned tables later SQL must read whole (trailing windows), not only the rebuilt weeks.
 READ_WHOLE: frozenset[str] = frozenset({"user_hour_prompts"})

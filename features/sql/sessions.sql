@@ -1,37 +1,21 @@
--- sessions: one row per AI session (session_id), from token_usage and invocations.
+-- sessions: one row per AI session (session_id), from token_usage and invocations (span and active
+-- time from session_weeks).
 -- A session's person is the user of its first event; team and org come from people.
 
 WITH
 requests AS (SELECT * FROM token_usage),
 prompts AS (SELECT * FROM invocations),
+weeks AS (SELECT * FROM session_weeks),
 directory AS (SELECT user_id, team, org FROM people),
 
-events AS (
-    SELECT session_id, user_id, ts FROM requests
-    UNION ALL
-    SELECT session_id, user_id, ts FROM prompts
-),
-
-event_gaps AS (
-    SELECT
-        session_id,
-        epoch(ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts)) / 60.0 AS gap_minutes
-    FROM events
-),
-
 span AS (
-    SELECT session_id, arg_min(user_id, ts) AS user_id, min(ts) AS started_at, max(ts) AS ended_at
-    FROM events
-    GROUP BY session_id
-),
-
-active AS (
     SELECT
         session_id,
-        -- least() skips NULLs, so the first event's missing gap must be left out, not capped to 15
-        coalesce(sum(least(gap_minutes, getvariable('active_gap_cap_minutes'))) FILTER (WHERE gap_minutes IS NOT NULL), 0)
-            AS active_minutes
-    FROM event_gaps
+        arg_min(user_id, first_ts) AS user_id,
+        min(first_ts) AS started_at,
+        max(last_ts) AS ended_at,
+        sum(active_minutes) AS active_minutes
+    FROM weeks
     GROUP BY session_id
 ),
 
@@ -70,7 +54,7 @@ SELECT
     span.ended_at,
     iso_week(span.started_at) AS week_start,
     epoch(span.ended_at - span.started_at) / 60.0 AS duration_minutes,
-    active.active_minutes,
+    span.active_minutes,
     coalesce(r.requests, 0) AS requests,
     coalesce(p.prompts, 0) AS prompts,
     coalesce(r.input_tokens, 0) AS input_tokens,
@@ -85,7 +69,6 @@ SELECT
     coalesce(p.tool_calls, 0) AS tool_calls,
     coalesce(p.commit_shas, []) AS commit_shas
 FROM span
-JOIN active USING (session_id)
 LEFT JOIN request_totals AS r USING (session_id)
 LEFT JOIN prompt_totals AS p USING (session_id)
 LEFT JOIN directory ON directory.user_id = span.user_id

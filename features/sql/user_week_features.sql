@@ -10,6 +10,7 @@ repeats AS (SELECT * FROM prompt_repeats),
 changes AS (SELECT * FROM change_deployments),
 links AS (SELECT * FROM session_links),
 directory AS (SELECT user_id, team, org FROM people),
+session_activity_weeks AS (SELECT * FROM session_weeks),
 hour_counts AS (SELECT * FROM user_hour_prompts),
 
 request_tokens AS (
@@ -60,11 +61,7 @@ request_context AS (
         isodow(t.ts) >= 6 AS at_weekend,
         h.user_id IS NOT NULL AND u.hour_of_day IS NULL AS off_hours,
         t.ts >= snapshot_at - to_microseconds(CAST(getvariable('snapshot_window_hours') * 3600e6 AS BIGINT))
-            AND t.ts < snapshot_at AS before_snapshot,
-        sum(t.tokens) OVER (
-            PARTITION BY t.user_id, t.week_start ORDER BY t.ts
-            RANGE BETWEEN CURRENT ROW AND INTERVAL '3 hours' FOLLOWING
-        ) AS tokens_next_3h
+            AND t.ts < snapshot_at AS before_snapshot
     FROM (
         SELECT
             *,
@@ -93,9 +90,25 @@ volume AS (
         sum(tokens) FILTER (WHERE at_night) AS night_tokens,
         sum(tokens) FILTER (WHERE at_weekend) AS weekend_tokens,
         sum(tokens) FILTER (WHERE off_hours) AS off_hours_tokens,
-        sum(tokens) FILTER (WHERE before_snapshot) AS snapshot_tokens,
-        max(tokens_next_3h) AS peak_3h_tokens
+        sum(tokens) FILTER (WHERE before_snapshot) AS snapshot_tokens
     FROM request_context
+    GROUP BY ALL
+),
+
+peaks AS (
+    -- the most tokens sent in any 3 hours starting at a request (a narrow projection: the window
+    -- sorts it, and every extra column would be carried through the sort)
+    SELECT user_id, week_start, max(tokens_next_3h) AS peak_3h_tokens
+    FROM (
+        SELECT
+            user_id,
+            week_start,
+            sum(tokens) OVER (
+                PARTITION BY user_id, week_start ORDER BY ts
+                RANGE BETWEEN CURRENT ROW AND INTERVAL '3 hours' FOLLOWING
+            ) AS tokens_next_3h
+        FROM request_tokens
+    )
     GROUP BY ALL
 ),
 
@@ -135,44 +148,30 @@ prompting AS (
     GROUP BY ALL
 ),
 
-session_weeks AS (
-    SELECT DISTINCT user_id, iso_week(ts) AS week_start, session_id FROM requests
-    UNION
-    SELECT DISTINCT user_id, iso_week(ts) AS week_start, session_id FROM prompts
-),
-
 session_activity AS (
     SELECT
-        session_weeks.user_id,
-        session_weeks.week_start,
+        session_activity_weeks.user_id,
+        session_activity_weeks.week_start,
         count(*) AS sessions,
         max(sessions.longest_near_run) AS longest_near_run
-    FROM session_weeks
+    FROM session_activity_weeks
     JOIN sessions USING (session_id)
     GROUP BY ALL
 ),
 
 active_time AS (
-    -- each gap between consecutive events of a session counts in the week of the later event
-    -- (least() skips NULLs, so each session's first event, which has no gap, is left out)
-    SELECT user_id, week_start, sum(least(gap_minutes, getvariable('active_gap_cap_minutes'))) FILTER (WHERE gap_minutes IS NOT NULL) AS active_minutes
-    FROM (
-        SELECT
-            user_id,
-            iso_week(ts) AS week_start,
-            epoch(ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts)) / 60.0 AS gap_minutes
-        FROM (SELECT session_id, user_id, ts FROM requests UNION ALL SELECT session_id, user_id, ts FROM prompts)
-    )
+    SELECT user_id, week_start, sum(active_minutes) AS active_minutes
+    FROM session_activity_weeks
     GROUP BY ALL
 ),
 
 ai_outcome AS (
     SELECT
-        session_weeks.user_id,
-        session_weeks.week_start,
+        session_activity_weeks.user_id,
+        session_activity_weeks.week_start,
         count(DISTINCT links.change_id) FILTER (WHERE changes.merged_at IS NOT NULL) AS ai_merged_changes,
         count(DISTINCT links.change_id) FILTER (WHERE changes.deployed) AS ai_deployed_changes
-    FROM session_weeks
+    FROM session_activity_weeks
     JOIN links USING (session_id)
     JOIN changes USING (change_id)
     GROUP BY ALL
@@ -233,7 +232,7 @@ SELECT
     coalesce(safe_div(volume.night_tokens, volume.tokens), 0) AS night_share,
     coalesce(safe_div(volume.weekend_tokens, volume.tokens), 0) AS weekend_share,
     coalesce(safe_div(volume.off_hours_tokens, volume.tokens), 0) AS off_hours_share,
-    coalesce(safe_div(volume.peak_3h_tokens, volume.tokens), 0) AS peak_3h_token_share,
+    coalesce(safe_div(peaks.peak_3h_tokens, volume.tokens), 0) AS peak_3h_token_share,
     coalesce(safe_div(volume.snapshot_tokens, volume.tokens), 0) AS snapshot_window_share,
     safe_div(coalesce(prompting.lines_accepted, 0), volume.tokens / 1000.0) AS lines_accepted_per_ktok,
     safe_div(volume.output_tokens, volume.input_tokens) AS output_input_ratio,
@@ -246,6 +245,7 @@ SELECT
     shipping.mean_change_lines
 FROM user_weeks
 LEFT JOIN volume USING (user_id, week_start)
+LEFT JOIN peaks USING (user_id, week_start)
 LEFT JOIN prompting USING (user_id, week_start)
 LEFT JOIN session_activity USING (user_id, week_start)
 LEFT JOIN active_time USING (user_id, week_start)
