@@ -71,14 +71,12 @@ def features_flow(work: Path, settings: Settings, incremental: bool = False) -> 
 @flow(name="goodhart-detect")
 def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> stages.DetectSummary:
     """Score each week (all, or `weeks`) as its own task on the flow's task runner; publish."""
-    futures = [
-        score_partition_task.submit(partition, settings.detectors)
-        for partition in stages.iter_partitions(work, settings, weeks)
-    ]
-    scored = [future.result() for future in futures]
-    if not scored:
-        scored = [stages.score_partition(stages.empty_partition(work, settings), settings.detectors)]
-    return publish_task(work, run_id, settings, scored, weeks)
+    with stages.open_db(work, settings, read_only=True) as con:
+        futures = [
+            score_partition_task.submit(stages.read_partition(con, week), settings.detectors)
+            for week in stages.partition_weeks(con, weeks)
+        ]
+    return publish_task(work, run_id, settings, [future.result() for future in futures], weeks)
 
 
 def scoring_task_runner(settings: Settings) -> TaskRunner:

@@ -5,12 +5,13 @@ Each stage opens its own connection and closes it, so stages can run in separate
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from detectors.scoring import score_level
@@ -47,14 +48,14 @@ class RunResult:
 
 def begin(db_path: Path, run_id: str, started_at: datetime, input_dir: Path, settings: Settings) -> None:
     """Create the schema if needed and open the run record."""
-    with _connect(db_path, settings) as con:
+    with open_db(db_path, settings) as con:
         create_raw_tables(con)
         runs.start_run(con, run_id, started_at, input_dir, settings.config)
 
 
 def load(db_path: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
     """Validate and load every new input file; bad rows go to rejected_rows."""
-    with _connect(db_path, settings) as con:
+    with open_db(db_path, settings) as con:
         return load_inputs(
             con, input_dir, run_id,
             max_future_skew=settings.max_future_skew, now=now, default_prices=settings.default_prices,
@@ -64,7 +65,7 @@ def load(db_path: Path, input_dir: Path, run_id: str, settings: Settings, now: d
 def features(db_path: Path, settings: Settings, *, incremental: bool = False) -> FeatureBuild:
     """Rebuild sessions, links and the feature tables from the raw tables: all of them, or (when
     `incremental`) only the weeks the newly loaded rows can change."""
-    with _connect(db_path, settings) as con:
+    with open_db(db_path, settings) as con:
         return build_features(con, settings.feature_variables, incremental=incremental)
 
 
@@ -86,49 +87,38 @@ class ScoredPartition:
 
 
 def detect(db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date] | None = None) -> DetectSummary:
-    """Score the weeks' user-weeks and sessions (every week when `weeks` is None), one week at a
-    time, then publish the score tables, flags and analysts' views."""
-    scored = [score_partition(partition, settings.detectors) for partition in iter_partitions(db_path, settings, weeks)]
-    if not scored:  # no usage at all, or no week to rescore: the tables still get their columns
-        scored = [score_partition(empty_partition(db_path, settings), settings.detectors)]
-    return publish(db_path, run_id, settings, scored, weeks)
+    """Score the weeks' user-weeks and sessions (every week when `weeks` is None) and publish the
+    score tables, flags and analysts' views. One week at a time: each is read, scored and stored
+    before the next is read, so memory holds one week's rows."""
+    with open_db(db_path, settings) as con:
+        scored = (score_partition(read_partition(con, week), settings.detectors) for week in partition_weeks(con, weeks))
+        return publish_scores(con, run_id, settings.detectors, scored, weeks)
 
 
-def partition_weeks(db_path: Path, settings: Settings, weeks: Sequence[date] | None = None) -> list[date]:
-    """The weeks to score: `weeks` that have usage, or every week with usage."""
-    with _connect(db_path, settings, read_only=True) as con:
-        found = [row[0] for row in con.sql(
-            "SELECT DISTINCT week_start FROM user_week_peer_features "
-            "UNION SELECT DISTINCT week_start FROM session_features ORDER BY 1"
-        ).fetchall()]
+def open_db(db_path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with the run's settings (UTC, DuckDB memory limit)."""
+    return connect(db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+
+
+def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> list[date]:
+    """The weeks to score: those of `weeks` with usage, or every week with usage."""
+    found = [row[0] for row in con.sql(
+        "SELECT DISTINCT week_start FROM user_week_peer_features "
+        "UNION SELECT DISTINCT week_start FROM session_features ORDER BY 1"
+    ).fetchall()]
     return found if weeks is None else [week for week in found if week in set(weeks)]
 
 
-def read_partition(db_path: Path, settings: Settings, week: date) -> DetectPartition:
-    """One week's user-week and session feature rows, in key order (so fits are reproducible)."""
-    with _connect(db_path, settings, read_only=True) as con:
-        user_weeks = con.sql(
-            "SELECT * FROM user_week_peer_features WHERE week_start = $week ORDER BY user_id", params={"week": week}
-        ).pl()
-        sessions = con.sql(
-            "SELECT * FROM session_features WHERE week_start = $week ORDER BY session_id", params={"week": week}
-        ).pl()
-    return DetectPartition(week, user_weeks, sessions)
-
-
-def empty_partition(db_path: Path, settings: Settings) -> DetectPartition:
-    """No rows, the feature tables' columns: scoring it gives the score tables' shape."""
-    with _connect(db_path, settings, read_only=True) as con:
-        return DetectPartition(
-            None,  # type: ignore[arg-type]
-            con.sql("SELECT * FROM user_week_peer_features LIMIT 0").pl(),
-            con.sql("SELECT * FROM session_features LIMIT 0").pl(),
-        )
-
-
-def iter_partitions(db_path: Path, settings: Settings, weeks: Sequence[date] | None = None) -> Iterator[DetectPartition]:
-    for week in partition_weeks(db_path, settings, weeks):
-        yield read_partition(db_path, settings, week)
+def read_partition(con: duckdb.DuckDBPyConnection, week: date | None) -> DetectPartition:
+    """One week's user-week and session feature rows in key order (so fits are reproducible);
+    `week` None: no rows, the columns only."""
+    where = "WHERE week_start = $week" if week is not None else "WHERE false"
+    params = {"week": week} if week is not None else {}
+    return DetectPartition(
+        week,  # type: ignore[arg-type]
+        con.sql(f"SELECT * FROM user_week_peer_features {where} ORDER BY user_id", params=params).pl(),
+        con.sql(f"SELECT * FROM session_features {where} ORDER BY session_id", params=params).pl(),
+    )
 
 
 def score_partition(partition: DetectPartition, detectors_config: Mapping[str, Any]) -> ScoredPartition:
@@ -141,34 +131,49 @@ def score_partition(partition: DetectPartition, detectors_config: Mapping[str, A
 
 
 def publish(
-    db_path: Path, run_id: str, settings: Settings, scored: Sequence[ScoredPartition], weeks: Sequence[date] | None
+    db_path: Path, run_id: str, settings: Settings, scored: Iterable[ScoredPartition], weeks: Sequence[date] | None
 ) -> DetectSummary:
-    """Store the scored weeks (replacing those weeks, or everything when `weeks` is None), then
-    rebuild the score tables, flags and views from every stored week."""
-    with _connect(db_path, settings) as con:
-        publish_scores(con, run_id, scored, weeks)
-        return summarise(con)
+    """publish_scores on the database file."""
+    with open_db(db_path, settings) as con:
+        return publish_scores(con, run_id, settings.detectors, scored, weeks)
 
 
-def publish_scores(con, run_id: str, scored: Sequence[ScoredPartition], weeks: Sequence[date] | None) -> None:
+def publish_scores(
+    con: duckdb.DuckDBPyConnection, run_id: str, detectors_config: Mapping[str, Any],
+    scored: Iterable[ScoredPartition], weeks: Sequence[date] | None,
+) -> DetectSummary:
+    """Store the scored weeks (replacing those weeks, or everything when `weeks` is None) as they
+    come, then rebuild the score tables, flags and views from every stored week."""
     con.execute("SET VARIABLE run_id = ?", [run_id])
-    for table, level in (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions")):
-        frames = [getattr(part, level) for part in scored]
-        con.register("__scored", pl.concat(frames, how="vertical"))
-        exists = con.sql(f"SELECT 1 FROM duckdb_tables() WHERE table_name = '{table}' AND NOT temporary").fetchall()
-        if weeks is None or not exists:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __scored")
-        else:
-            con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))", {"weeks": list(weeks)})
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __scored")
-        con.unregister("__scored")
+    levels = (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions"))
+    fresh = weeks is None or any(not _has_table(con, table) for table, _ in levels)
+    stored = 0
+    for part in scored:
+        for table, level in levels:
+            con.register("__scored", getattr(part, level))
+            if fresh and stored == 0:
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __scored")
+            else:
+                if stored == 0:
+                    con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))",
+                                {"weeks": list(weeks or [])})
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __scored")
+            con.unregister("__scored")
+        stored += 1
+    if stored == 0:
+        if fresh:  # no usage at all: the tables still get their columns
+            return publish_scores(con, run_id, detectors_config,
+                                  [score_partition(read_partition(con, None), detectors_config)], weeks)
+        for table, _ in levels:  # the weeks to rescore have no rows any more
+            con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))", {"weeks": list(weeks or [])})
     for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags"):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline', table)}")
     con.execute(read_sql("pipeline", "views"))
+    return summarise(con)
 
 
-def _connect(db_path: Path, settings: Settings, *, read_only: bool = False):
-    return connect(db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.sql("SELECT 1 FROM duckdb_tables() WHERE table_name = $t AND NOT temporary", params={"t": table}).fetchall())
 
 
 def summarise(con) -> DetectSummary:
