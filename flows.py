@@ -79,14 +79,15 @@ def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] |
     return publish_task(work, run_id, settings, [future.result() for future in futures], weeks)
 
 
-def scoring_task_runner(settings: Settings) -> TaskRunner:
-    """Where the detect flow's scoring tasks run: an existing Dask cluster (`dask_address`), a local
-    one of `dask_workers` processes, or threads of the flow's process when `dask_workers` is 0."""
+def scoring_task_runner(settings: Settings, rows_to_score: int) -> TaskRunner:
+    """Where the detect flow's scoring tasks run: an existing Dask cluster (`dask_address`); a local
+    one of `dask_workers` processes when there are at least `dask_min_rows` rows to score (below
+    that, starting worker processes costs more than it saves); else the flow's own process."""
     if settings.dask_address:
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(address=settings.dask_address)
-    if settings.dask_workers == 0:
+    if settings.dask_workers == 0 or rows_to_score < settings.dask_min_rows:
         return ThreadPoolTaskRunner(max_workers=1)
     from prefect_dask import DaskTaskRunner
 
@@ -130,7 +131,10 @@ def detection_flow(
         load_summary = load_flow(work, input_path, run_id, settings, started_at)
         feature_build = features_flow(work, settings, settings.incremental and not full)
         weeks = None if feature_build.weeks is None else list(feature_build.weeks)
-        detect_summary = detect_flow.with_options(task_runner=scoring_task_runner(settings))(work, run_id, settings, weeks)
+        with stages.open_db(work, settings, read_only=True) as con:
+            rows_to_score = stages.rows_to_score(con, weeks)
+        runner = scoring_task_runner(settings, rows_to_score)
+        detect_summary = detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
         stages.finish(work, run_id, load_summary)
     result = stages.RunResult(run_id, db_path, load_summary, feature_build, detect_summary)
     report_flow(result, Path(report_dir) if report_dir else None)

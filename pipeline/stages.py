@@ -109,6 +109,16 @@ def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None
     return found if weeks is None else [week for week in found if week in set(weeks)]
 
 
+def rows_to_score(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> int:
+    """User-weeks plus sessions in `weeks` (every week when None)."""
+    where = "" if weeks is None else "WHERE week_start IN (SELECT unnest($weeks::DATE[]))"
+    params = {} if weeks is None else {"weeks": list(weeks)}
+    return sum(
+        con.sql(f"SELECT count(*) FROM {table} {where}", params=params).fetchall()[0][0]
+        for table in ("user_week_peer_features", "session_features")
+    )
+
+
 def read_partition(con: duckdb.DuckDBPyConnection, week: date | None) -> DetectPartition:
     """One week's user-week and session feature rows in key order (so fits are reproducible);
     `week` None: no rows, the columns only."""

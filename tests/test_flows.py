@@ -102,10 +102,19 @@ def test_scoring_on_an_existing_dask_cluster_equals_the_single_process_run(prefe
 
     assert any("score_partition" in prefix for prefix in ran), ran  # the weeks were scored on the cluster
     assert (fanned.detect.user_weeks, fanned.detect.sessions) == (single.detect.user_weeks, single.detect.sessions)
+    _assert_same_scores(tmp_path / "single.duckdb", tmp_path / "dask.duckdb")
+
+    # the default: a local cluster the flow starts and stops (here forced for a small world)
+    local = tmp_path / "local.toml"
+    local.write_text("[engine]\ndask_min_rows = 0\n")
+    flows.detection_flow(str(world), str(tmp_path / "local.duckdb"), str(local))
+    _assert_same_scores(tmp_path / "single.duckdb", tmp_path / "local.duckdb")
+
+
+def _assert_same_scores(single_db: Path, other_db: Path) -> None:
     # models run in other processes: scores may differ in the last bits, decisions and texts not at all
     decided = "flagged, severity, detectors, reasons"
-    with duckdb.connect(str(tmp_path / "single.duckdb"), read_only=True) as a, \
-            duckdb.connect(str(tmp_path / "dask.duckdb"), read_only=True) as b:
+    with duckdb.connect(str(single_db), read_only=True) as a, duckdb.connect(str(other_db), read_only=True) as b:
         for table, key in (("user_week_scores", "user_id, week_start"), ("session_scores", "session_id")):
             exact = f"SELECT {key}, {decided} FROM {table} ORDER BY {key}"
             assert a.sql(exact).fetchall() == b.sql(exact).fetchall(), table
@@ -114,3 +123,19 @@ def test_scoring_on_an_existing_dask_cluster_equals_the_single_process_run(prefe
                 assert left == pytest.approx(right, rel=1e-9, abs=1e-12), table
         flags = "SELECT flag_id, detectors, severity FROM flags ORDER BY flag_id"
         assert a.sql(flags).fetchall() == b.sql(flags).fetchall()
+
+
+def test_scoring_runs_on_dask_when_it_pays_or_a_cluster_is_given() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    assert isinstance(flows.scoring_task_runner(settings, 10), ThreadPoolTaskRunner)
+    local = flows.scoring_task_runner(settings, settings.dask_min_rows)
+    assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == settings.dask_workers
+    settings.config["engine"]["dask_address"] = "tcp://scheduler:8786"
+    assert flows.scoring_task_runner(settings, 10).address == "tcp://scheduler:8786"
+    settings.config["engine"] |= {"dask_address": "", "dask_workers": 0}
+    assert isinstance(flows.scoring_task_runner(settings, 10**9), ThreadPoolTaskRunner)
