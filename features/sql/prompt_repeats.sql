@@ -1,106 +1,174 @@
 -- prompt_repeats: one row per prompt (invocation_id): does it repeat an earlier prompt of the same
--- session or user-week, exactly (same fingerprint) or nearly (SimHash within
--- `near_duplicate_bits` bits)? Near pairs are found between distinct signatures only, through
--- more than `near_duplicate_bits` bands (four 16-bit bands for the default 3: any pair within 3
--- bits shares at least one band), so a script sending the same prompt 10,000 times costs one
--- signature, not 10^8 pairs.
+-- session or user-week, exactly (same fingerprint) or nearly (SimHash within `near_duplicate_bits`
+-- bits), is it near-identical to the previous prompt of its session, and how long after it
+-- (gap_seconds: cadence features read it here)? "Earlier" is (ts, invocation_id) order.
+-- Near prompts are found between the distinct signatures of a scope, so a script sending the same
+-- prompt 10,000 times costs one signature, not 10^8 pairs; a scope with more than 256 distinct
+-- signatures only compares those sharing a band (`comparison_groups`), so many unrelated prompts
+-- cost about signatures x bands comparisons, not signatures^2.
 
 WITH
+repeated_text_hashes AS (
+    -- hashes of the fingerprints seen more than once: only their prompts can repeat a text (a hash
+    -- collision only adds a candidate, texts are compared exactly below)
+    SELECT hash(prompt_fingerprint) AS text_hash
+    FROM invocations
+    WHERE prompt_fingerprint IS NOT NULL
+    GROUP BY text_hash
+    HAVING count(*) > 1
+),
+
 prompts AS (
-    SELECT invocation_id, session_id, user_id, ts, prompt_fingerprint, prompt_simhash
+    SELECT
+        invocation_id,
+        session_id,
+        user_id,
+        ts,
+        iso_week(ts) AS week_start,
+        -- the SimHash as a BIGINT with its top bit flipped: same bit distances, and bit_count has a
+        -- BIGINT overload (a UBIGINT is widened to HUGEINT at every comparison)
+        CAST(CAST(prompt_simhash AS HUGEINT) - 9223372036854775808 AS BIGINT) AS signature,
+        CASE WHEN hash(prompt_fingerprint) IN (SELECT text_hash FROM repeated_text_hashes)
+            THEN prompt_fingerprint END AS repeated_text
     FROM invocations
 ),
 
-scoped AS (
-    SELECT 'session' AS scope, session_id AS scope_id, * FROM prompts
-    UNION ALL
-    SELECT 'week' AS scope, user_id || '/' || CAST(iso_week(ts) AS VARCHAR) AS scope_id, * FROM prompts
+sequenced AS (
+    -- seq: the prompt's place in (ts, invocation_id) order, so an earlier prompt has a smaller seq
+    SELECT *, row_number() OVER (ORDER BY ts, invocation_id) AS seq
+    FROM prompts
 ),
 
-sequenced AS (
+ordered AS (
     SELECT
         *,
-        row_number() OVER (PARTITION BY scope, scope_id ORDER BY ts, invocation_id) AS seq,
-        prompt_fingerprint IS NOT NULL
-            AND row_number() OVER (PARTITION BY scope, scope_id, prompt_fingerprint ORDER BY ts, invocation_id) > 1
-            AS exact_repeat
-    FROM scoped
+        coalesce(
+            lag(repeated_text) OVER by_session = repeated_text
+            OR hamming(lag(signature) OVER by_session, signature) <= getvariable('near_duplicate_bits'),
+            false
+        ) AS near_previous,
+        epoch(ts - lag(ts) OVER by_session) AS gap_seconds
+    FROM sequenced
+    WINDOW by_session AS (PARTITION BY session_id ORDER BY seq)
 ),
 
-signatures AS (
-    SELECT scope, scope_id, prompt_simhash AS simhash, min(seq) AS first_seq
-    FROM sequenced
-    WHERE prompt_simhash IS NOT NULL
-    GROUP BY ALL
+session_texts AS (
+    SELECT min(seq) AS first_seq
+    FROM ordered
+    WHERE repeated_text IS NOT NULL
+    GROUP BY session_id, repeated_text
+),
+
+week_texts AS (
+    SELECT min(seq) AS first_seq
+    FROM ordered
+    WHERE repeated_text IS NOT NULL
+    GROUP BY user_id, week_start, repeated_text
+),
+
+session_signatures AS (
+    SELECT session_id, signature, min(seq) AS first_seq
+    FROM ordered
+    WHERE signature IS NOT NULL
+    GROUP BY session_id, signature
+),
+
+week_signatures AS (
+    SELECT user_id, week_start, signature, min(seq) AS first_seq
+    FROM ordered
+    WHERE signature IS NOT NULL
+    GROUP BY user_id, week_start, signature
+),
+
+signature_lists AS (
+    SELECT 'session' AS scope, session_id AS scope_id, list(signature) AS signatures, list(first_seq) AS first_seqs
+    FROM session_signatures
+    GROUP BY session_id
+    UNION ALL
+    SELECT 'week', user_id || '/' || CAST(week_start AS VARCHAR), list(signature), list(first_seq)
+    FROM week_signatures
+    GROUP BY user_id, week_start
 ),
 
 band_layout AS (
-    -- bands of `width` bits, ceil(64 / width) >= near_duplicate_bits + 1 of them: by pigeonhole two
-    -- signatures at most near_duplicate_bits bits apart agree on at least one whole band
-    SELECT width, CAST(ceil(64 / width) AS INTEGER) AS band_count
-    FROM (SELECT greatest(64 // (CAST(getvariable('near_duplicate_bits') AS INTEGER) + 1), 1) AS width)
-),
-
-bands AS (
+    -- near_duplicate_bits + 1 bands (at most 64) splitting the 64 bits: by pigeonhole two signatures
+    -- at most near_duplicate_bits bits apart agree on at least one whole band
     SELECT
-        scope, scope_id, simhash, first_seq, band,
-        CASE WHEN width >= 64 THEN simhash
-             ELSE (simhash >> (width * band)) & ((CAST(1 AS UBIGINT) << width) - 1) END AS band_value
-    FROM signatures, band_layout, range(64) AS b(band)
+        band,
+        band * 64 // band_count AS low_bit,
+        (band + 1) * 64 // band_count - band * 64 // band_count AS width
+    FROM
+        (SELECT CAST(least(greatest(floor(getvariable('near_duplicate_bits')) + 1, 1), 64) AS INTEGER) AS band_count),
+        range(64) AS b(band)
     WHERE band < band_count
 ),
 
-near_signatures AS (
-    SELECT a.scope, a.scope_id, a.simhash, min(b.first_seq) AS neighbour_first_seq
-    FROM bands AS a
-    JOIN bands AS b
-        ON a.scope = b.scope AND a.scope_id = b.scope_id
-        AND a.band = b.band AND a.band_value = b.band_value
-        AND a.simhash <> b.simhash
-    WHERE hamming(a.simhash, b.simhash) <= getvariable('near_duplicate_bits')
-    GROUP BY ALL
+comparison_groups AS (
+    -- the signatures compared pairwise: a whole scope, or in a scope of more than 256 signatures
+    -- those with the same value in a band (not when near_duplicate_bits >= 64: a pair can then
+    -- differ in every band)
+    SELECT scope, scope_id, signatures, first_seqs
+    FROM signature_lists
+    WHERE len(signatures) <= 256 OR getvariable('near_duplicate_bits') >= 64
+    UNION ALL
+    SELECT scope, scope_id, list(signature), list(first_seq)
+    FROM
+        (
+            SELECT scope, scope_id, unnest(signatures) AS signature, unnest(first_seqs) AS first_seq
+            FROM signature_lists
+            WHERE len(signatures) > 256 AND getvariable('near_duplicate_bits') < 64
+        ),
+        band_layout
+    GROUP BY
+        scope, scope_id, band,
+        CASE WHEN width = 64 THEN signature ELSE (signature >> low_bit) & ((CAST(1 AS BIGINT) << width) - 1) END
+    HAVING count(*) > 1
 ),
 
-flagged AS (
-    SELECT
-        s.scope,
-        s.invocation_id,
-        s.exact_repeat,
-        s.exact_repeat
-            OR (s.prompt_simhash IS NOT NULL AND s.seq > sig.first_seq)
-            OR coalesce(near.neighbour_first_seq < s.seq, false) AS near_repeat
-    FROM sequenced AS s
-    LEFT JOIN signatures AS sig
-        ON sig.scope = s.scope AND sig.scope_id = s.scope_id AND sig.simhash = s.prompt_simhash
-    LEFT JOIN near_signatures AS near
-        ON near.scope = s.scope AND near.scope_id = s.scope_id AND near.simhash = s.prompt_simhash
+near_signatures AS MATERIALIZED (
+    -- signatures with another signature of their scope within near_duplicate_bits bits
+    SELECT DISTINCT scope, scope_id, signature, first_seq
+    FROM (
+        SELECT scope, scope_id, signatures, unnest(signatures) AS signature, unnest(first_seqs) AS first_seq
+        FROM comparison_groups
+    )
+    WHERE len(list_filter(signatures, lambda other: hamming(other, signature) <= getvariable('near_duplicate_bits'))) > 1
 ),
 
-previous AS (
+late_signatures AS (
+    -- first prompts of the signatures that have a near signature first seen earlier in the scope
     SELECT
-        invocation_id,
-        lag(prompt_fingerprint) OVER w AS previous_fingerprint,
-        lag(prompt_simhash) OVER w AS previous_simhash
-    FROM prompts
-    WINDOW w AS (PARTITION BY session_id ORDER BY ts, invocation_id)
+        a.first_seq,
+        bool_or(a.scope = 'session') AS in_session,
+        bool_or(a.scope = 'week') AS in_week
+    FROM near_signatures AS a
+    JOIN near_signatures AS b
+        ON a.scope = b.scope AND a.scope_id = b.scope_id AND b.first_seq < a.first_seq
+        AND hamming(a.signature, b.signature) <= getvariable('near_duplicate_bits')
+    GROUP BY a.first_seq
 )
 
+-- A prompt is a repeat unless it is the first of its text (signature) in the scope, and a near
+-- repeat also unless a near signature came before it.
 SELECT
-    p.invocation_id,
-    p.session_id,
-    p.user_id,
-    p.ts,
-    iso_week(p.ts) AS week_start,
-    bool_or(f.exact_repeat) FILTER (WHERE f.scope = 'session') AS exact_repeat_in_session,
-    bool_or(f.near_repeat) FILTER (WHERE f.scope = 'session') AS near_repeat_in_session,
-    bool_or(f.exact_repeat) FILTER (WHERE f.scope = 'week') AS exact_repeat_in_week,
-    bool_or(f.near_repeat) FILTER (WHERE f.scope = 'week') AS near_repeat_in_week,
-    coalesce(
-        any_value(prev.previous_fingerprint = p.prompt_fingerprint)
-        OR any_value(hamming(prev.previous_simhash, p.prompt_simhash) <= getvariable('near_duplicate_bits')),
-        false
-    ) AS near_previous
-FROM prompts AS p
-JOIN flagged AS f USING (invocation_id)
-JOIN previous AS prev USING (invocation_id)
-GROUP BY p.invocation_id, p.session_id, p.user_id, p.ts
+    o.invocation_id,
+    o.session_id,
+    o.user_id,
+    o.ts,
+    o.week_start,
+    o.repeated_text IS NOT NULL AND st.first_seq IS NULL AS exact_repeat_in_session,
+    (o.repeated_text IS NOT NULL AND st.first_seq IS NULL)
+        OR (o.signature IS NOT NULL AND (s.first_seq IS NULL OR coalesce(l.in_session, false)))
+        AS near_repeat_in_session,
+    o.repeated_text IS NOT NULL AND wt.first_seq IS NULL AS exact_repeat_in_week,
+    (o.repeated_text IS NOT NULL AND wt.first_seq IS NULL)
+        OR (o.signature IS NOT NULL AND (w.first_seq IS NULL OR coalesce(l.in_week, false)))
+        AS near_repeat_in_week,
+    o.near_previous,
+    o.gap_seconds
+FROM ordered AS o
+LEFT JOIN session_texts AS st ON st.first_seq = o.seq
+LEFT JOIN week_texts AS wt ON wt.first_seq = o.seq
+LEFT JOIN session_signatures AS s ON s.first_seq = o.seq
+LEFT JOIN week_signatures AS w ON w.first_seq = o.seq
+LEFT JOIN late_signatures AS l ON l.first_seq = o.seq

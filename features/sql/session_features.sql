@@ -6,7 +6,7 @@ sessions AS (SELECT * FROM sessions),
 links AS (SELECT * FROM session_links),
 changes AS (SELECT * FROM change_deployments),
 repeats AS (SELECT * FROM prompt_repeats),
-prompts AS (SELECT invocation_id, session_id, ts, repo, prompt_length FROM invocations),
+prompts AS (SELECT invocation_id, session_id, repo, prompt_length FROM invocations),
 
 outcome AS (
     SELECT
@@ -36,19 +36,12 @@ longest_runs AS (
     GROUP BY session_id
 ),
 
-gaps AS (
-    SELECT
-        session_id,
-        epoch(ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts, invocation_id)) AS gap_seconds
-    FROM prompts
-),
-
 cadence AS (
     SELECT
         session_id,
         CASE WHEN count(gap_seconds) >= 2 THEN safe_div(stddev_samp(gap_seconds), avg(gap_seconds)) END AS gap_cv,
         median(gap_seconds) AS median_gap_seconds
-    FROM gaps
+    FROM repeats
     GROUP BY session_id
 ),
 

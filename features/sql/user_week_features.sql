@@ -126,7 +126,7 @@ prompt_week AS (
         repeats.near_repeat_in_session,
         repeats.exact_repeat_in_week,
         repeats.near_repeat_in_week,
-        epoch(prompts.ts - lag(prompts.ts) OVER (PARTITION BY prompts.session_id ORDER BY prompts.ts, prompts.invocation_id)) AS gap_seconds
+        repeats.gap_seconds
     FROM prompts
     JOIN repeats USING (invocation_id)
 ),

@@ -140,3 +140,84 @@ def test_near_repeat_matches_brute_force_for_any_bit_setting(con):
         }
         assert 3 <= sum(near for near, _ in expected.values()) <= 37  # the data has both near and far pairs
         assert flags(con, "near_repeat_in_session", "near_previous") == expected, f"near_duplicate_bits={bits}"
+
+
+
+def test_gap_seconds_since_the_previous_prompt_of_the_session(con):
+    insert(con, "invocations", [
+        dict(invocation_id="g1", ts="2026-10-05 09:00:00"),
+        dict(invocation_id="g3", ts="2026-10-05 09:01:30"),
+        # same time as g3: (ts, invocation_id) order puts it after g3
+        dict(invocation_id="g4", ts="2026-10-05 09:01:30"),
+        dict(invocation_id="o1", session_id="other", ts="2026-10-05 09:00:30"),
+    ])
+    build(con, upto="prompt_repeats")
+    assert {r["invocation_id"]: r["gap_seconds"] for r in rows(con, "prompt_repeats")} == {
+        "g1": None, "g3": 90.0, "g4": 0.0, "o1": None}
+
+def brute_force(prompts, bits):
+    """Expected flags by definition, comparing every pair: prompts are dicts in time order."""
+    def near(a, b):
+        return (a["prompt_fingerprint"] is not None and a["prompt_fingerprint"] == b["prompt_fingerprint"]) or (
+            a["prompt_simhash"] is not None and b["prompt_simhash"] is not None
+            and bin(a["prompt_simhash"] ^ b["prompt_simhash"]).count("1") <= bits)
+
+    def exact(a, b):
+        return a["prompt_fingerprint"] is not None and a["prompt_fingerprint"] == b["prompt_fingerprint"]
+
+    expected = {}
+    for n, p in enumerate(prompts):
+        session = [e for e in prompts[:n] if e["session_id"] == p["session_id"]]
+        expected[p["invocation_id"]] = (
+            any(exact(e, p) for e in session), any(near(e, p) for e in session),
+            any(exact(e, p) for e in prompts[:n]), any(near(e, p) for e in prompts[:n]),
+            bool(session) and near(session[-1], p),
+        )
+    return expected
+
+
+def test_loop_of_identical_prompts_with_near_variants(con):
+    # a script sends one prompt 3,000 times, with a few edited variants and an unrelated prompt mixed in
+    base = 0x0F0F_F0F0_1234_5678
+    prompts = []
+    for n in range(3000):
+        if n % 1000 == 500:
+            text, simhash = f"variant{n}", base ^ (1 << (n // 1000))   # one bit from the loop's prompt
+        elif n == 1999:
+            text, simhash = "other", ~base & (2**64 - 1)                  # 64 bits away
+        else:
+            text, simhash = "loop", base
+        second = n % 60
+        prompts.append(dict(invocation_id=f"l{n:04d}", session_id="s1" if n < 1600 else "s2",
+                            ts=f"2026-10-05 {9 + n // 3600:02d}:{n // 60 % 60:02d}:{second:02d}",
+                            prompt_fingerprint=text, prompt_simhash=simhash))
+    insert(con, "invocations", prompts)
+    build(con, upto="prompt_repeats", near_duplicate_bits=3)
+    got = flags(con)
+    assert got == brute_force(prompts, bits=3)
+    assert got["l0000"] == (False, False, False, False, False)
+    assert got["l0500"] == (False, True, False, True, True)        # a variant: near, not exact
+    assert got["l1600"] == (False, False, True, True, False)        # first of session s2, repeats the week
+    assert got["l1999"] == (False, False, False, False, False)
+
+
+def test_big_scope_compares_within_bands_exactly(con):
+    # over 256 distinct signatures in a session and user-week: only signatures sharing a band are
+    # compared there, which must still find every pair within near_duplicate_bits bits
+    rng = random.Random(11)
+    bases = [rng.getrandbits(64) for _ in range(40)]
+    prompts = []
+    for n in range(700):
+        value = rng.choice(bases)
+        for bit in rng.sample(range(64), rng.randint(0, 10)):
+            value ^= 1 << bit
+        text = f"t{n}" if n % 7 else f"t{n - 7 * rng.randint(1, 3)}"   # some exact repeats too
+        prompts.append(dict(invocation_id=f"b{n:03d}", session_id=f"s{n % 2 if n < 600 else 2}",
+                            ts=f"2026-10-05 {9 + n // 60:02d}:{n % 60:02d}:00",
+                            prompt_fingerprint=text, prompt_simhash=value))
+    insert(con, "invocations", prompts)
+    for bits in (3, 6, 7):
+        build(con, upto="prompt_repeats", near_duplicate_bits=bits)
+        expected = brute_force(prompts, bits)
+        assert 50 <= sum(e[1] for e in expected.values()) <= 650, "the data has both near and far pairs"
+        assert flags(con) == expected, f"near_duplicate_bits={bits}"
