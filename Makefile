@@ -25,7 +25,7 @@ demo: $(BIN)/goodhart
 test: $(BIN)/goodhart
 	$(BIN)/python -m pytest
 
-# `make bench ROWS=10M` (1M, 10M or 100M); BENCH_ARGS passes more, e.g. BENCH_ARGS=--keep. See bench/README.md.
+# `make bench ROWS=10M` (1M, 10M, 100M, 1M-daily or 10M-daily); BENCH_ARGS passes more, e.g. BENCH_ARGS=--keep. See bench/README.md.
 ROWS ?= 1M
 bench: $(BIN)/goodhart
 	$(BIN)/python -c "import pandas" 2>/dev/null || $(BIN)/pip install -q --disable-pip-version-check -c constraints.txt 'pandas>=2'
