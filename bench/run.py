@@ -408,14 +408,15 @@ def generate(size: WorldSize, harness: Harness, input_dir: Path, steps: list[Ste
     """One generate step, or one per shard summed into one row (wall and work add, peaks max)."""
     if size.shards == 1:
         measured = harness.run("generate world", "setup", "generate",
-                               {"out": str(input_dir), "users": size.users, "weeks": size.weeks, "seed": size.seed})
+                               {"out": str(input_dir), "users": size.users, "weeks": size.weeks, "seed": size.seed,
+                                "start": size.start})
         steps.append(measured)
         return {k: v for k, v in measured.rows.items()}
     shards = []
     for shard in range(size.shards):
         shards.append(harness.run(
             f"generate shard {shard + 1}/{size.shards}", "setup", "generate",
-            {"out": str(input_dir), "users": size.users, "weeks": size.weeks, "seed": size.seed + shard,
+            {"out": str(input_dir), "users": size.users, "weeks": size.weeks, "seed": size.seed + shard, "start": size.start,
              "shard": shard, "scratch": str(harness.workdir / f"shard-{shard:02d}")},
         ))
         if shards[-1].status != "ok":
@@ -664,7 +665,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.size = WorldSize(label, users=users, weeks=weeks, shards=shards, seed=args.seed)
     else:
         base = SIZES[args.rows]
-        args.size = WorldSize(base.label, base.users, base.weeks, base.shards, args.seed)
+        args.size = WorldSize(base.label, base.users, base.weeks, base.shards, args.seed, base.start)
     chosen = DEFAULT_SKIPS.get(args.size.label, ()) if args.skip is None else [s for s in args.skip.split(",") if s]
     unknown = set(chosen) - set(OPTIONAL_STEPS)
     if unknown:

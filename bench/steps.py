@@ -261,13 +261,16 @@ def step_jit(args: dict, meter: Meter) -> dict:
 
 def step_generate(args: dict, meter: Meter) -> dict:
     """One world (or one shard of a sharded world, re-keyed into the shared folder)."""
+    import datetime
+
     from bench import world
     from data.generate import generate_world
 
     target = Path(args["out"]) if args.get("shard") is None else Path(args["scratch"])
     started = time.perf_counter()
     with meter.phase("generate_world"):
-        summary = generate_world(target, users=args["users"], weeks=args["weeks"], seed=args["seed"])
+        summary = generate_world(target, users=args["users"], weeks=args["weeks"], seed=args["seed"],
+                                 start=datetime.date.fromisoformat(args.get("start", "2026-09-07")))
     rows = dict(summary.rows)
     if args.get("shard") is not None:
         with meter.phase("re-key shard into the world"):

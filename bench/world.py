@@ -31,10 +31,12 @@ class WorldSize:
     weeks: int
     shards: int = 1
     seed: int = 1
+    start: str = "2026-09-07"  # a Monday; the world must end before the run's clock (future rows are rejected)
 
     def describe(self) -> str:
         shards = f", {self.shards} shards of users={self.users}" if self.shards > 1 else ""
-        return f"users={self.users * self.shards} weeks={self.weeks} seed={self.seed}{shards}"
+        start = f" from {self.start}" if self.start != WorldSize.start else ""
+        return f"users={self.users * self.shards} weeks={self.weeks} seed={self.seed}{start}{shards}"
 
 
 SIZES: dict[str, WorldSize] = {
@@ -42,8 +44,9 @@ SIZES: dict[str, WorldSize] = {
     "10M": WorldSize("10M", users=6000, weeks=8),
     "100M": WorldSize("100M", users=6000, weeks=8, shards=10),
     # 91 days of history (13 weeks), about as many token rows as the size named: for the daily run
-    "1M-daily": WorldSize("1M-daily", users=370, weeks=13),
-    "10M-daily": WorldSize("10M-daily", users=3700, weeks=13),
+    # (from 2026-08-10, so they end on 2026-11-08, in the past)
+    "1M-daily": WorldSize("1M-daily", users=370, weeks=13, start="2026-08-10"),
+    "10M-daily": WorldSize("10M-daily", users=3700, weeks=13, start="2026-08-10"),
 }
 
 
