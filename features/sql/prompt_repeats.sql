@@ -42,6 +42,7 @@ sequenced AS (
 ordered AS (
     SELECT
         *,
+        -- a text equal to the previous prompt's occurs twice, so it is a repeated_text
         coalesce(
             lag(repeated_text) OVER by_session = repeated_text
             OR hamming(lag(signature) OVER by_session, signature) <= getvariable('near_duplicate_bits'),
@@ -53,6 +54,8 @@ ordered AS (
 ),
 
 session_texts AS (
+    -- the first prompt of each repeated text of each session (below: of each user-week, and the
+    -- first prompt of each signature)
     SELECT min(seq) AS first_seq
     FROM ordered
     WHERE repeated_text IS NOT NULL

@@ -155,6 +155,7 @@ def test_gap_seconds_since_the_previous_prompt_of_the_session(con):
     assert {r["invocation_id"]: r["gap_seconds"] for r in rows(con, "prompt_repeats")} == {
         "g1": None, "g3": 90.0, "g4": 0.0, "o1": None}
 
+
 def brute_force(prompts, bits):
     """Expected flags by definition, comparing every pair: prompts are dicts in time order."""
     def near(a, b):
@@ -187,9 +188,8 @@ def test_loop_of_identical_prompts_with_near_variants(con):
             text, simhash = "other", ~base & (2**64 - 1)                  # 64 bits away
         else:
             text, simhash = "loop", base
-        second = n % 60
         prompts.append(dict(invocation_id=f"l{n:04d}", session_id="s1" if n < 1600 else "s2",
-                            ts=f"2026-10-05 {9 + n // 3600:02d}:{n // 60 % 60:02d}:{second:02d}",
+                            ts=f"2026-10-05 09:{n // 60:02d}:{n % 60:02d}",
                             prompt_fingerprint=text, prompt_simhash=simhash))
     insert(con, "invocations", prompts)
     build(con, upto="prompt_repeats", near_duplicate_bits=3)
