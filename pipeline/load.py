@@ -3,7 +3,8 @@
 Every record of every new input file ends up either in its raw table or in `rejected_rows`
 (with a reason); the loader checks loaded + rejected == given per file and per dataset.
 Work is set-wise: one validation SQL per file (the dataset's checks applied to that file's
-columns, typed or text), one duplicate pass and one insert per dataset.
+columns, typed or text; Parquet files with the same columns share one), one duplicate pass and
+one insert per dataset. The raw tables' row order is not kept (readers order explicitly).
 
 Reasons (the first failing check wins; fields are checked in contract order):
     missing required field: <f>     absent, null, empty or blank
@@ -29,7 +30,7 @@ and rebuilds `unmapped_identities`, over the whole raw tables.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,8 +204,7 @@ def _load_dataset(
     given: dict[int, int] = {}
     opened: list[tuple[int, readers.FileRows]] = []
     try:
-        for new in new_files:
-            rows = _read_and_check(con, spec, new, state.ts_limit)
+        for new, rows in _read_and_check_files(con, spec, new_files, state.ts_limit):
             opened.append((new.file_id, rows))
             given[new.file_id] = rows.rows_given
             if rows.rejects.num_rows:
@@ -212,8 +212,10 @@ def _load_dataset(
         _mark_duplicates(con, spec)
         if spec.name == "people":
             _mark_claimed_identities(con)
+        failed = {f for (f,) in con.sql(f"SELECT DISTINCT __file_id FROM {CHECKED} WHERE __reason IS NOT NULL").fetchall()}
         for file_id, rows in opened:
-            _reject_checked(con, file_id, rows)
+            if file_id in failed:
+                _reject_checked(con, file_id, rows)
     finally:
         for _, rows in opened:
             rows.release()
@@ -223,29 +225,93 @@ def _load_dataset(
     return load
 
 
-def _read_and_check(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new: _NewFile, ts_limit: datetime.datetime
-) -> readers.FileRows:
-    """Read one file and insert its rows, validated, into the staging table."""
+def _read_and_check_files(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new_files: list[_NewFile], ts_limit: datetime.datetime
+) -> Iterator[tuple[_NewFile, readers.FileRows]]:
+    """Read each file and insert its rows, validated, into the staging table, in file order.
+
+    Runs of plain Parquet files with the same columns are checked together, up to BATCH_ROWS rows:
+    DuckDB reads a file's row group on one thread, so one scan of several files is what runs in
+    parallel. Every file is checked before the next non-Parquet file is read (implied source
+    rows depend on the ids staged before them).
+    """
+    batch: list[tuple[_NewFile, readers.FileRows]] = []
+    try:
+        for new in new_files:
+            rows = _read(con, spec, new)
+            if _batchable(new, rows):
+                if batch and (
+                    list(rows.columns.items()) != list(batch[0][1].columns.items())
+                    or sum(r.rows_given for _, r in batch) + rows.rows_given > BATCH_ROWS
+                ):
+                    yield from _check_batch(con, spec, batch, ts_limit)
+                    batch = []
+                batch.append((new, rows))
+                continue
+            yield from _check_batch(con, spec, batch, ts_limit)
+            batch = []
+            yield new, _check_file(con, spec, new, rows, ts_limit)
+        yield from _check_batch(con, spec, batch, ts_limit)
+    except BaseException:
+        for _, rows in batch:
+            rows.release()
+        raise
+
+
+def _read(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new: _NewFile) -> readers.FileRows:
     if isinstance(new.input, _SourcePart):
-        rows = _source_rows(con, spec, new.input, f"__load_source_{new.file_id}")
-    else:
-        rows = readers.read_file(
-            con,
-            new.input,
-            view_name=f"__load_source_{new.file_id}",
-            list_fields=frozenset(f.name for f in spec.fields if f.kind == "list"),
-            json_fields=tuple(f.name for f in spec.fields),
-            redact=REDACT,
+        return _source_rows(con, spec, new.input, f"__load_source_{new.file_id}")
+    return readers.read_file(
+        con,
+        new.input,
+        view_name=f"__load_source_{new.file_id}",
+        list_fields=frozenset(f.name for f in spec.fields if f.kind == "list"),
+        json_fields=tuple(f.name for f in spec.fields),
+        redact=REDACT,
+    )
+
+
+def _batchable(new: _NewFile, rows: readers.FileRows) -> bool:
+    """A plain Parquet file whose columns leave room for the batch's own (__file_id, file_index...)."""
+    file = new.input
+    return (
+        isinstance(file, readers.InputFile) and file.format == "parquet" and not file.compressed
+        and rows.relation is not None and not {name.lower() for name in rows.columns} & BATCH_RESERVED
+    )
+
+
+def _check_batch(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    batch: list[tuple[_NewFile, readers.FileRows]],
+    ts_limit: datetime.datetime,
+) -> list[tuple[_NewFile, readers.FileRows]]:
+    """Check Parquet files with the same columns in one scan; when that fails (a damaged file),
+    each file on its own, so that only the damaged one is rejected as unreadable."""
+    if len(batch) > 1:
+        paths = ", ".join(sql_literal(glob_literal(str(new.input.path))) for new, _ in batch)
+        ids = ", ".join(str(new.file_id) for new, _ in batch)
+        relation = (  # file_index: the file's place in the list
+            f"(SELECT [{ids}][CAST(file_index AS BIGINT) + 1] AS __file_id, file_row_number + 1 AS __position, "
+            f"* EXCLUDE (file_row_number) FROM read_parquet([{paths}], file_row_number = true))"
         )
+        try:
+            _check_relation(con, spec, relation, batch[0][1].columns, "__file_id", f"__load_simhash_{batch[0][0].file_id}", ts_limit)
+            return batch
+        except duckdb.Error:
+            con.execute(f"DELETE FROM {CHECKED} WHERE __file_id IN ({ids})")
+    return [(new, _check_file(con, spec, new, rows, ts_limit)) for new, rows in batch]
+
+
+def _check_file(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new: _NewFile, rows: readers.FileRows, ts_limit: datetime.datetime
+) -> readers.FileRows:
+    """Insert one file's rows, validated, into the staging table; a file DuckDB cannot read
+    through (a corrupt Parquet page) becomes an unreadable file."""
     if rows.relation is None:
         return rows
-    simhash_view = f"__load_simhash_{new.file_id}"
     try:
-        has_text = "prompt_text" in rows.columns and any(f.kind == "text" for f in spec.fields)
-        if has_text:
-            _register_simhashes(con, rows, simhash_view)
-        con.execute(_check_sql(spec, rows, new.file_id, ts_limit, simhash_view if has_text else None))
+        _check_relation(con, spec, rows.relation, rows.columns, str(new.file_id), f"__load_simhash_{new.file_id}", ts_limit)
     except duckdb.Error as exc:  # e.g. a corrupt Parquet page (a thrift error is a plain duckdb.Error)
         if getattr(new.input, "format", None) != "parquet" and not isinstance(
             exc, (duckdb.InvalidInputException, duckdb.IOException)
@@ -254,9 +320,40 @@ def _read_and_check(
         rows.release()
         con.execute(f"DELETE FROM {CHECKED} WHERE __file_id = {new.file_id}")
         return readers.unreadable_file(readers.short_error(exc))
-    finally:
-        con.unregister(simhash_view)
     return rows
+
+
+def _check_relation(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    relation: str,
+    columns: dict[str, str],
+    file_id: str,
+    simhash_view: str,
+    ts_limit: datetime.datetime,
+) -> None:
+    has_text = "prompt_text" in columns and any(f.kind == "text" for f in spec.fields)
+    order = _free_row_order(con)
+    try:
+        if has_text:
+            _register_simhashes(con, relation, columns, file_id, simhash_view)
+        con.execute(_check_sql(spec, relation, columns, file_id, ts_limit, simhash_view if has_text else None))
+    finally:
+        _restore_row_order(con, order)
+        con.unregister(simhash_view)
+
+
+def _free_row_order(con: duckdb.DuckDBPyConnection) -> bool:
+    """Let inserts without ORDER BY store rows in any order, so that DuckDB writes on all its
+    threads (the staging and raw tables' row order means nothing: readers order explicitly).
+    Returns the setting to restore."""
+    previous = bool(con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
+    con.execute("SET preserve_insertion_order = false")
+    return previous
+
+
+def _restore_row_order(con: duckdb.DuckDBPyConnection, previous: bool) -> None:
+    con.execute(f"SET preserve_insertion_order = {str(previous).lower()}")
 
 
 def _source_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, part: _SourcePart, view_name: str) -> readers.FileRows:
@@ -307,22 +404,37 @@ def _claimed_keys_sql(spec: DatasetSpec) -> str:
     )
 
 
-def _register_simhashes(con: duckdb.DuckDBPyConnection, rows: readers.FileRows, view_name: str) -> None:
-    """SimHash of each distinct prompt text of the file (a view over Python memory, not a table)."""
-    text = _text_of(quote_ident("prompt_text"), rows.columns["prompt_text"])
-    texts = con.sql(f"SELECT DISTINCT {text} AS text FROM {rows.relation} WHERE {text} IS NOT NULL").pl()
-    con.register(view_name, texts.with_columns(simhash=simhash64(texts["text"])))
+def _register_simhashes(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: dict[str, str], file_id: str, view_name: str
+) -> None:
+    """Per row with a prompt text: its sha256, length and SimHash, by (__file_id, __position).
+    A view over Python memory, not a table; the texts themselves are dropped once hashed."""
+    text = _text_of(quote_ident("prompt_text"), columns["prompt_text"])
+    rows = con.sql(
+        f"SELECT __file_id, __position, sha256(text) AS fingerprint, length(text) AS length, text "
+        f"FROM (SELECT {file_id} AS __file_id, __position, {text} AS text FROM {relation}) WHERE text IS NOT NULL"
+    ).to_arrow_table()
+    view = rows.drop_columns(["text"]).append_column("simhash", simhash64(rows["text"]).to_arrow())
+    del rows
+    # in record batches, so that DuckDB scans the view on all its threads
+    con.register(view_name, pa.Table.from_batches(view.to_batches(max_chunksize=VIEW_BATCH_ROWS), view.schema))
 
 
 def _check_sql(
-    spec: DatasetSpec, rows: readers.FileRows, file_id: int, ts_limit: datetime.datetime, simhash_view: str | None
+    spec: DatasetSpec,
+    relation: str,
+    columns: dict[str, str],
+    file_id: str,
+    ts_limit: datetime.datetime,
+    simhash_view: str | None,
 ) -> str:
-    """INSERT INTO the staging table: the file's rows typed, with the first failing check as __reason."""
+    """INSERT INTO the staging table: the rows of `relation` typed, with the first failing check as
+    __reason. `file_id`: SQL over the relation (a constant, or its __file_id column)."""
     parsed: dict[str, str] = {}
     values: dict[str, str] = {}
     checks: list[tuple[str, str]] = []
     for field in spec.fields:
-        source_type = rows.columns.get(field.name)
+        source_type = columns.get(field.name)
         source = quote_ident(field.name) if source_type is not None else "NULL"
         field_parsed, value, field_checks = field.compile(source, source_type or "VARCHAR", ts_limit)
         parsed.update(field_parsed)
@@ -330,21 +442,18 @@ def _check_sql(
         checks.extend(field_checks)
     outputs = spec.outputs(values, has_text=simhash_view is not None)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {why}" for cond, why in checks) + " END" if checks else "NULL"
-    # prompt texts: fingerprinted once per distinct text; joined on the text itself (in memory only)
+    # prompt texts: hashed beforehand (in memory only), joined by row
     simhash_join = (
-        f"LEFT JOIN (SELECT text, sha256(text) AS fingerprint, simhash FROM {simhash_view}) s "
-        f"ON s.text = p.{values['prompt_text']}"
-        if simhash_view
-        else ""
+        f"LEFT JOIN {simhash_view} s ON s.__file_id = p.__file_id AND s.__position = p.__position" if simhash_view else ""
     )
     staged = spec.columns + tuple(side.field for side in spec.side_lists)
     return f"""
         INSERT INTO {CHECKED} ({', '.join(staged)}, __file_id, __position, __reason)
         WITH p AS (
-            SELECT __position, {', '.join(f'{expr} AS {alias}' for alias, expr in parsed.items())}
-            FROM {rows.relation}
+            SELECT {file_id} AS __file_id, __position, {', '.join(f'{expr} AS {alias}' for alias, expr in parsed.items())}
+            FROM {relation}
         )
-        SELECT {', '.join(outputs[c] for c in staged)}, {file_id}, __position, {reason}
+        SELECT {', '.join(outputs[c] for c in staged)}, p.__file_id, p.__position, {reason}
         FROM p {simhash_join}
     """
 
@@ -361,15 +470,26 @@ def _insert_rejects(con: duckdb.DuckDBPyConnection, file_id: int, rejects: pa.Ta
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     """Valid rows whose id is already loaded, or seen earlier in this batch, become 'duplicate'."""
     key = spec.id_field
+    repeated = f"""
+        SELECT rowid FROM (
+            SELECT rowid, row_number() OVER (PARTITION BY {key} ORDER BY __file_id, __position) AS copy
+            FROM {CHECKED} WHERE __reason IS NULL
+        ) WHERE copy > 1
+        UNION ALL
+    """
+    # the window over every id is searched only when two valid ids hash alike: ids that all hash
+    # apart are all different (a collision of different ids only costs the search); past
+    # HASHED_IDS_MAX ids the hashes would take too much memory here, DuckDB searches (and spills)
+    (valid,) = con.sql(f"SELECT count(*) FROM {CHECKED} WHERE __reason IS NULL").fetchall()[0]
+    if valid <= HASHED_IDS_MAX:
+        hashes = con.sql(f"SELECT hash({key}) AS h FROM {CHECKED} WHERE __reason IS NULL").to_arrow_table()["h"]
+        if pl.Series(hashes).n_unique() == len(hashes):
+            repeated = ""
     con.execute(
         f"""
         UPDATE {CHECKED} SET __reason = 'duplicate'
         WHERE rowid IN (
-            SELECT rowid FROM (
-                SELECT rowid, row_number() OVER (PARTITION BY {key} ORDER BY __file_id, __position) AS copy
-                FROM {CHECKED} WHERE __reason IS NULL
-            ) WHERE copy > 1
-            UNION ALL
+            {repeated}
             SELECT c.rowid FROM {CHECKED} c JOIN main.{spec.name} t ON c.{key} = t.{key} WHERE c.__reason IS NULL
         )
         """
@@ -410,8 +530,6 @@ def _reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.
     if rows.relation is None:
         return
     failed = f"(SELECT __position, __reason FROM {CHECKED} WHERE __file_id = {file_id} AND __reason IS NOT NULL)"
-    if not con.sql(f"SELECT count(*) FROM {failed}").fetchall()[0][0]:
-        return
     try:
         con.execute(
             f"""
@@ -448,6 +566,7 @@ def _commit_dataset(
             }
         ),
     )
+    order = _free_row_order(con)  # set outside the transaction: a failed statement aborts it, SET included
     con.begin()
     try:
         loaded = con.execute(spec.insert_sql()).fetchall()[0][0]
@@ -514,6 +633,7 @@ def _commit_dataset(
         con.rollback()
         raise
     finally:
+        _restore_row_order(con, order)
         con.unregister(files_view)
     return load
 
@@ -551,6 +671,10 @@ def _ts_literal(moment: datetime.datetime) -> str:
     return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
 
 
+def _tstz_literal(moment: datetime.datetime) -> str:
+    return f"TIMESTAMPTZ '{moment.isoformat(sep=' ')}+00'"
+
+
 # --- checks per kind of field ----------------------------------------------------------
 
 Compiled = tuple[dict[str, str], str, list[tuple[str, str]]]  # (parsed columns, value expr, checks)
@@ -559,6 +683,7 @@ INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
 FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE", "TIMESTAMP WITHOUT TIME ZONE"}
 TIMESTAMPTZ_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}
+FAST_UTC_RANGE = (datetime.datetime(1900, 1, 1), datetime.datetime(2200, 1, 1))
 BIGINT_MAX = 9_223_372_036_854_775_807
 INTEGER_MAX = 2_147_483_647
 # Bounds far beyond any real value, so that sums and products downstream (features, report
@@ -596,9 +721,13 @@ class Field:
 
 
 def _text_of(source: str, source_type: str) -> str:
-    """The value as text, NULL when blank."""
+    """The value as text, NULL when blank (only characters trim() removes)."""
     text = source if source_type == "VARCHAR" else f"CAST({source} AS VARCHAR)"
-    return f"CASE WHEN trim({text}) <> '' THEN {text} END"
+    # the same as trim(text) <> '', cheaper: a text starting with a visible ASCII character
+    # (first byte 0x21-0x7F: compared bytewise, valid UTF-8) is not blank; otherwise
+    # ltrim(x) = '' exactly when trim(x) = '', but ltrim stops at the first kept character
+    # where trim decodes the whole text to find its end (slow on long prompt texts)
+    return f"CASE WHEN ({text} >= '!' AND {text} < chr(128)) OR ltrim({text}) <> '' THEN {text} END"
 
 
 def _compile_string(field: Field, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
@@ -615,7 +744,11 @@ def _compile_timestamp(field: Field, source: str, source_type: str, ts_limit: da
     if source_type in TIMESTAMP_TYPES:
         parsed = {present: f"{source} IS NOT NULL", value: f"CAST({source} AS TIMESTAMP)"}
     elif source_type in TIMESTAMPTZ_TYPES:
-        parsed = {present: f"{source} IS NOT NULL", value: f"timezone('UTC', {source})"}
+        # in UTC a TIMESTAMPTZ holds the same microseconds as its TIMESTAMP: taken as is where that
+        # is known to agree with timezone() (which goes through the ICU calendar, slowly)
+        in_range = f"{source} BETWEEN {_tstz_literal(FAST_UTC_RANGE[0])} AND {_tstz_literal(FAST_UTC_RANGE[1])}"
+        utc = f"CASE WHEN {in_range} THEN make_timestamp(epoch_us({source})) ELSE timezone('UTC', {source}) END"
+        parsed = {present: f"{source} IS NOT NULL", value: utc}
     else:  # text: ISO-8601 with Z, +HH:MM, +HHMM, +HH or no offset (UTC: the session time zone)
         text = _text_of(source, source_type)
         parsed = {present: f"{text} IS NOT NULL", value: f"timezone('UTC', TRY_CAST(trim({text}) AS TIMESTAMPTZ))"}
@@ -630,6 +763,8 @@ def _compile_number(field: Field, source: str, source_type: str, ts_limit: datet
     """Integers and numbers: text or numeric sources; integers must be whole, all must be >= 0."""
     text, number = field.alias("text"), field.alias("number")
     whole = field.kind == "integer"
+    if source_type in INTEGER_TYPES and field.max_value < 2**53:
+        return _compile_typed_integer(field, source)
     if _is_numeric(source_type):
         parsed = {text: source, number: f"CAST({source} AS DOUBLE)"}  # text: only tested for NULL
         exact = f"TRY_CAST({text} AS BIGINT)" if source_type in INTEGER_TYPES else f"TRY_CAST({number} AS BIGINT)"
@@ -648,6 +783,21 @@ def _compile_number(field: Field, source: str, source_type: str, ts_limit: datet
     if field.default is not None:
         value = f"coalesce({value}, {field.default})"
     return parsed, value, checks
+
+
+def _compile_typed_integer(field: Field, source: str) -> Compiled:
+    """An integer column: never fractional nor infinite, so only missing, negative and out of range.
+    Compared as integers, which gives what comparing its DOUBLE gives for bounds below 2^53."""
+    value = field.alias("integer")
+    checks = field.missing_check(f"{value} IS NULL") + [
+        (f"{value} < 0", sql_literal(f"negative value: {field.name}")),
+        (f"{value} > {field.max_value}", sql_literal(f"out of range: {field.name}")),
+    ]
+    target = "BIGINT" if field.kind == "integer" else "DOUBLE"
+    result = f"CASE WHEN {value} BETWEEN 0 AND {field.max_value} THEN CAST({value} AS {target}) END"
+    if field.default is not None:
+        result = f"coalesce({result}, {field.default})"
+    return {value: source}, result, checks
 
 
 def _compile_list(field: Field, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
@@ -716,16 +866,18 @@ class DatasetSpec:
     side_lists: tuple[SideList, ...] = ()
 
     def outputs(self, values: dict[str, str], *, has_text: bool) -> dict[str, str]:
-        """Staging column -> SQL over the parsed columns (and `s`, the prompt texts' view, if has_text)."""
+        """Staging column -> SQL over the parsed columns (and `s`, the prompt texts' hashes by row:
+        a row has one exactly when its text is not blank, if has_text)."""
         out = dict(values)
         if self.name == "invocations":
             text, given_hash = values["prompt_text"], values["prompt_hash"]
+            has_fingerprint = "s.fingerprint IS NOT NULL" if has_text else f"{text} IS NOT NULL"
             out["prompt_fingerprint"] = (
-                f"CASE WHEN {text} IS NOT NULL THEN {'s.fingerprint' if has_text else 'NULL'} "
+                f"CASE WHEN {has_fingerprint} THEN {'s.fingerprint' if has_text else 'NULL'} "
                 f"WHEN {given_hash} IS NOT NULL THEN 'hash:' || {given_hash} END"
             )
             out["prompt_simhash"] = "s.simhash" if has_text else "NULL"
-            out["prompt_length"] = f"coalesce({values['prompt_length']}, length({text}))"
+            out["prompt_length"] = f"coalesce({values['prompt_length']}, {'s.length' if has_text else f'length({text})'})"
         if self.name == "token_usage":
             out["cost_source"] = "NULL"
         return out
@@ -758,6 +910,10 @@ class DatasetSpec:
 
 # settings
 CHECKED, REJECTED, PRICES = "__load_checked", "__load_rejected", "__load_prices"
+BATCH_ROWS = 1_000_000  # Parquet rows checked in one scan (their prompt texts are in memory at once)
+HASHED_IDS_MAX = 25_000_000  # ids whose 64-bit hashes are checked for repeats in memory (~0.6 GB)
+VIEW_BATCH_ROWS = 50_000  # record batch of the prompt hashes' view (DuckDB scans batches in parallel)
+BATCH_RESERVED = frozenset({"__file_id", "__position", "file_index", "file_row_number"})
 STATUSES = ("success", "failure", "rolled_back")
 REDACT = frozenset({"prompt_text"})  # never stored, never shown in raw text
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 import pytest
 
 from pipeline.fingerprint import (
@@ -85,6 +88,63 @@ def test_near_duplicates_statistically() -> None:
     far = sorted(hamming64(x, z) for x, z in zip(a, c))
     assert near[len(near) // 2] <= 6 and far[len(far) // 2] >= 26
     assert near[int(len(near) * 0.95)] < far[int(len(far) * 0.05)]
+
+
+def reference_simhash(text: str | None) -> int | None:
+    """The SimHash definition, one text at a time, the obvious way."""
+    if text is None:
+        return None
+    tokens = [t for t in re.findall(r"[a-z0-9]+", text.lower()) if not t.isdigit()]
+    if not tokens:
+        return None
+    sums = [0] * 64
+    for token in tokens:
+        value = int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+        for bit in range(64):
+            sums[bit] += 1 if value >> bit & 1 else -1
+    return sum(1 << bit for bit in range(64) if sums[bit] > 0)
+
+
+PIECES = [
+    "Fix", "the", "BUG", "bug", "refactor", "checkout_service", "v2", "2fa", "123", "0042", "x86_64", "e2e", "a", "Z",
+    "internationalization", "supercalifragilisticexpialidocious", "ab" * 20,  # words longer than 8, 16, 24 bytes
+    ".", ",", "!?", "(attempt", "37)", "--", "/", "'", '"', "{}", "\\", "_", "-", "+",  # separators inside pieces
+    "é", "naïve", "straße", "İstanbul", "\u212a" + "elvin", "ΣΊΣΥΦΟΣ", "日本語", "🙂", "ǅemal", "ＡＢＣ", "٣٤",  # unicode
+    "\x00", "\x7f", "\u00ad",  # control characters and a soft hyphen
+]
+SPACES = [" ", " ", " ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2003", "", "\x0b", "\x0c"]
+
+
+def corpus(n: int, seed: int) -> list[str | None]:
+    rng = random.Random(seed)
+    texts: list[str | None] = [
+        None, "", " ", "\t\n", "\u00a0\u3000", "123 456", "!!!", "a", "A" * 1000, "word " * 5000, "Hello!!", "  hello 42 ",
+        "attempt 37", "attempt 38", "tab\tseparated\nlines\r\nand crlf", "x\x00y", "İ", "\u212a", "ß" * 3,
+    ]
+    for _ in range(n):
+        words = [rng.choice(PIECES) for _ in range(rng.randrange(0, 40))]
+        if rng.random() < 0.3 and words:  # repeated words weigh their count
+            words += [rng.choice(words)] * rng.randrange(1, 30)
+            rng.shuffle(words)
+        texts.append("".join(w + rng.choice(SPACES) for w in words))
+    texts += [None] * 3 + texts[20:40]  # nulls and repeated texts
+    return texts
+
+
+def test_simhash_matches_the_reference_definition() -> None:
+    texts = corpus(3000, seed=11)
+    expected = [reference_simhash(t) for t in texts]
+    assert simhash64(texts).to_list() == expected
+    assert simhash64(pl.Series(texts, dtype=pl.String), chunk_rows=97).to_list() == expected  # chunks on threads
+    assert simhash64(pa.array(texts, pa.string())).to_list() == expected
+    assert simhash64(pa.chunked_array([texts[:1000], texts[1000:]], pa.large_string()), chunk_rows=700).to_list() == expected
+
+
+def test_simhash_of_no_text() -> None:
+    assert simhash64([]).to_list() == []
+    assert simhash64([None, None, "", "42"]).to_list() == [None, None, None, None]
+    assert simhash64([None, None]).to_list() == [None, None]  # no piece at all
+    assert simhash64(pl.Series([None], dtype=pl.String)).dtype == pl.UInt64
 
 
 def test_prompt_fingerprint_matches_duckdb_sha256() -> None:

@@ -14,7 +14,7 @@ from pipeline import load as load_module
 from pipeline.fingerprint import prompt_fingerprint, simhash64
 from pipeline.load import LoadCountError, MissingDatasetError
 from pipeline.storage import connect
-from tests.pipeline.conftest import FIXTURES, TOKEN_HEADER, InputDir, rejected, run_load, table
+from tests.pipeline.conftest import FIXTURES, NOW, TOKEN_HEADER, InputDir, rejected, run_load, table
 
 TS = datetime.datetime
 
@@ -294,7 +294,11 @@ def test_undecodable_bytes_reject_the_file(con: duckdb.DuckDBPyConnection, input
 # --- duplicates and idempotence ----------------------------------------------------------
 
 
-def test_duplicates_first_copy_stands(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+@pytest.mark.parametrize("hashed_ids_max", [load_module.HASHED_IDS_MAX, 0])  # 0: DuckDB alone looks for repeats
+def test_duplicates_first_copy_stands(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir, monkeypatch: pytest.MonkeyPatch, hashed_ids_max: int
+) -> None:
+    monkeypatch.setattr(load_module, "HASHED_IDS_MAX", hashed_ids_max)
     inputs.write("token_usage/1.csv", f"{TOKEN_HEADER}\n"
                  "r-1,2026-10-05T09:00:00Z,u,s,m,1,1\n"
                  "r-2,bad,u,s,m,2,1\n"  # rejected: does not count as loaded
@@ -483,3 +487,123 @@ def test_parquet_prompts_are_fingerprinted_and_redacted(con: duckdb.DuckDBPyConn
     assert table(con, "rejected_rows", "position, reason, raw::JSON ->> 'prompt_text'") == [
         (1, "negative value: tool_calls", "sha256:" + prompt_fingerprint(SECRET)),
     ]
+
+
+# --- several Parquet files checked in one scan ------------------------------------------------
+
+TOKEN_PARQUET = """
+    SELECT 'r-' || (range + {first}) AS request_id, TIMESTAMPTZ '2026-10-05 09:00:00+00' + INTERVAL (range) SECOND AS ts,
+           'u' AS user_id, 's' AS session_id, 'sonnet-4.5' AS model,
+           CASE WHEN range % 97 = 5 THEN -1 ELSE range END::BIGINT AS input_tokens,
+           CASE WHEN range % 89 = 7 THEN NULL ELSE 1 END::INTEGER AS output_tokens,
+           CASE WHEN range % 83 = 3 THEN 2000000000000 ELSE 0 END::UBIGINT AS cache_read_tokens
+    FROM range({rows})
+"""
+
+
+def damage(path: Path) -> None:
+    """Scramble the data pages of a Parquet file, keeping its footer (its columns and row count read fine)."""
+    data = bytearray(path.read_bytes())
+    data[200:2000] = bytes((b * 7 + 13) % 256 for b in data[200:2000])
+    path.write_bytes(bytes(data))
+
+
+def test_parquet_files_are_checked_together_and_a_damaged_one_alone(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir, tmp_path: Path
+) -> None:
+    for i, first in enumerate((0, 3000, 6000, 8990)):  # the last file repeats ten ids of the one before
+        inputs.parquet(con, f"token_usage/{i}.parquet", TOKEN_PARQUET.format(first=first, rows=3000))
+    intact = tmp_path / "intact"
+    shutil.copytree(inputs.path, intact)
+    damage(inputs.parquet(con, "token_usage/1b.parquet", TOKEN_PARQUET.format(first=90000, rows=5000)))
+
+    summary = run_load(con, inputs.path)
+
+    load = summary.datasets["token_usage"]
+    assert (load.files_loaded, load.rows_given, load.rows_loaded + load.rows_rejected) == (5, 12001, 12001)
+    [(position, reason)] = con.sql(
+        "SELECT position, reason FROM rejected_rows WHERE source_file LIKE '%1b.parquet'").fetchall()
+    assert position == 0 and reason.startswith("unreadable file: ")
+    without = connect()
+    run_load(without, intact)  # the same files without the damaged one
+    columns = "request_id, ts, input_tokens, output_tokens, cache_read_tokens, position"
+    assert table(con, "token_usage", columns) == table(without, "token_usage", columns)
+    reasons = "SELECT reason, count(*) FROM rejected_rows WHERE position > 0 GROUP BY ALL ORDER BY ALL"
+    assert con.sql(reasons).fetchall() == without.sql(reasons).fetchall()
+    assert ("duplicate", 6) in con.sql(reasons).fetchall() and load.rows_loaded > 11000
+
+
+def test_checking_files_together_or_one_by_one_gives_the_same_rows(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i, first in enumerate((0, 2990, 6000)):
+        inputs.parquet(con, f"token_usage/{i}.parquet", TOKEN_PARQUET.format(first=first, rows=3000))
+    inputs.parquet(con, "invocations/a.parquet", f"""
+        SELECT 'i-' || range AS invocation_id, TIMESTAMP '2026-10-05 09:00:00' AS ts, 'u' AS user_id, 's' AS session_id,
+               CASE range % 4 WHEN 0 THEN NULL WHEN 1 THEN ' ' ELSE '{SECRET} ' || (range % 7) END AS prompt_text
+        FROM range(500)
+    """)
+    inputs.parquet(con, "invocations/b.parquet", f"""
+        SELECT 'i-' || (range + 490) AS invocation_id, TIMESTAMP '2026-10-05 09:00:00' AS ts, 'u' AS user_id,
+               's' AS session_id, '{SECRET} ' || (range % 5) AS prompt_text
+        FROM range(500)
+    """)
+    tables = ("token_usage", "invocations", "rejected_rows", "loaded_files", "run_datasets")
+    run_load(con, inputs.path)
+    together = {name: table(con, name) for name in tables}
+
+    monkeypatch.setattr(load_module, "BATCH_ROWS", 1)
+    alone = connect()
+    run_load(alone, inputs.path)
+    assert {name: table(alone, name) for name in tables} == together
+    assert len(together["rejected_rows"]) > 10 and len(together["invocations"]) == 990
+
+
+# --- the checks' cheaper forms agree with the plain ones -------------------------------------
+
+
+def evaluate(field: load_module.Field, source_type: str, values: str) -> list[tuple]:
+    """(value, first failing check) of `field` over `values` (a SQL list) typed as `source_type`."""
+    parsed, value, checks = field.compile("src", source_type, NOW.replace(tzinfo=None))
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {why}" for c, why in checks) + " END" if checks else "NULL"
+    columns = ", ".join(f"{expr} AS {alias}" for alias, expr in parsed.items())
+    return connect().sql(  # the loader's session (UTC)
+        f"SELECT {value}, {reason} FROM (SELECT i, {columns} FROM "
+        f"(SELECT i, CAST(v AS {source_type}) AS src FROM (SELECT unnest({values}) AS v, unnest(range(len({values}))) AS i))) ORDER BY i"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("source_type", ["TINYINT", "INTEGER", "BIGINT", "UBIGINT", "HUGEINT"])
+def test_integer_columns_check_like_their_text(source_type: str) -> None:
+    field = load_module.Field("input_tokens", "integer", required=True, max_value=load_module.COUNT_MAX)
+    values = {
+        "TINYINT": [-128, -1, 0, 1, 127],
+        "INTEGER": [-2147483648, -1, 0, 7, 2147483647],
+        "BIGINT": [-(2**63), -1, 0, 999999999999, 10**12, 10**12 + 1, 2**63 - 1],
+        "UBIGINT": [0, 10**12, 10**12 + 1, 2**53 + 1, 2**64 - 1],
+        "HUGEINT": [-(2**127), -1, 0, 10**12, 10**12 + 1, 10**30],
+    }[source_type]
+    as_text = "[NULL, " + ", ".join(f"'{v}'" for v in values) + "]"
+    typed = evaluate(field, source_type, as_text)
+    assert typed == evaluate(field, "VARCHAR", as_text)
+    assert ("missing required field: input_tokens" in {r for _, r in typed}) and any(v == 0 for v, _ in typed)
+
+
+def test_text_blank_test_is_trim() -> None:
+    strings = ["", " ", "  ", "\u00a0", "\u3000", "\u2003 \u00a0", "\t", "\n", " \t", "a", " a", "a ", "!", "~", "\x7f",
+               "\x00", "é", " é", "\u3000x", "\u00a0\u00a0y", "İ", "🙂", "\u200b"]
+    ours = load_module._text_of("s", "VARCHAR")
+    rows = duckdb.sql(f"SELECT s, {ours}, CASE WHEN trim(s) <> '' THEN s END FROM (SELECT unnest(?) AS s)", params=[strings + [None]]).fetchall()
+    assert [r[1] for r in rows] == [r[2] for r in rows]
+    assert sum(r[1] is None for r in rows) == 7
+
+
+def test_timestamptz_to_utc_is_timezone_utc() -> None:
+    field = load_module.Field("ts", "timestamp", required=True)
+    values = """[NULL, TIMESTAMPTZ '0001-01-01 00:00:00+00', TIMESTAMPTZ '1582-10-10 12:00:00+00', TIMESTAMPTZ '1800-06-01 01:02:03.456789+00',
+                 TIMESTAMPTZ '1899-12-31 23:59:59.999999+00', TIMESTAMPTZ '1900-01-01 00:00:00+00', TIMESTAMPTZ '1969-12-31 23:59:59.999999+00',
+                 TIMESTAMPTZ '2026-10-05 11:00:00.000001+02', TIMESTAMPTZ '2200-01-01 00:00:00+00', TIMESTAMPTZ '2200-01-01 00:00:00.000001+00',
+                 TIMESTAMPTZ '9999-12-31 23:59:59+00', 'infinity'::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ]"""
+    typed = evaluate(field, "TIMESTAMP WITH TIME ZONE", values)
+    expected = connect().sql(f"SELECT timezone('UTC', v) FROM (SELECT unnest({values}) AS v, unnest(range(13)) AS i) ORDER BY i").fetchall()
+    assert [v for v, _ in typed] == [v for (v,) in expected]
