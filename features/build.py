@@ -223,8 +223,8 @@ def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
         return "no previous feature build"
     if state[0][0] != fingerprint:
         return "the feature SQL or settings changed since the last build"
-    missing = [t for t in FEATURE_TABLES if not con.sql(
-        f"SELECT 1 FROM duckdb_tables() WHERE table_name = '{t}' AND NOT temporary").fetchall()]
+    present = {row[0] for row in con.sql("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    missing = [t for t in FEATURE_TABLES if t not in present]
     if missing:
         return f"feature table {missing[0]} is missing"
     since = state[0][1]

@@ -157,29 +157,27 @@ def publish_scores(
     con.execute("SET VARIABLE run_id = ?", [run_id])
     levels = (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions"))
     fresh = weeks is None or any(not _has_table(con, table) for table, _ in levels)
+    if not fresh:
+        for table, _ in levels:
+            con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))", {"weeks": list(weeks)})
     stored = 0
     for part in scored:
-        for table, level in levels:
-            con.register("__scored", getattr(part, level))
-            if fresh and stored == 0:
-                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __scored")
-            else:
-                if stored == 0:
-                    con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))",
-                                {"weeks": list(weeks or [])})
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __scored")
-            con.unregister("__scored")
+        _store(con, part, levels, create=fresh and stored == 0)
         stored += 1
-    if stored == 0:
-        if fresh:  # no usage at all: the tables still get their columns
-            return publish_scores(con, run_id, detectors_config,
-                                  [score_partition(read_partition(con, None), detectors_config)], weeks)
-        for table, _ in levels:  # the weeks to rescore have no rows any more
-            con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))", {"weeks": list(weeks or [])})
+    if fresh and stored == 0:  # no usage at all: the tables still get their columns
+        _store(con, score_partition(read_partition(con, None), detectors_config), levels, create=True)
     for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags"):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline', table)}")
     con.execute(read_sql("pipeline", "views"))
     return summarise(con)
+
+
+def _store(con: duckdb.DuckDBPyConnection, part: ScoredPartition, levels: tuple[tuple[str, str], ...], *, create: bool) -> None:
+    for table, level in levels:
+        con.register("__scored", getattr(part, level))
+        verb = f"CREATE OR REPLACE TABLE {table} AS" if create else f"INSERT INTO {table} BY NAME"
+        con.execute(f"{verb} SELECT * FROM __scored")
+        con.unregister("__scored")
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
