@@ -110,7 +110,7 @@ def build_features(
             build_table(con, table)
         weeks = None
     else:
-        weeks = _rebuild_weeks(con, variables)
+        weeks = _rebuild_weeks(con, variables, max_file_id)
     rows = {table: con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in tables}
     if tables == FEATURE_TABLES:
         con.execute("DELETE FROM feature_state")
@@ -131,10 +131,16 @@ def build_table(con: duckdb.DuckDBPyConnection, table: str, *, temporary: bool =
         raise RuntimeError(f"building feature table {table!r} failed: {error}") from error
 
 
-def _rebuild_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
+def _rebuild_weeks(
+    con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int], max_file_id: int
+) -> tuple[date, ...]:
     """Steps 1-4 of the module doc; returns the weeks rebuilt."""
     database = _quoted(con.sql("SELECT current_database()").fetchall()[0][0])
     since = con.sql("SELECT max_file_id FROM feature_state").fetchall()[0][0]
+    if since == max_file_id:
+        # nothing loaded since the last build: leave every table as it is (rebuilding the small
+        # whole tables would only re-add their doubles in another order)
+        return ()
     con.execute("SET VARIABLE since_file_id = $since", {"since": since})
     con.execute("CREATE OR REPLACE TEMP TABLE __previous_change_deployments AS SELECT * FROM change_deployments")
     build_table(con, "change_deployments")
