@@ -5,18 +5,19 @@ rebuilds only the ISO weeks that the input rows loaded since the last build can 
 
 1. `change_deployments` is rebuilt whole (one row per change: small), keeping the previous one to
    compare with.
-2. Seed weeks (`affected_weeks.sql`): weeks of the new requests and prompts and of every session
-   they extend; merge weeks of changes that are new or changed (merge, author, deployment state),
-   and the weeks of the sessions those changes are or may become linked to.
-3. Closure: a session spanning weeks is rebuilt whole, so all its weeks join (`session_spans.sql`);
-   then the weeks whose trailing windows (usual hours, peer baselines) read those weeks join too
-   (the next `max(usual_hours_weeks, peer_weeks) - 1` weeks), closed over sessions again.
+2. Seed weeks (`affected_weeks.sql`): every week of each session with new requests or prompts;
+   merge weeks of changes that are new or changed (merge, author, deployment state), and every
+   week of the sessions those changes are or may become linked to.
+3. The weeks whose trailing windows (usual hours, peer baselines) read a seed week join too: the
+   next `max(usual_hours_weeks, peer_weeks) - 1` weeks.
 4. The event-grained tables (`WEEK_PARTITIONED`) are computed from temporary copies of
-   token_usage and invocations holding only those weeks' rows (they shadow the real tables, so the
-   same SQL runs), and replace those weeks' rows; the small tables derived from them are rebuilt
-   whole.
+   token_usage and invocations (they shadow the real tables, so the same SQL runs) holding those
+   weeks' rows plus every event of the sessions with an event in them, so a session crossing into
+   an untouched week is still computed whole. Only the rebuilt weeks' rows replace the old ones
+   (rows of other weeks computed from a partial slice are dropped); the small tables derived
+   from them are rebuilt whole.
 
-The result equals a full build (tests/features/test_incremental.py checks it). A full build is
+The result equals a full build (tests/pipeline/test_incremental.py checks it). A full build is
 made instead when there is no previous build, when the feature SQL or settings changed since, or
 when people, aliases or prices were loaded (they touch every week).
 """
@@ -149,16 +150,20 @@ def _rebuild_weeks(
         if weeks:
             con.execute("SET VARIABLE rebuild_weeks = $weeks", {"weeks": list(weeks)})
             in_weeks = "week_start IN (SELECT unnest(getvariable('rebuild_weeks')))"
+            sessions_in_weeks = f"SELECT session_id FROM {database}.main.session_weeks WHERE {in_weeks}"
             for raw in SLICED_INPUTS:
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
-                    f"WHERE iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks')))"
+                    f"WHERE iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) "
+                    f"OR session_id IN ({sessions_in_weeks})"
                 )
             try:
                 for table in WEEK_PARTITIONED:
                     build_table(con, table, temporary=True)
                     con.execute(f"DELETE FROM {database}.main.{table} WHERE {in_weeks}")
-                    con.execute(f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table}")
+                    con.execute(
+                        f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table} WHERE {in_weeks}"
+                    )
                     if table in READ_WHOLE:
                         con.execute(f"DROP TABLE temp.main.{table}")
             finally:
@@ -173,7 +178,7 @@ def _rebuild_weeks(
 
 
 def _closed_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
-    """Seed weeks closed over multi-week sessions, plus the weeks their trailing windows reach (step 3).
+    """Seed weeks plus the weeks whose trailing windows read them (step 3).
 
     The windows are applied once, not repeatedly: a later week joins because its usual hours or
     peer baselines read the seed weeks, and what it contributes to windows (its own volume,
@@ -182,33 +187,12 @@ def _closed_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float 
     seeds = {row[0] for row in con.sql(read_sql("features", "affected_weeks")).fetchall()}
     if not seeds:
         return ()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __session_spans AS {read_sql('features', 'session_spans')}")
     window_weeks = int(max(variables.get("usual_hours_weeks", 1), variables.get("peer_weeks", 1)))
-    try:
-        changed = _close_over_sessions(con, seeds)
-        reached = {row[0] for row in con.sql(
-            FORWARD_WEEKS_SQL, params={"weeks": sorted(changed), "forward": max(window_weeks - 1, 0)}
-        ).fetchall()}
-        return tuple(sorted(_close_over_sessions(con, changed | reached)))
-    finally:
-        con.execute("DROP TABLE IF EXISTS temp.main.__session_spans")
+    reached = {row[0] for row in con.sql(
+        FORWARD_WEEKS_SQL, params={"weeks": sorted(seeds), "forward": max(window_weeks - 1, 0)}
+    ).fetchall()}
+    return tuple(sorted(seeds | reached))
 
-
-def _close_over_sessions(con: duckdb.DuckDBPyConnection, weeks: set[date]) -> set[date]:
-    """`weeks` plus every week of each multi-week session touching them, until nothing is added."""
-    while True:
-        grown = {row[0] for row in con.sql(SPANNED_WEEKS_SQL, params={"weeks": sorted(weeks)}).fetchall()}
-        if grown <= weeks:
-            return weeks
-        weeks = weeks | grown
-
-
-SPANNED_WEEKS_SQL = """
-SELECT DISTINCT CAST(unnest(generate_series(s.first_week, s.last_week, INTERVAL 7 DAY)) AS DATE)
-FROM __session_spans AS s
-WHERE EXISTS (SELECT 1 FROM (SELECT unnest($weeks::DATE[]) AS week_start) AS c
-              WHERE c.week_start BETWEEN s.first_week AND s.last_week)
-"""
 
 # the `forward` weeks after each given week, up to the newest week with usage
 FORWARD_WEEKS_SQL = """

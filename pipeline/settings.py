@@ -81,6 +81,9 @@ def check_config(config: dict[str, Any]) -> None:
     workers = engine.get("dask_workers")
     if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 1024:
         raise ConfigError(f"[engine] dask_workers must be a whole number from 0 to 1024, not {workers!r}"[:200])
+    threads = engine.get("scoring_threads")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64:
+        raise ConfigError(f"[engine] scoring_threads must be a whole number from 1 to 64, not {threads!r}"[:200])
     min_rows = engine.get("dask_min_rows")
     if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0:
         raise ConfigError(f"[engine] dask_min_rows must be a whole number from 0, not {min_rows!r}"[:200])
@@ -136,6 +139,10 @@ class Settings:
     @property
     def dask_workers(self) -> int:
         return int(self.config["engine"]["dask_workers"])
+
+    @property
+    def scoring_threads(self) -> int:
+        return int(self.config["engine"]["scoring_threads"])
 
     @property
     def dask_min_rows(self) -> int:

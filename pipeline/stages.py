@@ -5,7 +5,9 @@ Each stage opens its own connection and closes it, so stages can run in separate
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -91,8 +93,37 @@ def detect(db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date]
     score tables, flags and analysts' views. One week at a time: each is read, scored and stored
     before the next is read, so memory holds one week's rows."""
     with open_db(db_path, settings) as con:
-        scored = (score_partition(read_partition(con, week), settings.detectors) for week in partition_weeks(con, weeks))
+        scored = scored_weeks(con, partition_weeks(con, weeks), settings.detectors, settings.scoring_threads)
         return publish_scores(con, run_id, settings.detectors, scored, weeks)
+
+
+def scored_weeks(
+    con: duckdb.DuckDBPyConnection, weeks: Sequence[date], detectors_config: Mapping[str, Any], threads: int
+) -> Iterator[ScoredPartition]:
+    """The weeks scored on `threads` threads, in week order; each week's two levels are scored
+    apart, so even one week (a daily run) uses two threads. Weeks are read one at a time on the
+    caller's thread (the connection is not shared) and at most `threads` are held unstored."""
+    if threads <= 1:
+        yield from (score_partition(read_partition(con, week), detectors_config) for week in weeks)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[tuple[date, Future[pl.DataFrame], Future[pl.DataFrame]]] = deque()
+
+        def oldest() -> ScoredPartition:
+            week, user_weeks, sessions = pending.popleft()
+            return ScoredPartition(week, user_weeks.result(), sessions.result())
+
+        for week in weeks:
+            partition = read_partition(con, week)
+            pending.append((
+                week,
+                pool.submit(score_level, partition.user_weeks, "user_week", detectors_config),
+                pool.submit(score_level, partition.sessions, "session", detectors_config),
+            ))
+            if len(pending) >= threads:
+                yield oldest()
+        while pending:
+            yield oldest()
 
 
 def open_db(db_path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

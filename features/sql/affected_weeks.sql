@@ -7,7 +7,8 @@
 WITH
 new_requests AS (SELECT session_id, ts FROM token_usage WHERE file_id > getvariable('since_file_id')),
 new_prompts AS (SELECT session_id, ts FROM invocations WHERE file_id > getvariable('since_file_id')),
-built_sessions AS (SELECT session_id, user_id, started_at, ended_at, week_start FROM sessions),
+built_sessions AS (SELECT session_id, user_id, started_at, ended_at FROM sessions),
+built_session_weeks AS (SELECT session_id, week_start FROM session_weeks),
 built_links AS (SELECT session_id, change_id FROM session_links),
 changes_now AS (SELECT * FROM change_deployments),
 changes_before AS (SELECT * FROM __previous_change_deployments),
@@ -66,5 +67,6 @@ SELECT DISTINCT week_start FROM (
     UNION ALL
     SELECT iso_week(merged_at) FROM changed_changes WHERE merged_at IS NOT NULL
     UNION ALL
-    SELECT week_start FROM built_sessions WHERE session_id IN (SELECT session_id FROM linkable_sessions)
+    -- every week a linkable session spans: its link and outcome reach its tokens in each
+    SELECT week_start FROM built_session_weeks WHERE session_id IN (SELECT session_id FROM linkable_sessions)
 )

@@ -56,3 +56,15 @@ def test_normalisations(anomaly_table: tuple[pl.DataFrame, np.ndarray]) -> None:
     robust = PyodEnsembleDetector(features=FEATURES).fit(table)
     member = robust.member_scores(robust._matrix(table))
     assert np.allclose(np.median(member, axis=0), 0.0, atol=0.02)  # centred on the training median
+
+
+def test_members_numba_code_is_cached_on_disk_so_each_process_does_not_compile_it_again() -> None:
+    import pyod.models.hbos
+    from numba.core.caching import NullCache
+
+    from detectors.ensemble import _member_class
+
+    assert _member_class("hbos") is pyod.models.hbos.HBOS
+    cache = pyod.models.hbos._calculate_outlier_scores._cache
+    assert not isinstance(cache, NullCache)
+    assert cache.cache_path  # numba found a writable folder for it

@@ -80,6 +80,34 @@ def test_a_late_day_in_an_old_week_rebuilds_the_weeks_its_windows_reach(world: P
     _assert_same_tables(incremental_db, full_db)
 
 
+def test_a_session_crossing_into_the_rebuilt_week_is_computed_from_all_its_events(world: Path, tmp_path: Path) -> None:
+    # a session from Sunday night of week 5 into Monday of week 6, loaded with the history: the
+    # daily run rebuilds week 6 only, yet the session's gap across midnight (active time in week 6)
+    # needs its week-5 event
+    before, after = withhold_days(world, tmp_path, {last_day(world)})
+    sample = pl.read_parquet(next((world / "token_usage").glob("*.parquet"))).row(0, named=True)
+    monday = START + timedelta(weeks=WEEKS - 1)
+    crossing = pl.DataFrame({
+        "request_id": ["r-cross-1", "r-cross-2", "r-cross-3"],
+        "ts": [f"{monday - timedelta(days=1)}T23:52:00Z", f"{monday}T00:04:00Z", f"{monday}T00:09:00Z"],
+        "user_id": [sample["user_id"]] * 3, "session_id": ["s-cross"] * 3, "model": [sample["model"]] * 3,
+        "input_tokens": [9000, 8000, 7000], "output_tokens": [300, 200, 100],
+        "cache_read_tokens": [0, 0, 0], "cache_write_tokens": [0, 0, 0], "cost_usd": [None, None, None],
+        "tool": ["claude-code"] * 3,
+    })
+    crossing.write_csv(before / "token_usage" / "crossing.csv")
+    (after / "token_usage" / "crossing.csv").hardlink_to(before / "token_usage" / "crossing.csv")
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    second = run_local(after, incremental_db, Settings())
+    run_local(after, full_db, Settings())
+
+    assert second.features.weeks == (monday,)
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM session_weeks WHERE session_id = 's-cross'").fetchall() == [(2,)]
+    _assert_same_tables(incremental_db, full_db)
+
+
 def test_a_rerun_without_new_rows_rebuilds_nothing_and_changes_nothing(world: Path, tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     run_local(world, db, Settings())

@@ -86,7 +86,7 @@ def test_config_keys_that_are_not_names_are_refused(key: str, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("section, key", [("load", "max_future_skew_hours"), ("links", "window_hours"),
-                                          ("features", "peer_weeks")])
+                                          ("features", "peer_weeks"), ("engine", "scoring_threads")])
 @pytest.mark.parametrize("value", ['"1; DROP TABLE runs; --"', "nan", "1e300", "true", "[1, 2]", "{ a = 1 }"])
 def test_config_values_of_the_wrong_shape_are_refused(section: str, key: str, value: str, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
