@@ -351,8 +351,16 @@ class MatrixDetector(BaseDetector):
         self.n_train_ = M.shape[0]
         self.train_median_ = np.median(M, axis=0)
         self._fit_matrix(M)
-        self.score_median_, self.score_scale_ = robust_location_scale(self._score_matrix(M))
+        self.decision_scores_ = self._score_matrix(M)  # pyod's name: the training rows' scores
+        self.trained_on_every_row_ = sample is None
+        self.score_median_, self.score_scale_ = robust_location_scale(self.decision_scores_)
         return self
+
+    def fit_decision_function(self, X: pl.DataFrame) -> np.ndarray:
+        """``fit(X)`` then ``decision_function(X)``, without scoring the rows twice when every
+        row was trained on (the same numbers either way)."""
+        self.fit(X)
+        return self.decision_scores_.copy() if self.trained_on_every_row_ else self.decision_function(X)
 
     def decision_function(self, X: pl.DataFrame) -> np.ndarray:
         self._check_fitted()

@@ -135,10 +135,12 @@ class PyodEnsembleDetector(MatrixDetector):
             cls = _member_class(name)
             if "random_state" in inspect.signature(cls).parameters and "random_state" not in params:
                 params["random_state"] = self.random_state
-            self.members_.append(cls(**params).fit(M))
+            member = cls(**params)
+            # ECOD and COPOD are scored here (ecdf_tails), against the training sample sorted by
+            # column with pyod's NaN-safe skewness of it: pyod's own fit would score every
+            # training row for nothing
+            self.members_.append(member if cls.__name__ in _ECDF_MEMBERS else member.fit(M))
             self.member_names_.append(name)
-        # ECOD and COPOD score new rows against the training sample, sorted by column, with
-        # pyod's NaN-safe skewness of it (every member is fitted on the same M)
         if any(type(m).__name__ in _ECDF_MEMBERS for m in self.members_):
             from pyod.models.ecod import skew
 

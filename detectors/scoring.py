@@ -112,6 +112,7 @@ def _policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
 
 
 def _models(features: pl.DataFrame, level_cfg: Mapping[str, Any]) -> list[MatrixDetector]:
+    """The level's enabled models, not fitted yet."""
     enabled = level_cfg.get("detectors", ["rules", "iforest", "ensemble"])
     model_cfg = dict(level_cfg.get("model", {}))
     models: list[MatrixDetector] = []
@@ -119,7 +120,7 @@ def _models(features: pl.DataFrame, level_cfg: Mapping[str, Any]) -> list[Matrix
         models.append(IsolationForestDetector(**model_cfg, **level_cfg.get("iforest", {})))
     if "ensemble" in enabled:
         models.append(PyodEnsembleDetector(**model_cfg, **level_cfg.get("ensemble", {})))
-    return [m.fit(features) for m in models]
+    return models
 
 
 def _empty_output(features: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -156,7 +157,7 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     models = _models(features, level_cfg) if features.height >= policy["min_model_rows"] else []
 
     # ---- per-row numbers, all vectorised
-    z = {m.detector_name: m.robust_z(m.decision_function(features)) for m in models}
+    z = {m.detector_name: m.robust_z(m.fit_decision_function(features)) for m in models}
     rule_names = rules.rule_names_
     strengths = rules.strengths(features).rename({n: f"__s_{n}" for n in rule_names})
     frame = pl.concat([features, strengths], how="horizontal").with_columns(

@@ -104,3 +104,16 @@ def test_explanation_names_the_injected_feature(
 def test_explain_of_no_rows_is_empty(fitted: BaseDetector, anomaly_table: tuple[pl.DataFrame, np.ndarray]) -> None:
     evidence = fitted.explain(anomaly_table[0], [])
     assert evidence.height == 0 and evidence.schema == pl.Schema(EVIDENCE_SCHEMA)
+
+
+@pytest.mark.parametrize("max_train_rows", [None, 150])
+def test_fit_decision_function_equals_fit_then_decision_function(
+    max_train_rows: int | None, anomaly_table: tuple[pl.DataFrame, np.ndarray]
+) -> None:
+    table = anomaly_table[0]
+    for model in ("iforest", "ensemble", "ensemble_ecdf"):
+        once = FACTORIES[model]().set_params(max_train_rows=max_train_rows)
+        twice = FACTORIES[model]().set_params(max_train_rows=max_train_rows)
+        scores = once.fit_decision_function(table)
+        assert once.trained_on_every_row_ is (max_train_rows is None)
+        assert np.array_equal(scores, twice.fit(table).decision_function(table)), model
