@@ -151,11 +151,15 @@ def _rebuild_weeks(
             con.execute("SET VARIABLE rebuild_weeks = $weeks", {"weeks": list(weeks)})
             in_weeks = "week_start IN (SELECT unnest(getvariable('rebuild_weeks')))"
             sessions_in_weeks = f"SELECT session_id FROM {database}.main.session_weeks WHERE {in_weeks}"
+            # a time range holding all of it first: DuckDB skips row groups outside it unread
+            range_sql = SLICE_RANGE_SQL.format(sessions_in_weeks=sessions_in_weeks, database=database)
+            (first_ts, last_ts), = con.sql(range_sql).fetchall()
             for raw in SLICED_INPUTS:
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
-                    f"WHERE iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) "
-                    f"OR session_id IN ({sessions_in_weeks})"
+                    f"WHERE ts BETWEEN $first_ts AND $last_ts "
+                    f"AND (iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) OR session_id IN ({sessions_in_weeks}))",
+                    {"first_ts": first_ts, "last_ts": last_ts},
                 )
             try:
                 for table in WEEK_PARTITIONED:
@@ -193,6 +197,21 @@ def _closed_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float 
     ).fetchall()}
     return tuple(sorted(seeds | reached))
 
+
+# from the first rebuilt week, or the first event of a session with an event in a rebuilt week,
+# to the end of the last rebuilt week or the last such event
+SLICE_RANGE_SQL = """
+WITH
+weeks AS (SELECT unnest(getvariable('rebuild_weeks')) AS week_start),
+spans AS (
+    SELECT min(first_ts) AS first_ts, max(last_ts) AS last_ts
+    FROM {database}.main.session_weeks
+    WHERE session_id IN ({sessions_in_weeks})
+)
+SELECT
+    least((SELECT min(week_start) FROM weeks)::TIMESTAMP, (SELECT first_ts FROM spans)),
+    greatest((SELECT max(week_start) FROM weeks) + INTERVAL 7 DAY, (SELECT last_ts FROM spans))
+"""
 
 # the `forward` weeks after each given week, up to the newest week with usage
 FORWARD_WEEKS_SQL = """
