@@ -59,11 +59,18 @@ candidates AS (
 ),
 
 pairs AS (
+    -- fixed-size aggregate states only (no lists or strings), so the GROUP BY spills to disk
+    -- under the memory limit instead of failing
     SELECT
         session_id,
         change_id,
-        arg_min(method, priority) AS method,
-        list_sort(list(DISTINCT method)) AS methods,
+        CASE min(priority) WHEN 1 THEN 'explicit_session_id' WHEN 2 THEN 'explicit_commit'
+            ELSE 'inferred_author_repo_window' END AS method,
+        list_filter([
+            CASE WHEN bool_or(priority = 2) THEN 'explicit_commit' END,
+            CASE WHEN bool_or(priority = 1) THEN 'explicit_session_id' END,
+            CASE WHEN bool_or(priority = 3) THEN 'inferred_author_repo_window' END
+        ], lambda method: method IS NOT NULL) AS methods,
         max(confidence) AS confidence
     FROM candidates
     GROUP BY session_id, change_id
