@@ -541,7 +541,8 @@ def summary(outcome: Outcome, floor_work: float | None, token_rows: int) -> list
     if bare and imports:
         out.append(f"- fixed cost, every run: interpreter {bare.wall_s:.2f} s; imports {imports.work_s:.1f} s "
                    f"({imports.peak_gib:.2f} GiB)"
-                   + (f"; numba compiling pyod's HBOS at the first fit, inside detect, {jit.work_s:.1f} s" if jit else ""))
+                   + (f"; pyod members' first fit, inside detect, {jit.work_s:.1f} s (HBOS's numba code is "
+                      "compiled once per machine and kept in numba's disk cache: about 3 s the first time)" if jit else ""))
     if cold and warm:
         out.append(f"- fixed cost with Prefect (`goodhart run` without --no-prefect): ephemeral API start-up and a "
                    f"trivial flow {warm.work_s:.1f} s warm, {cold.work_s:.1f} s on a new PREFECT_HOME; "
