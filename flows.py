@@ -82,13 +82,14 @@ def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] |
 def scoring_task_runner(settings: Settings, rows_to_score: int) -> TaskRunner:
     """Where the detect flow's scoring tasks run: an existing Dask cluster (`dask_address`); a local
     one of `dask_workers` processes when there are at least `dask_min_rows` rows to score (below
-    that, starting worker processes costs more than it saves); else the flow's own process."""
+    that, starting worker processes costs more than it saves); else `scoring_threads` threads in
+    the flow's own process."""
     if settings.dask_address:
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(address=settings.dask_address)
     if settings.dask_workers == 0 or rows_to_score < settings.dask_min_rows:
-        return ThreadPoolTaskRunner(max_workers=1)
+        return ThreadPoolTaskRunner(max_workers=settings.scoring_threads)
     from prefect_dask import DaskTaskRunner
 
     return DaskTaskRunner(

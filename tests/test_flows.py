@@ -132,7 +132,8 @@ def test_scoring_runs_on_dask_when_it_pays_or_a_cluster_is_given() -> None:
     from pipeline.settings import Settings
 
     settings = Settings()
-    assert isinstance(flows.scoring_task_runner(settings, 10), ThreadPoolTaskRunner)
+    in_process = flows.scoring_task_runner(settings, 10)
+    assert isinstance(in_process, ThreadPoolTaskRunner) and in_process._max_workers == settings.scoring_threads
     local = flows.scoring_task_runner(settings, settings.dask_min_rows)
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs["n_workers"] == settings.dask_workers
     settings.config["engine"]["dask_address"] = "tcp://scheduler:8786"
