@@ -49,13 +49,6 @@ def score_partition_task(partition: stages.DetectPartition, detectors_config: di
     return stages.score_partition(partition, detectors_config)
 
 
-@task(cache_policy=NO_CACHE)
-def publish_task(
-    work: Path, run_id: str, settings: Settings, scored: list[stages.ScoredPartition], weeks: Sequence[date] | None
-) -> stages.DetectSummary:
-    return stages.publish(work, run_id, settings, scored, weeks)
-
-
 @flow(name="goodhart-load")
 def load_flow(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
     """Validate and load new input files into the raw tables."""
@@ -70,13 +63,17 @@ def features_flow(work: Path, settings: Settings, incremental: bool = False) -> 
 
 @flow(name="goodhart-detect")
 def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> stages.DetectSummary:
-    """Score each week (all, or `weeks`) as its own task on the flow's task runner; publish."""
-    with stages.open_db(work, settings, read_only=True) as con:
-        futures = [
+    """Score each week (all, or `weeks`) as its own task on the flow's task runner, and store
+    each as it comes back, in week order; then publish the score tables, flags and views. At most
+    `in_flight` weeks are submitted and not yet stored, so memory holds a few weeks, not all."""
+    in_flight = 2 * max(settings.scoring_threads, settings.dask_workers, 1)
+    with stages.open_db(work, settings) as con:
+        submitted = (
             score_partition_task.submit(stages.read_partition(con, week), settings.detectors)
             for week in stages.partition_weeks(con, weeks)
-        ]
-    return publish_task(work, run_id, settings, [future.result() for future in futures], weeks)
+        )
+        scored = stages.in_order(submitted, lambda future: future.result(), in_flight=in_flight)
+        return stages.publish_scores(con, run_id, settings.detectors, scored, weeks)
 
 
 def scoring_task_runner(settings: Settings, rows_to_score: int) -> TaskRunner:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from pathlib import Path
 
 import duckdb
@@ -23,6 +23,9 @@ from pipeline.load import LoadSummary, load_inputs
 from pipeline.settings import Settings
 from pipeline.storage import connect, create_raw_tables, read_sql
 from pipeline.workspace import building, run_lock
+
+S = TypeVar("S")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,23 +110,31 @@ def scored_weeks(
         yield from (score_partition(read_partition(con, week), detectors_config) for week in weeks)
         return
     with ThreadPoolExecutor(threads) as pool:
-        pending: deque[tuple[date, Future[pl.DataFrame], Future[pl.DataFrame]]] = deque()
-
-        def oldest() -> ScoredPartition:
-            week, user_weeks, sessions = pending.popleft()
-            return ScoredPartition(week, user_weeks.result(), sessions.result())
-
-        for week in weeks:
+        def start(week: date) -> tuple[date, Future[pl.DataFrame], Future[pl.DataFrame]]:
             partition = read_partition(con, week)
-            pending.append((
+            return (
                 week,
                 pool.submit(score_level, partition.user_weeks, "user_week", detectors_config),
                 pool.submit(score_level, partition.sessions, "session", detectors_config),
-            ))
-            if len(pending) >= threads:
-                yield oldest()
-        while pending:
-            yield oldest()
+            )
+
+        def finish(started: tuple[date, Future[pl.DataFrame], Future[pl.DataFrame]]) -> ScoredPartition:
+            week, user_weeks, sessions = started
+            return ScoredPartition(week, user_weeks.result(), sessions.result())
+
+        yield from in_order((start(week) for week in weeks), finish, in_flight=threads)
+
+
+def in_order(started: Iterable[S], finish: Callable[[S], T], *, in_flight: int) -> Iterator[T]:
+    """Finish each started piece of work in order, starting the next ones lazily so that at most
+    `in_flight` are started and not yet finished (bounded memory for a stream of futures)."""
+    pending: deque[S] = deque()
+    for item in started:
+        pending.append(item)
+        if len(pending) >= in_flight:
+            yield finish(pending.popleft())
+    while pending:
+        yield finish(pending.popleft())
 
 
 def open_db(db_path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -169,14 +180,6 @@ def score_partition(partition: DetectPartition, detectors_config: Mapping[str, A
         score_level(partition.user_weeks, "user_week", detectors_config),
         score_level(partition.sessions, "session", detectors_config),
     )
-
-
-def publish(
-    db_path: Path, run_id: str, settings: Settings, scored: Iterable[ScoredPartition], weeks: Sequence[date] | None
-) -> DetectSummary:
-    """publish_scores on the database file."""
-    with open_db(db_path, settings) as con:
-        return publish_scores(con, run_id, settings.detectors, scored, weeks)
 
 
 def publish_scores(

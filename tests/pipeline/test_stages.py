@@ -8,7 +8,7 @@ import duckdb
 
 from data.generate import generate_world
 from pipeline.settings import Settings
-from pipeline.stages import partition_weeks, run_local, scored_weeks
+from pipeline.stages import in_order, partition_weeks, run_local, scored_weeks
 
 CONTRACT_SCORE_COLUMNS = {
     "user_week_scores": {"user_id", "team", "week_start", "tokens", "cost_usd", "sessions", "merged_changes",
@@ -95,3 +95,21 @@ def test_scoring_weeks_on_threads_gives_the_same_scores_as_one_at_a_time(tmp_pat
     for single, threaded in zip(one_at_a_time, on_threads, strict=True):
         assert single.user_weeks.height > 0 and single.sessions.height > 0
         assert threaded.user_weeks.equals(single.user_weeks) and threaded.sessions.equals(single.sessions)
+
+
+def test_in_order_finishes_in_order_and_starts_at_most_in_flight_ahead() -> None:
+    started: list[int] = []
+    unfinished_at_most = 0
+
+    def start_all():
+        for item in range(7):
+            started.append(item)
+            yield item
+
+    def finish(item: int) -> int:
+        nonlocal unfinished_at_most
+        unfinished_at_most = max(unfinished_at_most, len(started) - item)
+        return item * 10
+
+    assert list(in_order(start_all(), finish, in_flight=3)) == [0, 10, 20, 30, 40, 50, 60]
+    assert unfinished_at_most == 3
