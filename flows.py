@@ -12,7 +12,6 @@ features, publish) stays in the flow's process, on the database file.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any

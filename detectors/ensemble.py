@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from types import ModuleType
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
