@@ -19,6 +19,7 @@ from typing import Any
 import prefect
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.deployments.runner import RunnerDeployment
 from prefect.artifacts import create_markdown_artifact
@@ -65,7 +66,7 @@ def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] |
     """Score each week (all, or `weeks`) as its own task on the flow's task runner, and store
     each as it comes back, in week order; then publish the score tables, flags and views. At most
     `in_flight` weeks are submitted and not yet stored, so memory holds a few weeks, not all."""
-    in_flight = 2 * max(settings.scoring_threads, settings.dask_workers, 1)
+    in_flight = 2 * _tasks_at_once(settings)
     with stages.open_db(work, settings) as con:
         submitted = (
             score_partition_task.submit(stages.read_partition(con, week), settings.detectors)
@@ -73,6 +74,15 @@ def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] |
         )
         scored = stages.in_order(submitted, lambda future: future.result(), in_flight=in_flight)
         return stages.publish_scores(con, run_id, settings.detectors, scored, weeks)
+
+
+def _tasks_at_once(settings: Settings) -> int:
+    """How many scoring tasks the running flow's task runner runs at once: the Dask cluster's
+    threads (an existing cluster may be large), else `scoring_threads`."""
+    runner = FlowRunContext.get().task_runner
+    if type(runner).__name__ == "DaskTaskRunner":  # by name: no Dask import when it is not used
+        return max(sum(runner.client.nthreads().values()), 1)
+    return settings.scoring_threads
 
 
 def scoring_task_runner(settings: Settings, rows_to_score: int) -> TaskRunner:

@@ -83,7 +83,9 @@ def test_daily_deployment_has_cron_schedule_and_absolute_parameters(tmp_path: Pa
 
 @pytest.mark.slow
 def test_scoring_on_an_existing_dask_cluster_equals_the_single_process_run(prefect_harness, tmp_path: Path) -> None:
+    import prefect
     from distributed import Client, LocalCluster
+    from prefect_dask import DaskTaskRunner
 
     from data.generate import generate_world
     from pipeline.settings import Settings
@@ -99,6 +101,12 @@ def test_scoring_on_an_existing_dask_cluster_equals_the_single_process_run(prefe
         config.write_text(f'[engine]\ndask_address = "{cluster.scheduler_address}"\n')
         fanned = flows.detection_flow(str(world), str(tmp_path / "dask.duckdb"), str(config))
         ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+
+        @prefect.flow(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
+        def tasks_at_once() -> int:
+            return flows._tasks_at_once(Settings())
+
+        assert tasks_at_once() == 2  # the cluster's worker threads bound the weeks in flight
 
     assert any("score_partition" in prefix for prefix in ran), ran  # the weeks were scored on the cluster
     assert (fanned.detect.user_weeks, fanned.detect.sessions) == (single.detect.user_weeks, single.detect.sessions)
