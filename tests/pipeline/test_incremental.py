@@ -80,6 +80,14 @@ def test_a_late_day_in_an_old_week_rebuilds_the_weeks_its_windows_reach(world: P
     _assert_same_tables(incremental_db, full_db)
 
 
+def test_several_days_in_different_weeks_at_once_equal_a_full_run(world: Path, tmp_path: Path) -> None:
+    days = {START + timedelta(days=9), START + timedelta(days=23), last_day(world)}  # weeks 2, 4 and 6
+    second, incremental_db, full_db = _runs(world, tmp_path, days)
+
+    assert second.features.weeks is not None  # incremental, though changes reach back to week 1
+    _assert_same_tables(incremental_db, full_db)
+
+
 def test_a_session_crossing_into_the_rebuilt_week_is_computed_from_all_its_events(world: Path, tmp_path: Path) -> None:
     # a session from Sunday night of week 5 into Monday of week 6, loaded with the history: the
     # daily run rebuilds week 6 only, yet the session's gap across midnight (active time in week 6)
