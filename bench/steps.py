@@ -171,7 +171,8 @@ def instrument_features(meter: Meter) -> None:
 
     wrap(build_module, "build_table", meter,
          lambda con, table, **k: f"table {table}" + (" (rebuilt weeks)" if k.get("temporary") else ""))
-    wrap(build_module, "_closed_weeks", meter, "find the weeks new rows change")
+    wrap(build_module, "_weeks_to_rebuild", meter, "find the weeks new rows change")
+    wrap(build_module, "_slice_inputs", meter, "slice the rebuilt weeks' events")
 
 
 def instrument_detect(meter: Meter) -> None:

@@ -146,30 +146,12 @@ def _rebuild_weeks(
     con.execute("CREATE OR REPLACE TEMP TABLE __previous_change_deployments AS SELECT * FROM change_deployments")
     build_table(con, "change_deployments")
     try:
-        weeks = _closed_weeks(con, variables)
+        weeks = _weeks_to_rebuild(con, variables)
         if weeks:
             con.execute("SET VARIABLE rebuild_weeks = $weeks", {"weeks": list(weeks)})
-            in_weeks = "week_start IN (SELECT unnest(getvariable('rebuild_weeks')))"
-            sessions_in_weeks = f"SELECT session_id FROM {database}.main.session_weeks WHERE {in_weeks}"
-            # a time range holding all of it first: DuckDB skips row groups outside it unread
-            range_sql = SLICE_RANGE_SQL.format(sessions_in_weeks=sessions_in_weeks, database=database)
-            (first_ts, last_ts), = con.sql(range_sql).fetchall()
-            for raw in SLICED_INPUTS:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
-                    f"WHERE ts BETWEEN $first_ts AND $last_ts "
-                    f"AND (iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) OR session_id IN ({sessions_in_weeks}))",
-                    {"first_ts": first_ts, "last_ts": last_ts},
-                )
             try:
-                for table in WEEK_PARTITIONED:
-                    build_table(con, table, temporary=True)
-                    con.execute(f"DELETE FROM {database}.main.{table} WHERE {in_weeks}")
-                    con.execute(
-                        f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table} WHERE {in_weeks}"
-                    )
-                    if table in READ_WHOLE:
-                        con.execute(f"DROP TABLE temp.main.{table}")
+                _slice_inputs(con, database)
+                _replace_weeks(con, database)
             finally:
                 for table in (*SLICED_INPUTS, *WEEK_PARTITIONED):
                     con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
@@ -181,7 +163,37 @@ def _rebuild_weeks(
     return weeks
 
 
-def _closed_weeks(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
+IN_REBUILT_WEEKS = "week_start IN (SELECT unnest(getvariable('rebuild_weeks')))"
+
+
+def _slice_inputs(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """TEMP token_usage and invocations (step 4): the rebuilt weeks' events plus every event of the
+    sessions with an event in those weeks. They shadow the real tables for the feature SQL."""
+    sessions_in_weeks = f"SELECT session_id FROM {database}.main.session_weeks WHERE {IN_REBUILT_WEEKS}"
+    # a time range holding all of it first: DuckDB skips row groups outside it unread
+    range_sql = SLICE_RANGE_SQL.format(sessions_in_weeks=sessions_in_weeks, database=database)
+    (first_ts, last_ts), = con.sql(range_sql).fetchall()
+    for raw in SLICED_INPUTS:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
+            f"WHERE ts BETWEEN $first_ts AND $last_ts "
+            f"AND (iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) OR session_id IN ({sessions_in_weeks}))",
+            {"first_ts": first_ts, "last_ts": last_ts},
+        )
+
+
+def _replace_weeks(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """Build each week-partitioned table from the slices and replace the rebuilt weeks' rows only
+    (rows of other weeks come from partial slices and are dropped)."""
+    for table in WEEK_PARTITIONED:
+        build_table(con, table, temporary=True)
+        con.execute(f"DELETE FROM {database}.main.{table} WHERE {IN_REBUILT_WEEKS}")
+        con.execute(f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table} WHERE {IN_REBUILT_WEEKS}")
+        if table in READ_WHOLE:  # later tables read all its weeks: the real one from now on
+            con.execute(f"DROP TABLE temp.main.{table}")
+
+
+def _weeks_to_rebuild(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
     """Seed weeks plus the weeks whose trailing windows read them (step 3).
 
     The windows are applied once, not repeatedly: a later week joins because its usual hours or
