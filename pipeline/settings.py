@@ -78,15 +78,16 @@ def check_config(config: dict[str, Any]) -> None:
     address = engine.get("dask_address")
     if not isinstance(address, str) or not DASK_ADDRESS.fullmatch(address):
         raise ConfigError(f"[engine] dask_address must be \"\" or like \"tcp://host:8786\", not {address!r}"[:200])
-    workers = engine.get("dask_workers")
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 1024:
-        raise ConfigError(f"[engine] dask_workers must be a whole number from 0 to 1024, not {workers!r}"[:200])
-    threads = engine.get("scoring_threads")
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64:
-        raise ConfigError(f"[engine] scoring_threads must be a whole number from 1 to 64, not {threads!r}"[:200])
-    min_rows = engine.get("dask_min_rows")
-    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0:
-        raise ConfigError(f"[engine] dask_min_rows must be a whole number from 0, not {min_rows!r}"[:200])
+    _whole_number(engine, "dask_workers", 0, 1024)
+    _whole_number(engine, "scoring_threads", 1, 64)
+    _whole_number(engine, "dask_min_rows", 0, None)
+
+
+def _whole_number(engine: dict[str, Any], key: str, low: int, high: int | None) -> None:
+    value = engine.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"from {low}"
+        raise ConfigError(f"[engine] {key} must be a whole number {span}, not {value!r}"[:200])
 
 
 @dataclass(frozen=True)

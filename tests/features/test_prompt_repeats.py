@@ -119,16 +119,19 @@ def test_near_previous_is_only_the_previous_prompt(con):
     }
 
 
+def _flipped(rng: random.Random, bases: list[int], max_bits: int) -> int:
+    """One of `bases` with up to `max_bits` random bits flipped."""
+    value = rng.choice(bases)
+    for bit in rng.sample(range(64), rng.randint(0, max_bits)):
+        value ^= 1 << bit
+    return value
+
+
 def test_near_repeat_matches_brute_force_for_any_bit_setting(con):
     # 40 signatures: random bit flips around three random bases, spread over the 64 bits
     rng = random.Random(7)
     bases = [rng.getrandbits(64) for _ in range(3)]
-    hashes = []
-    for _ in range(40):
-        value = rng.choice(bases)
-        for bit in rng.sample(range(64), rng.randint(0, 9)):
-            value ^= 1 << bit
-        hashes.append(value)
+    hashes = [_flipped(rng, bases, 9) for _ in range(40)]
     insert(con, "invocations", [
         dict(invocation_id=f"z{n:02d}", ts=f"2026-10-05 09:{n:02d}", prompt_simhash=h) for n, h in enumerate(hashes)])
     for bits in (0, 3, 4, 7):
@@ -208,9 +211,7 @@ def test_big_scope_compares_within_bands_exactly(con):
     bases = [rng.getrandbits(64) for _ in range(40)]
     prompts = []
     for n in range(700):
-        value = rng.choice(bases)
-        for bit in rng.sample(range(64), rng.randint(0, 10)):
-            value ^= 1 << bit
+        value = _flipped(rng, bases, 10)
         text = f"t{n}" if n % 7 else f"t{n - 7 * rng.randint(1, 3)}"   # some exact repeats too
         prompts.append(dict(invocation_id=f"b{n:03d}", session_id=f"s{n % 2 if n < 600 else 2}",
                             ts=f"2026-10-05 {9 + n // 60:02d}:{n % 60:02d}:00",
