@@ -169,17 +169,23 @@ IN_REBUILT_WEEKS = "week_start IN (SELECT unnest(getvariable('rebuild_weeks')))"
 def _slice_inputs(con: duckdb.DuckDBPyConnection, database: str) -> None:
     """TEMP token_usage and invocations (step 4): the rebuilt weeks' events plus every event of the
     sessions with an event in those weeks. They shadow the real tables for the feature SQL."""
-    sessions_in_weeks = f"SELECT session_id FROM {database}.main.session_weeks WHERE {IN_REBUILT_WEEKS}"
-    # a time range holding all of it first: DuckDB skips row groups outside it unread
-    range_sql = SLICE_RANGE_SQL.format(sessions_in_weeks=sessions_in_weeks, database=database)
-    (first_ts, last_ts), = con.sql(range_sql).fetchall()
-    for raw in SLICED_INPUTS:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
-            f"WHERE ts BETWEEN $first_ts AND $last_ts "
-            f"AND (iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) OR session_id IN ({sessions_in_weeks}))",
-            {"first_ts": first_ts, "last_ts": last_ts},
-        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __sessions_in_weeks AS "
+        f"SELECT DISTINCT session_id FROM {database}.main.session_weeks WHERE {IN_REBUILT_WEEKS}"
+    )
+    try:
+        # a time range holding all of it first: DuckDB skips row groups outside it unread
+        (first_ts, last_ts), = con.sql(SLICE_RANGE_SQL.format(database=database)).fetchall()
+        for raw in SLICED_INPUTS:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {database}.main.{raw} "
+                f"WHERE ts BETWEEN $first_ts AND $last_ts "
+                f"AND (iso_week(ts) IN (SELECT unnest(getvariable('rebuild_weeks'))) "
+                f"OR session_id IN (SELECT session_id FROM __sessions_in_weeks))",
+                {"first_ts": first_ts, "last_ts": last_ts},
+            )
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.main.__sessions_in_weeks")
 
 
 def _replace_weeks(con: duckdb.DuckDBPyConnection, database: str) -> None:
@@ -218,7 +224,7 @@ weeks AS (SELECT unnest(getvariable('rebuild_weeks')) AS week_start),
 spans AS (
     SELECT min(first_ts) AS first_ts, max(last_ts) AS last_ts
     FROM {database}.main.session_weeks
-    WHERE session_id IN ({sessions_in_weeks})
+    WHERE session_id IN (SELECT session_id FROM __sessions_in_weeks)
 )
 SELECT
     least((SELECT min(week_start) FROM weeks)::TIMESTAMP, (SELECT first_ts FROM spans)),
