@@ -12,6 +12,7 @@ features, publish) stays in the flow's process, on the database file.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.deployments.runner import RunnerDeployment
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.schemas.objects import FlowRun, State
 
 from features.build import FeatureBuild
-from pipeline import runs, stages
+from pipeline import progress, runs, stages
 from pipeline.load import LoadSummary
 from pipeline.report import ReportSummary, write_report
 from pipeline.settings import Settings
@@ -68,9 +70,11 @@ def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] |
     `in_flight` weeks are submitted and not yet stored, so memory holds a few weeks, not all."""
     in_flight = 2 * _tasks_at_once(settings)
     with stages.open_db(work, settings) as con:
+        to_score = stages.partition_weeks(con, weeks)
+        progress.current().set_total(len(to_score))
         submitted = (
             score_partition_task.submit(stages.read_partition(con, week), settings.detectors)
-            for week in stages.partition_weeks(con, weeks)
+            for week in to_score
         )
         scored = stages.in_order(submitted, lambda future: future.result(), in_flight=in_flight)
         return stages.publish_scores(con, run_id, settings.detectors, scored, weeks)
@@ -123,28 +127,70 @@ def report_flow(result: stages.RunResult, report_dir: Path | None = None) -> str
     return markdown
 
 
-@flow(name="goodhart-detection")
+def _announce_start(flow: Any, flow_run: FlowRun, state: State) -> None:
+    if flow_run.deployment_id is not None:  # a scheduled or deployment run: say so on serve's output
+        progress.PlainReporter(sys.stdout).line(f"scheduled run {flow_run.name!r} started")
+
+
+def _announce_end(flow: Any, flow_run: FlowRun, state: State) -> None:
+    if flow_run.deployment_id is not None:
+        message = " ".join((state.message or "").split())
+        progress.PlainReporter(sys.stdout).line(
+            f"scheduled run {flow_run.name!r} {state.name.lower()}" + (f": {message}" if message else ""))
+
+
+@flow(name="goodhart-detection", on_running=[_announce_start],
+      on_completion=[_announce_end], on_failure=[_announce_end], on_crashed=[_announce_end])
 def detection_flow(
-    input_dir: str, db: str, config: str | None = None, report_dir: str | None = None, full: bool = False
+    input_dir: str, db: str, config: str | None = None, report_dir: str | None = None, full: bool = False,
+    allow_empty: bool = False,
 ) -> stages.RunResult:
     """The scheduled job: load, link and features, detect, publish atomically, report. Only the
-    weeks new rows change are rebuilt (`[run] incremental`), unless `full`."""
-    settings = Settings.from_file(Path(config) if config else None)
-    input_path, db_path = Path(input_dir), Path(db)
+    weeks new rows change are rebuilt (`[run] incremental`), unless `full`. A required dataset
+    with no rows publishes the load alone and fails the run, unless `allow_empty`."""
+    plain = progress.plain_unless_installed()  # a served run prints its stages on serve's output
+    with progress.reporting(plain) if plain else nullcontext():
+        return _detection(Path(input_dir), Path(db), Settings.from_file(Path(config) if config else None),
+                          Path(report_dir) if report_dir else None, full=full, allow_empty=allow_empty)
+
+
+def _detection(
+    input_path: Path, db_path: Path, settings: Settings, report_dir: Path | None, *, full: bool, allow_empty: bool
+) -> stages.RunResult:
+    report = progress.current()
     started_at = runs.utc_now()
     run_id = runs.new_run_id(started_at)
+    report.stage("opening the database")
     with run_lock(db_path), building(db_path) as work:
         stages.begin(work, run_id, started_at, input_path, settings)
+        report.done(stages.database_line(db_path, work))
+        report.stage("loading input files")
         load_summary = load_flow(work, input_path, run_id, settings, started_at)
-        feature_build = features_flow(work, settings, settings.incremental and not full)
-        weeks = None if feature_build.weeks is None else list(feature_build.weeks)
-        with stages.open_db(work, settings, read_only=True) as con:
-            rows_to_score = stages.rows_to_score(con, weeks)
-        runner = scoring_task_runner(settings, rows_to_score)
-        detect_summary = detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
-        stages.finish(work, run_id, load_summary)
+        report.done(stages.load_line(load_summary))
+        empty = None if allow_empty else stages.empty_required(work, settings)
+        if empty is None:
+            report.stage("building sessions, links and features")
+            feature_build = features_flow(work, settings, settings.incremental and not full)
+            report.done(stages.features_line(feature_build))
+            report.stage("scoring weeks")
+            weeks = None if feature_build.weeks is None else list(feature_build.weeks)
+            with stages.open_db(work, settings, read_only=True) as con:
+                rows_to_score = stages.rows_to_score(con, weeks)
+            runner = scoring_task_runner(settings, rows_to_score)
+            detect_summary = detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
+            report.done(stages.detect_line(detect_summary))
+        stages.finish(work, run_id, load_summary, empty)
+        report.stage("publishing")
+    if empty is not None:
+        report.done(f"published the load only (run {run_id}, failed)")
+        raise stages.empty_dataset_error(empty, db_path)
+    report.done(f"published run {run_id} to {db_path}")
     result = stages.RunResult(run_id, db_path, load_summary, feature_build, detect_summary)
-    report_flow(result, Path(report_dir) if report_dir else None)
+    if report_dir is not None:
+        report.stage("writing the finance report")
+    report_flow(result, report_dir)
+    if report_dir is not None:
+        report.done(f"finance report: {report_dir / 'report.html'}")
     return result
 
 

@@ -12,12 +12,12 @@ from datetime import date
 from pathlib import Path
 from typing import Sequence
 
-EXIT_USAGE = 2
-EXIT_BUSY = 3
+from pipeline.errors import UsageError
 
-
-class UsageError(Exception):
-    """An unusable argument; reported as one line with a non-zero exit."""
+EXIT_INTERNAL = 1     # a bug or a failing machine (the traceback with -v)
+EXIT_USAGE = 2        # an unusable argument, input folder or configuration
+EXIT_BUSY = 3         # another run, or another writer, holds the database
+EXIT_INTERRUPTED = 130
 
 
 def _existing_dir(value: str) -> Path:
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true", help="wait for a running run on the same database instead of exiting")
     run.add_argument("--report-dir", type=Path, metavar="DIR", help="also write the finance report there")
     run.add_argument("--full", action="store_true", help="rebuild every week, not only those new rows change")
+    run.add_argument("--allow-empty", action="store_true",
+                     help="score even when a required dataset loaded no rows (by default the run stops after its load, exit 2)")
 
     generate = commands.add_parser("generate", help="write a sample world (contract input folder + labels/)")
     generate.add_argument("out", type=Path, metavar="OUT", help="folder to write")
@@ -120,38 +122,52 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=_existing_file, metavar="FILE")
     serve.add_argument("--cron", default=None, help="cron expression (default: daily at 06:00 UTC)")
     serve.add_argument("--report-dir", type=Path, metavar="DIR", help="also write the finance report there after each run")
+
+    sql = commands.add_parser("sql", help="a read-only SQL session on a published database (or one query, printed whole)")
+    sql.add_argument("db", type=Path, metavar="FILE", help="a database written by goodhart run")
+    sql.add_argument("query", nargs="?", metavar="QUERY", help="run this one query and exit (default: an interactive session)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if not args.verbose:
-        # Prefect reads its settings from the environment at import; keep the CLI quiet by default.
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # the local Dask cluster's start and stop
-    # a temporary API server would otherwise report to Prefect's telemetry endpoint and log the failure offline
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _quiet_libraries(args.verbose)
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
-                "report": cmd_report, "label": cmd_label,
-                "purge": cmd_purge, "serve": cmd_serve}
+                "report": cmd_report, "label": cmd_label, "purge": cmd_purge, "serve": cmd_serve, "sql": cmd_sql}
     kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
     args.on_stage = _kill_at(kill_at) if kill_at else None
-    from pipeline.evaluate import MissingLabelsError
-    from pipeline.load import MissingDatasetError
-    from pipeline.settings import ConfigError
-    from pipeline.verdicts import UnknownFlagError
     from pipeline.workspace import RunInProgressError
 
     try:
         if getattr(args, "db", None) is not None:
             _check_db_path(args.db)
         handlers[args.command](args)
-    except (UsageError, MissingDatasetError, MissingLabelsError, UnknownFlagError, ConfigError) as error:
-        print(f"goodhart: error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+    except UsageError as error:
+        _exit_one_line(EXIT_USAGE, f"goodhart: error: {error}")
     except RunInProgressError as error:
-        print(f"goodhart: {error}", file=sys.stderr)
-        sys.exit(EXIT_BUSY)
+        _exit_one_line(EXIT_BUSY, f"goodhart: {error}")
+    except KeyboardInterrupt:
+        _exit_one_line(EXIT_INTERRUPTED, "goodhart: interrupted; nothing was published")
+    except Exception as error:  # a bug, or the machine failing: one line unless asked for the traceback
+        if args.verbose:
+            raise
+        _exit_one_line(EXIT_INTERNAL, f"goodhart: internal error: {type(error).__name__}: {error} (rerun with -v for the traceback)")
+
+
+def _exit_one_line(code: int, message: str) -> None:
+    print(" ".join(message.split()), file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """Prefect and Dask read their logging settings from the environment at import: by default only
+    our own lines reach the terminal (Prefect still sends its logs to its API, for the UI); -v shows
+    everything. Set before any import of theirs, so served flow runs inherit it too."""
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # the local Dask cluster's start and stop
+    # a temporary API server would otherwise report to Prefect's telemetry endpoint and log the failure offline
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _check_db_path(db: Path) -> None:
@@ -177,57 +193,53 @@ def _kill_at(spec: str) -> Callable[[str], None]:
     return on_stage
 
 
-STAGE_LABELS = {
-    "begin": "preparing a private copy of the database",
-    "load": "loading new input files",
-    "features": "building sessions, links and features",
-    "detect": "scoring user-weeks and sessions",
-    "finish": "closing the run record",
-    "publish": "publishing",
-}
+def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):
+    """Every check that needs no run, made before anything starts (Prefect included), so that a
+    usage error is one line within a second: the settings, the input folder's required datasets,
+    the database path, and whether another run or writer holds the database."""
+    from pipeline.load import check_input_dir
+    from pipeline.settings import Settings
+    from pipeline.workspace import refuse_if_writer, run_lock
 
-
-@contextmanager
-def _progress(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr (shown only on a terminal) naming the stage in progress."""
-    from rich.console import Console
-
-    with Console(stderr=True).status(title) as status:
-        yield lambda stage: status.update(f"{title}: {STAGE_LABELS.get(stage, stage)} ...")
+    settings = Settings.from_file(config)
+    if db.exists() and db.is_dir():
+        raise UsageError(f"--db must be a file, not a directory: {db}")
+    check_input_dir(input_dir)
+    if not wait and db.parent.is_dir():
+        with run_lock(db):
+            pass
+    refuse_if_writer(db)
+    return settings
 
 
 def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False,
-         report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None, full: bool = False):
-    if db.exists() and db.is_dir():
-        raise UsageError(f"--db must be a file, not a directory: {db}")
-    if use_prefect:
-        from flows import detection_flow
+         report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None, full: bool = False,
+         allow_empty: bool = False):
+    from pipeline import progress
 
-        with _progress("running the Prefect detection flow"):
-            return detection_flow(str(input_dir), str(db), str(config) if config else None,
-                                  str(report_dir) if report_dir else None, full)
-    from pipeline.settings import Settings
-    from pipeline.stages import run_local
+    settings = _preflight(input_dir, db, config, wait=wait)
+    with progress.reporting(progress.for_stream(sys.stderr)) as report:
+        if use_prefect:
+            with _prefect_api(services=False, report=report):
+                from flows import detection_flow
 
-    settings = Settings.from_file(config)
-    with _progress("running the detection stages") as show:
-        def stage(name: str) -> None:
-            show(name)
-            if on_stage is not None:
-                on_stage(name)
+                return detection_flow(str(input_dir), str(db), str(config) if config else None,
+                                      str(report_dir) if report_dir else None, full, allow_empty)
+        from pipeline.stages import run_local
 
-        result = run_local(input_dir, db, settings, wait=wait, full=full, on_stage=stage)
+        result = run_local(input_dir, db, settings, wait=wait, full=full, allow_empty=allow_empty, on_stage=on_stage)
         if report_dir is not None:
             from pipeline.report import write_report
 
-            show("writing the finance report")
+            report.stage("writing the finance report")
             write_report(db, report_dir)
+            report.done(f"finance report: {report_dir / 'report.html'}")
     return result
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     result = _run(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait,
-                  report_dir=args.report_dir, on_stage=args.on_stage, full=args.full)
+                  report_dir=args.report_dir, on_stage=args.on_stage, full=args.full, allow_empty=args.allow_empty)
     _print_result(result)
 
 
@@ -272,9 +284,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print()
     print("Results are in", db, "and the finance report in", report_dir / "report.html")
     print("Try:")
-    print(f"  duckdb -readonly {db} \"SELECT user_id, team, week_start, score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
-    print("or from Python:")
-    print(f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{db}', read_only=True).sql('FROM flagged_user_weeks LIMIT 10'))\"")
+    command = sys.argv[0] if Path(sys.argv[0]).name == "goodhart" else "goodhart"  # .venv/bin/goodhart under make
+    print(f"  {command} sql {db} "
+          "\"SELECT flag_id, round(score, 2) AS score, severity, reasons FROM flagged_user_weeks LIMIT 10\"")
+    print(f"or any DuckDB client from 1.4 on, e.g.: duckdb -readonly {db}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -328,52 +341,44 @@ def cmd_label(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    with _prefect_api():
+    from pipeline import progress
+
+    _preflight(args.input, args.db, args.config, wait=True)
+    with progress.reporting(progress.PlainReporter(sys.stdout)) as report, _prefect_api(services=True, report=report):
         import flows
 
         flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
                     cron=args.cron or flows.DEFAULT_CRON, report_dir=str(args.report_dir) if args.report_dir else None)
 
 
-@contextmanager
-def _prefect_api() -> Iterator[None]:
-    """Use PREFECT_API_URL when set; otherwise start a local Prefect server for as long as we serve.
+def cmd_sql(args: argparse.Namespace) -> None:
+    from pipeline.sql_session import sql_session
 
-    Prefect's in-process ephemeral API runs no scheduler, so a served cron would never fire on it.
-    """
+    code = sql_session(args.db, args.query)
+    if code:
+        sys.exit(code)
+
+
+@contextmanager
+def _prefect_api(*, services: bool, report) -> Iterator[None]:
+    """PREFECT_API_URL when set; otherwise a temporary local server that stops when this command
+    exits (with `services`, the scheduler too: serve needs it, a single run does not). The server
+    starts in the background while the caller imports the flows; the block runs once it answers."""
     if os.environ.get("PREFECT_API_URL"):
         yield
         return
-    import socket
-    import subprocess
-    import time
-    import urllib.request
+    from pipeline.prefect_api import start_temporary_server
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/api"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise UsageError("could not start a local Prefect server; set PREFECT_API_URL") from None
-                time.sleep(1)
-        os.environ["PREFECT_API_URL"] = url
-        print(f"goodhart: serving on a local Prefect server at {url} (UI: http://127.0.0.1:{port})", file=sys.stderr)
+    report.stage("starting a temporary Prefect server")
+    server = start_temporary_server(services=services)
+    os.environ["PREFECT_API_URL"] = server.url  # read by Prefect at import, and by served runs' processes
+    from prefect.settings import PREFECT_API_URL, temporary_settings  # the import overlaps the start-up
+
+    server.wait_ready()
+    where = f"UI: {server.ui_url}" if services else server.url
+    report.done(f"Prefect server ready ({where}); it stops with this command")
+    with temporary_settings({PREFECT_API_URL: server.url}):
         yield
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ from pathlib import Path
 import polars as pl
 
 from detectors.evaluation import evaluate
+from pipeline.errors import UsageError
 from pipeline.storage import connect
 
 LEVELS = {"user_week": "user_week_scores", "session": "session_scores"}
 
 
-class MissingLabelsError(ValueError):
+class MissingLabelsError(UsageError):
     """The input folder has no labels/ (only generated worlds carry ground truth)."""
 
 

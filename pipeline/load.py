@@ -38,7 +38,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipeline import readers, reconcile, sources, storage
+from pipeline import progress, readers, reconcile, sources, storage
+from pipeline.errors import UsageError
 from pipeline.fingerprint import simhash64
 from pipeline.readers import glob_literal, quote_ident, sql_literal
 
@@ -61,7 +62,7 @@ class LoadSummary:
     inputs_seen: list[str]  # every input file path the run looked at
 
 
-class MissingDatasetError(ValueError):
+class MissingDatasetError(UsageError):
     """A required dataset has no entry in the input dir."""
 
 
@@ -88,15 +89,8 @@ def load_inputs(
     storage.create_raw_tables(con)
     _require_utc_session(con)
     input_dir = Path(input_dir)
-    found = {spec.name: readers.find_dataset_files(input_dir, spec.name) for spec in DATASETS}
-    try:  # a source folder, even empty, is an entry for the datasets its adapter fills
-        fed = {dataset for source in sources.present_sources(input_dir) for dataset in source.datasets}
-    except sources.UnknownSourceError as exc:
-        raise MissingDatasetError(str(exc)) from None  # an unusable input dir: the CLI exits 2
+    found = check_input_dir(input_dir)
     source_files = sources.find_source_files(input_dir)
-    missing = [spec.name for spec in DATASETS if spec.required and found[spec.name] is None and spec.name not in fed]
-    if missing:
-        raise MissingDatasetError(f"no entry for required dataset {', '.join(missing)} in {input_dir}")
 
     state = _RunState(
         run_id=run_id,
@@ -106,6 +100,8 @@ def load_inputs(
         next_file_id=con.sql("SELECT coalesce(max(file_id), 0) + 1 FROM loaded_files").fetchall()[0][0],
         default_prices=Path(default_prices),
     )
+    report = progress.current()
+    report.set_total(sum(len(files or []) for files in found.values()) + len(source_files))
     parts = _read_sources(source_files, state)
     loads = {
         spec.name: _load_dataset(
@@ -118,6 +114,42 @@ def load_inputs(
     inputs_seen = [str(file.path) for spec in DATASETS for file in found[spec.name] or []]
     inputs_seen += [str(file.path) for file in source_files]
     return LoadSummary(loads, inputs_seen)
+
+
+def check_input_dir(input_dir: Path) -> dict[str, list[readers.InputFile] | None]:
+    """The files of each dataset in `input_dir` (None: no entry); MissingDatasetError when a
+    required dataset has no entry (neither a file or folder of its own nor a source adapter's
+    folder that fills it). Cheap: only lists files, so the CLI checks it before anything starts."""
+    found = {spec.name: readers.find_dataset_files(input_dir, spec.name) for spec in DATASETS}
+    try:  # a source folder, even empty, is an entry for the datasets its adapter fills
+        fed = {dataset for source in sources.present_sources(input_dir) for dataset in source.datasets}
+    except sources.UnknownSourceError as exc:
+        raise MissingDatasetError(str(exc)) from None  # an unusable input dir: the CLI exits 2
+    missing = [spec.name for spec in DATASETS if spec.required and found[spec.name] is None and spec.name not in fed]
+    if missing:
+        raise MissingDatasetError(f"no entry for required dataset {', '.join(missing)} in {input_dir}")
+    return found
+
+
+def empty_required_datasets(con: duckdb.DuckDBPyConnection) -> str | None:
+    """None when every required dataset holds rows; else one line naming each empty one with the
+    rows given to it and the commonest reason they were rejected (from `rejected_rows`)."""
+    empty = [spec.name for spec in DATASETS
+             if spec.required and not con.sql(f"SELECT count(*) FROM (FROM main.{spec.name} LIMIT 1)").fetchall()[0][0]]
+    if not empty:
+        return None
+    said = []
+    for name in empty:
+        reasons = con.sql(
+            "SELECT reason, count(*) AS n, sum(n) OVER () FROM rejected_rows WHERE dataset = $d "
+            "GROUP BY reason ORDER BY n DESC, reason LIMIT 1", params={"d": name},
+        ).fetchall()
+        if reasons:
+            (reason, times, rejected), = reasons
+            said.append(f"{name} ({int(rejected):,} rows rejected, most for {reason!r}: {times:,})")
+        else:
+            said.append(f"{name} (no rows given)")
+    return f"required dataset{'s' if len(empty) > 1 else ''} loaded no rows: {'; '.join(said)}"
 
 
 # --- one dataset -----------------------------------------------------------------------
@@ -159,6 +191,7 @@ def _read_sources(files: list[sources.SourceFile], state: _RunState) -> dict[str
     each gives one part per dataset its source fills, empty or not, so the file is recorded."""
     parts: dict[str, list[_SourcePart]] = {}
     for file in files:
+        progress.current().advance()
         sha, size = readers.file_digest(file.path)
         if sha in state.known_hashes:
             continue
@@ -180,6 +213,7 @@ def _load_dataset(
     source_parts: tuple[_SourcePart, ...] | list[_SourcePart] = (),
     source_files_seen: int = 0,
 ) -> DatasetLoad:
+    report = progress.current()
     new_files: list[_NewFile] = []
     for file in files:
         sha, size = readers.file_digest(file.path)
@@ -187,6 +221,8 @@ def _load_dataset(
             state.known_hashes.add(sha)
             new_files.append(_NewFile(state.next_file_id, file, sha, size))
             state.next_file_id += 1
+        else:
+            report.advance()
     for part in source_parts:  # after the contract files: their rows stand first
         new_files.append(_NewFile(state.next_file_id, part, part.sha256, part.size))
         state.next_file_id += 1
@@ -205,6 +241,8 @@ def _load_dataset(
     opened: list[tuple[int, readers.FileRows]] = []
     try:
         for new, rows in _read_and_check_files(con, spec, new_files, state.ts_limit):
+            if not isinstance(new.input, _SourcePart):  # source files advanced as their adapter read them
+                report.advance()
             opened.append((new.file_id, rows))
             given[new.file_id] = rows.rows_given
             if rows.rejects.num_rows:

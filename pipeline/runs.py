@@ -36,13 +36,17 @@ def start_run(
     )
 
 
-def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, inputs_seen: list[str]) -> None:
-    """Close the run record with the loader's totals (from run_datasets) and the end time."""
+def finish_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, inputs_seen: list[str], error: str | None = None
+) -> None:
+    """Close the run record with the loader's totals (from run_datasets) and the end time; with an
+    `error`, as a failed run that published its load only."""
     con.execute(
         """
         UPDATE runs SET
             ended_at = ?,
-            status = 'completed',
+            status = CASE WHEN ? IS NULL THEN 'completed' ELSE 'failed' END,
+            error = ?,
             inputs_seen = ?,
             files_loaded = totals.files_loaded,
             files_skipped = totals.files_skipped,
@@ -58,5 +62,5 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, inputs_seen: list[st
         ) AS totals
         WHERE runs.run_id = ?
         """,
-        [utc_now(), inputs_seen, run_id, run_id],
+        [utc_now(), error, error, inputs_seen, run_id, run_id],
     )

@@ -10,8 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from detectors.scoring import default_config as detector_defaults
-from detectors.scoring import merge_config as merge_detector_config
+from detectors.config import default_config as detector_defaults
+from detectors.config import merge_config as merge_detector_config
+from pipeline.errors import UsageError
 
 
 def _read_toml(package: str, name: str) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def default_config() -> dict[str, Any]:
     return config
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """An unusable configuration file: not TOML, or a pipeline setting of the wrong shape."""
 
 

@@ -18,8 +18,9 @@ import polars as pl
 
 from detectors.scoring import score_level
 from features.build import FeatureBuild, build_features
-from pipeline import runs
-from pipeline.load import LoadSummary, load_inputs
+from pipeline import progress, runs
+from pipeline.load import LoadSummary, empty_required_datasets, load_inputs
+from pipeline.errors import UsageError
 from pipeline.settings import Settings
 from pipeline.storage import connect, create_raw_tables, read_sql
 from pipeline.workspace import building, run_lock
@@ -96,7 +97,9 @@ def detect(db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date]
     score tables, flags and analysts' views. One week at a time: each is read, scored and stored
     before the next is read, so memory holds one week's rows."""
     with open_db(db_path, settings) as con:
-        scored = scored_weeks(con, partition_weeks(con, weeks), settings.detectors, settings.scoring_threads)
+        to_score = partition_weeks(con, weeks)
+        progress.current().set_total(len(to_score))
+        scored = scored_weeks(con, to_score, settings.detectors, settings.scoring_threads)
         return publish_scores(con, run_id, settings.detectors, scored, weeks)
 
 
@@ -198,6 +201,7 @@ def publish_scores(
     for part in scored:
         _store(con, part, levels, create=fresh and stored == 0)
         stored += 1
+        progress.current().advance()
     if fresh and stored == 0:  # no usage at all: the tables still get their columns
         _store(con, score_partition(read_partition(con, None), detectors_config), levels, create=True)
     for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags"):
@@ -227,36 +231,99 @@ def summarise(con) -> DetectSummary:
     return DetectSummary(uw, uw_flagged, ss, ss_flagged, float(wasted), by_severity)
 
 
-def finish(db_path: Path, run_id: str, load_summary: LoadSummary) -> None:
+def finish(db_path: Path, run_id: str, load_summary: LoadSummary, error: str | None = None) -> None:
     with connect(db_path) as con:
-        runs.finish_run(con, run_id, load_summary.inputs_seen)
+        runs.finish_run(con, run_id, load_summary.inputs_seen, error)
         con.execute("CHECKPOINT")
+
+
+class EmptyDatasetError(UsageError):
+    """A required dataset holds no rows after the load: nothing can be detected from nothing."""
+
+
+def empty_required(db_path: Path, settings: Settings) -> str | None:
+    """Why the run must stop after its load (a required dataset holds no rows), or None."""
+    with open_db(db_path, settings, read_only=True) as con:
+        return empty_required_datasets(con)
+
+
+def empty_dataset_error(why: str, db_path: Path) -> EmptyDatasetError:
+    return EmptyDatasetError(
+        f"{why}; nothing was scored. The load is published: see rejected_rows in {db_path} (or pass --allow-empty)"
+    )
+
+
+# --- what each stage says when it ends (both chains: run_local here, detection_flow in flows.py) ---
+
+def database_line(db_path: Path, work: Path) -> str:
+    size = work.stat().st_size if work.exists() else 0
+    return f"database: a private copy of {db_path} ({size / 2**20:,.0f} MiB)" if db_path.exists() else f"database: new file {db_path}"
+
+
+def load_line(load: LoadSummary) -> str:
+    datasets = load.datasets.values()
+    given, rejected = sum(d.rows_given for d in datasets), sum(d.rows_rejected for d in datasets)
+    files, skipped = sum(d.files_loaded for d in datasets), sum(d.files_skipped for d in datasets)
+    rows = ", ".join(f"{d.dataset} {d.rows_loaded:,}" for d in datasets if d.rows_given)
+    return (f"loaded {given - rejected:,} of {given:,} rows ({rejected:,} rejected) from {files:,} new files, "
+            f"{skipped:,} already loaded" + (f": {rows}" if rows else ""))
+
+
+def features_line(build: FeatureBuild) -> str:
+    sessions, user_weeks = build.rows.get("sessions", 0), build.rows.get("user_week_features", 0)
+    if build.weeks is None:
+        return f"features: full rebuild ({build.reason}): {sessions:,} sessions, {user_weeks:,} user-weeks"
+    weeks = ", ".join(str(week) for week in build.weeks) or "none"
+    return f"features: weeks rebuilt: {weeks} ({build.reason})"
+
+
+def detect_line(detect: DetectSummary) -> str:
+    return (f"scored {detect.user_weeks:,} user-weeks ({detect.user_weeks_flagged:,} flagged) and "
+            f"{detect.sessions:,} sessions ({detect.sessions_flagged:,} flagged); wasted ${detect.wasted_cost_usd:,.2f}")
 
 
 def run_local(
     input_dir: Path, db_path: Path, settings: Settings, *, wait: bool = False, full: bool = False,
-    on_stage: Callable[[str], None] | None = None,
+    allow_empty: bool = False, on_stage: Callable[[str], None] | None = None,
 ) -> RunResult:
     """The whole detection run without Prefect: same stages, same atomic publish. Incremental
-    (only the weeks new rows change) when the settings say so, unless `full`.
+    (only the weeks new rows change) when the settings say so, unless `full`. When a required
+    dataset holds no rows after the load, the load alone is published (the run recorded as
+    failed) and EmptyDatasetError raised, unless `allow_empty`.
 
     `on_stage(name)` is called as each stage starts: begin, load, features, detect, finish, and
     publish (the build is complete and closed, just before the rename); tests use it to kill or
     pause a run at a chosen point.
     """
     stage = on_stage or (lambda name: None)
+    report = progress.current()
     started_at = runs.utc_now()
     run_id = runs.new_run_id(started_at)
+    report.stage("opening the database")
     with run_lock(db_path, wait=wait), building(db_path) as work:
         stage("begin")
         begin(work, run_id, started_at, input_dir, settings)
+        report.done(database_line(db_path, work))
         stage("load")
+        report.stage("loading input files")
         load_summary = load(work, input_dir, run_id, settings, started_at)
-        stage("features")
-        feature_build = features(work, settings, incremental=settings.incremental and not full)
-        stage("detect")
-        detect_summary = detect(work, run_id, settings, feature_build.weeks)
+        report.done(load_line(load_summary))
+        empty = None if allow_empty else empty_required(work, settings)
+        if empty is None:
+            stage("features")
+            report.stage("building sessions, links and features")
+            feature_build = features(work, settings, incremental=settings.incremental and not full)
+            report.done(features_line(feature_build))
+            stage("detect")
+            report.stage("scoring weeks")
+            detect_summary = detect(work, run_id, settings, feature_build.weeks)
+            report.done(detect_line(detect_summary))
         stage("finish")
-        finish(work, run_id, load_summary)
+        finish(work, run_id, load_summary, empty)
         stage("publish")
+        report.stage("publishing")
+    if empty is not None:
+        report.done(f"published the load only (run {run_id}, failed)")
+        raise empty_dataset_error(empty, db_path)
+    report.done(f"published run {run_id} to {db_path}")
     return RunResult(run_id, db_path, load_summary, feature_build, detect_summary)

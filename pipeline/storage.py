@@ -6,6 +6,10 @@ from pathlib import Path
 
 import duckdb
 
+# The oldest DuckDB whose clients (CLI, Python, JDBC...) must open a published file. A file keeps
+# the storage version it was created with, whatever DuckDB later writes to it.
+STORAGE_VERSION = "v1.4.0"
+
 
 def read_sql(package: str, name: str) -> str:
     """Text of a packaged SQL file, e.g. read_sql("features", "sessions")."""
@@ -16,12 +20,32 @@ def connect(
     db_path: Path | str = ":memory:", *, read_only: bool = False, memory_limit: str = ""
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with the session settings every stage relies on (UTC), and a memory
-    limit past which DuckDB spills to disk ("" keeps DuckDB's default, 80% of RAM)."""
+    limit past which DuckDB spills to disk ("" keeps DuckDB's default, 80% of RAM). A new file is
+    created in STORAGE_VERSION's format, so older DuckDB clients can read it."""
+    if not read_only and str(db_path) not in ("", ":memory:") and not Path(db_path).exists():
+        create_database(Path(db_path))
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
         con.execute("SET memory_limit = $limit", {"limit": memory_limit})
     return con
+
+
+def create_database(db_path: Path, version: str = STORAGE_VERSION) -> None:
+    """Create an empty database file in the storage format of DuckDB `version` (e.g. 'v1.4.0')."""
+    # set at creation, not as a connect() option: DuckDB refuses a second connection to a file
+    # whose configuration differs from the first's, and plain duckdb.connect() opens these files too
+    with duckdb.connect() as con:
+        path = str(db_path).replace("'", "''")
+        version = version.replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS created (STORAGE_VERSION '{version}')")
+        con.execute("DETACH created")
+
+
+def storage_version(con: duckdb.DuckDBPyConnection) -> str:
+    """The storage format of the connection's database file, e.g. 'v1.4.0+'."""
+    (tags,), = con.sql("SELECT tags FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return tags.get("storage_version", "")
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:

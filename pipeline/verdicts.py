@@ -5,13 +5,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.storage import connect, create_raw_tables
+import duckdb
+
+from pipeline.errors import UsageError
+from pipeline.storage import connect, create_raw_tables, read_sql
 from pipeline.workspace import building, run_lock
 
 VERDICTS = ("confirmed", "legitimate", "unsure")
 
 
-class UnknownFlagError(ValueError):
+class UnknownFlagError(UsageError):
     """The flag id is not among the flags of the last run."""
 
 
@@ -33,7 +36,8 @@ def record_verdict(
     db_path: Path, flag_id: str, verdict: str, *, now: datetime, note: str | None = None,
     analyst: str | None = None, wait: bool = True,
 ) -> None:
-    """Record a verdict on a flag of the last run; published atomically like a run."""
+    """Record a verdict on a flag of the last run; published atomically like a run. The run's
+    tables and views show it at once (a flag judged legitimate is dismissed by the next run)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
     if not db_path.is_file():
@@ -45,11 +49,30 @@ def record_verdict(
             if not flag:
                 raise UnknownFlagError(f"no flag {flag_id!r} in the last run of {db_path}")
             (evidence_key, run_id), = flag
+            con.execute("BEGIN")
             con.execute(
                 "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [flag_id, evidence_key, verdict, note, analyst, now, run_id],
             )
+            show_latest_verdict(con, flag_id)
+            con.execute("COMMIT")
             con.execute("CHECKPOINT")
+
+
+# the run's tables with a `verdict` column: the latest verdict on their flag when the run was built
+JUDGED_TABLES = ("user_week_scores", "session_scores", "flags")
+
+
+def show_latest_verdict(con: duckdb.DuckDBPyConnection, flag_id: str) -> None:
+    """Refresh latest_verdicts and the run's verdict columns for one flag, as the next run would
+    set them (the views read these tables)."""
+    con.execute(f"CREATE OR REPLACE TABLE latest_verdicts AS {read_sql('pipeline', 'latest_verdicts')}")
+    for table in JUDGED_TABLES:
+        con.execute(
+            f"UPDATE {table} SET verdict = (SELECT verdict FROM latest_verdicts WHERE flag_id = $flag) "
+            "WHERE flag_id = $flag",
+            {"flag": flag_id},
+        )
 
 
 def verdict_precision(db_path: Path) -> VerdictPrecision:

@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import duckdb
 import pytest
 
 import flows
+from tests.processes import children_running, wait_until_gone
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -148,3 +156,49 @@ def test_scoring_runs_on_dask_when_it_pays_or_a_cluster_is_given() -> None:
     assert flows.scoring_task_runner(settings, 10).address == "tcp://scheduler:8786"
     settings.config["engine"] |= {"dask_address": "", "dask_workers": 0}
     assert isinstance(flows.scoring_task_runner(settings, 10**9), ThreadPoolTaskRunner)
+
+
+@pytest.mark.slow
+def test_goodhart_serve_fires_its_cron_and_the_scheduled_run_publishes(contract_example: Path, tmp_path: Path) -> None:
+    """End to end, as a platform team runs it: `goodhart serve` with no PREFECT_API_URL starts its
+    own Prefect server (scheduler included); the server schedules the cron's runs, the served
+    deployment picks one up when due, and its results land in the database."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)
+    db = tmp_path / "g.duckdb"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--input", str(contract_example), "--db", str(db),
+         "--cron", "* * * * *"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(serve.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not any("scheduled run" in line and "completed" in line for line in lines):
+            assert serve.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "no scheduled run completed in 5 minutes:\n" + "".join(lines)
+            time.sleep(1)
+        ui = next(re.search(r"UI: (http://127\.0\.0\.1:\d+)", line) for line in lines if "UI: http" in line).group(1)
+        request = urllib.request.Request(
+            f"{ui}/api/flow_runs/filter", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            completed = json.load(response)
+        served = [run for run in completed if run["deployment_id"]]  # not the subflows
+        assert served and all(run["auto_scheduled"] for run in served), completed
+        server_pids = children_running(serve.pid, "prefect")
+        assert server_pids, "serve's own Prefect server is not its child"
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
+    output = "".join(lines)
+    assert "scheduled run" in output and "started" in output
+    assert "published run" in output  # the served run's stages print on serve's output
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM runs WHERE status = 'completed'").fetchall()[0][0] >= 1
+        assert con.sql("SELECT count(*) FROM user_week_scores").fetchall() == [(2,)]
+    assert not wait_until_gone(server_pids, timeout=30), "the Prefect server outlived goodhart serve"
+

@@ -17,6 +17,14 @@ CREATE OR REPLACE TEMP MACRO report_remainder(usd) AS report_exact_cents(usd) - 
 CREATE OR REPLACE TEMP MACRO report_usd(floor_cents, remainder_rank, deficit_cents) AS
     CAST((floor_cents + CASE WHEN remainder_rank <= deficit_cents THEN 1 ELSE 0 END) / 100 AS DECIMAL(18, 2));
 
+-- Tokens the same way, in whole tokens: a row's wasted tokens (a share of its tokens) get their
+-- floor, and the rows with the largest remainders one more, up to the database total.
+CREATE OR REPLACE TEMP MACRO report_exact_tokens(n) AS round(coalesce(n, 0), 6);
+CREATE OR REPLACE TEMP MACRO report_floor_tokens(n) AS floor(report_exact_tokens(n));
+CREATE OR REPLACE TEMP MACRO report_token_remainder(n) AS report_exact_tokens(n) - report_floor_tokens(n);
+CREATE OR REPLACE TEMP MACRO report_tokens(floor_tokens, remainder_rank, deficit_tokens) AS
+    CAST(floor_tokens + CASE WHEN remainder_rank <= deficit_tokens THEN 1 ELSE 0 END AS BIGINT);
+
 -- the AI vendor behind a model name, for FOCUS ProviderName (by name prefix; 'Unknown' otherwise)
 CREATE OR REPLACE TEMP MACRO report_provider(model) AS
     CASE

@@ -1,13 +1,17 @@
 -- report_user_week_models: one row per (user_id, week_start, model) the user-week used.
 -- The user-week's wasted cost (and cost) is split over its models in proportion to its cost per
 -- model in token_usage (by tokens when its requests have no price; one row 'unattributed' when it
--- has no request), so the rows of a user-week add up to its wasted_cost_usd. wasted_tokens: the
--- model's tokens times the user-week's wasted fraction (wasted cost / cost).
+-- has no request), so the rows of a user-week add up to its wasted_cost_usd. tokens and
+-- wasted_tokens are the user-week's split by the model's share of its tokens, so they add up to
+-- the user-week's too. Unrounded; the files round them (report_macros.sql).
+-- unpriced_requests / unpriced_tokens: the model's requests with no price (token_usage.cost_usd
+-- NULL: a model missing from the price list and a tool that reported no cost), counted at $0.
+-- first_ts / last_ts: the model's first and last request of the week (the span of the data).
 
 WITH
 user_weeks AS (SELECT * FROM report_user_weeks),
 requests AS (
-    SELECT user_id, ts, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+    SELECT user_id, ts, model, input_tokens + output_tokens + cache_read_tokens + cache_write_tokens AS tokens, cost_usd
     FROM token_usage
 ),
 
@@ -16,8 +20,12 @@ model_usage AS (
         user_id,
         CAST(date_trunc('week', ts) AS DATE) AS week_start,
         model,
-        sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) AS tokens,
-        sum(coalesce(cost_usd, 0)) AS cost_usd
+        sum(tokens) AS tokens,
+        sum(coalesce(cost_usd, 0)) AS cost_usd,
+        count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests,
+        coalesce(sum(tokens) FILTER (WHERE cost_usd IS NULL), 0) AS unpriced_tokens,
+        min(ts) AS first_ts,
+        max(ts) AS last_ts
     FROM requests
     GROUP BY ALL
 ),
@@ -27,6 +35,10 @@ shares AS (
         user_id,
         week_start,
         model,
+        unpriced_requests,
+        unpriced_tokens,
+        first_ts,
+        last_ts,
         CASE
             WHEN sum(cost_usd) OVER user_week > 0 THEN cost_usd / sum(cost_usd) OVER user_week
             WHEN sum(tokens) OVER user_week > 0 THEN CAST(tokens AS DOUBLE) / sum(tokens) OVER user_week
@@ -50,9 +62,10 @@ SELECT
     user_weeks.tokens * coalesce(shares.token_share, 1.0) AS tokens,
     user_weeks.cost_usd * coalesce(shares.cost_share, 1.0) AS cost_usd,
     user_weeks.wasted_cost_usd * coalesce(shares.cost_share, 1.0) AS wasted_cost_usd,
-    CASE WHEN user_weeks.cost_usd > 0
-        THEN user_weeks.tokens * coalesce(shares.token_share, 1.0) * least(user_weeks.wasted_cost_usd / user_weeks.cost_usd, 1.0)
-        ELSE 0
-    END AS wasted_tokens
+    user_weeks.wasted_tokens * coalesce(shares.token_share, 1.0) AS wasted_tokens,
+    CAST(coalesce(shares.unpriced_requests, 0) AS BIGINT) AS unpriced_requests,
+    CAST(coalesce(shares.unpriced_tokens, 0) AS BIGINT) AS unpriced_tokens,
+    shares.first_ts,
+    shares.last_ts
 FROM user_weeks
 LEFT JOIN shares USING (user_id, week_start)

@@ -1,6 +1,8 @@
 -- report_wasted_by_model: one row per model, over the whole period: each user-week's cost and
--- wasted cost split over its models by its cost per model (report_user_week_models.sql). Money in
--- cents by largest remainder (report_macros.sql).
+-- wasted cost split over its models by its cost per model, its tokens and wasted tokens by its
+-- tokens per model (report_user_week_models.sql). Money in cents and tokens in whole tokens by
+-- largest remainder (report_macros.sql). unpriced_requests / unpriced_tokens: the model's
+-- requests with no price, counted at $0 (their wasted tokens are in wasted_tokens, at $0).
 
 WITH
 user_week_models AS (SELECT * FROM report_user_week_models),
@@ -12,7 +14,9 @@ models AS (
         sum(tokens) AS tokens,
         sum(wasted_tokens) AS wasted_tokens,
         sum(cost_usd) AS cost_usd,
-        sum(wasted_cost_usd) AS wasted_cost_usd
+        sum(wasted_cost_usd) AS wasted_cost_usd,
+        sum(unpriced_requests) AS unpriced_requests,
+        sum(unpriced_tokens) AS unpriced_tokens
     FROM user_week_models
     GROUP BY model
 ),
@@ -26,6 +30,12 @@ ranked AS (
         report_floor_cents(wasted_cost_usd) AS wasted_floor,
         totals.wasted_cents - sum(report_floor_cents(wasted_cost_usd)) OVER () AS wasted_deficit,
         row_number() OVER (ORDER BY report_remainder(wasted_cost_usd) DESC, model) AS wasted_rank,
+        report_floor_tokens(tokens) AS tokens_floor,
+        totals.total_tokens - sum(report_floor_tokens(tokens)) OVER () AS tokens_deficit,
+        row_number() OVER (ORDER BY report_token_remainder(tokens) DESC, model) AS tokens_rank,
+        report_floor_tokens(wasted_tokens) AS wasted_tokens_floor,
+        totals.total_wasted_tokens - sum(report_floor_tokens(wasted_tokens)) OVER () AS wasted_tokens_deficit,
+        row_number() OVER (ORDER BY report_token_remainder(wasted_tokens) DESC, model) AS wasted_tokens_rank,
         wasted_cost_usd / nullif(cost_usd, 0) AS exact_wasted_share,
         wasted_cost_usd / nullif(sum(wasted_cost_usd) OVER (), 0) AS exact_share_of_all_wasted
     FROM models
@@ -36,8 +46,10 @@ rounded AS (
     SELECT
         model,
         report_provider(model) AS provider,
-        CAST(round(tokens) AS BIGINT) AS tokens,
-        CAST(round(wasted_tokens) AS BIGINT) AS wasted_tokens,
+        report_tokens(tokens_floor, tokens_rank, tokens_deficit) AS tokens,
+        report_tokens(wasted_tokens_floor, wasted_tokens_rank, wasted_tokens_deficit) AS wasted_tokens,
+        CAST(unpriced_requests AS BIGINT) AS unpriced_requests,
+        CAST(unpriced_tokens AS BIGINT) AS unpriced_tokens,
         report_usd(cost_floor, cost_rank, cost_deficit) AS cost_usd,
         report_usd(wasted_floor, wasted_rank, wasted_deficit) AS wasted_cost_usd,
         round(exact_wasted_share, 6) AS wasted_share,

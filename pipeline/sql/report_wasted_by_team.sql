@@ -1,6 +1,9 @@
 -- report_wasted_by_team: one row per reported team (teams under `min_team_size` people merged into
 -- 'other'), over the whole period. org: the team's org, or 'multiple' when its people span more
--- than one. Money in cents by largest remainder (report_macros.sql).
+-- than one. Money in cents and tokens in whole tokens by largest remainder (report_macros.sql).
+-- flagged_user_weeks_without_waste: flagged user-weeks that carry no wasted cost, and
+-- detectors_without_waste the detectors that raised them (e.g. a rule for splitting work into
+-- tiny deployments, which wastes no compute): why a team can be flagged and show $0.00.
 
 WITH
 user_weeks AS (SELECT * FROM report_user_weeks),
@@ -13,10 +16,22 @@ teams AS (
         count(DISTINCT user_id) AS people,
         count(*) AS user_weeks,
         count(*) FILTER (WHERE flagged) AS flagged_user_weeks,
+        count(*) FILTER (WHERE flagged AND wasted_cost_usd = 0) AS flagged_user_weeks_without_waste,
         sum(tokens) AS tokens,
+        sum(wasted_tokens) AS wasted_tokens,
         sum(cost_usd) AS cost_usd,
         sum(wasted_cost_usd) AS wasted_cost_usd
     FROM user_weeks
+    GROUP BY team
+),
+
+zero_waste_detectors AS (
+    SELECT team, string_agg(DISTINCT detector, ', ' ORDER BY detector) AS detectors_without_waste
+    FROM (
+        SELECT team, unnest(detectors) AS detector
+        FROM user_weeks
+        WHERE flagged AND wasted_cost_usd = 0
+    )
     GROUP BY team
 ),
 
@@ -29,6 +44,9 @@ ranked AS (
         report_floor_cents(wasted_cost_usd) AS wasted_floor,
         totals.wasted_cents - sum(report_floor_cents(wasted_cost_usd)) OVER () AS wasted_deficit,
         row_number() OVER (ORDER BY report_remainder(wasted_cost_usd) DESC, team) AS wasted_rank,
+        report_floor_tokens(wasted_tokens) AS wasted_tokens_floor,
+        totals.total_wasted_tokens - sum(report_floor_tokens(wasted_tokens)) OVER () AS wasted_tokens_deficit,
+        row_number() OVER (ORDER BY report_token_remainder(wasted_tokens) DESC, team) AS wasted_tokens_rank,
         wasted_cost_usd / nullif(cost_usd, 0) AS exact_wasted_share,
         wasted_cost_usd / nullif(sum(wasted_cost_usd) OVER (), 0) AS exact_share_of_all_wasted
     FROM teams
@@ -37,17 +55,21 @@ ranked AS (
 
 rounded AS (
     SELECT
-        team,
-        org,
-        people,
-        user_weeks,
-        flagged_user_weeks,
-        CAST(tokens AS BIGINT) AS tokens,
-        report_usd(cost_floor, cost_rank, cost_deficit) AS cost_usd,
-        report_usd(wasted_floor, wasted_rank, wasted_deficit) AS wasted_cost_usd,
-        round(exact_wasted_share, 6) AS wasted_share,
-        round(exact_share_of_all_wasted, 6) AS share_of_all_wasted
+        ranked.team,
+        ranked.org,
+        ranked.people,
+        ranked.user_weeks,
+        ranked.flagged_user_weeks,
+        ranked.flagged_user_weeks_without_waste,
+        coalesce(zero_waste_detectors.detectors_without_waste, '') AS detectors_without_waste,
+        CAST(ranked.tokens AS BIGINT) AS tokens,
+        report_tokens(ranked.wasted_tokens_floor, ranked.wasted_tokens_rank, ranked.wasted_tokens_deficit) AS wasted_tokens,
+        report_usd(ranked.cost_floor, ranked.cost_rank, ranked.cost_deficit) AS cost_usd,
+        report_usd(ranked.wasted_floor, ranked.wasted_rank, ranked.wasted_deficit) AS wasted_cost_usd,
+        round(ranked.exact_wasted_share, 6) AS wasted_share,
+        round(ranked.exact_share_of_all_wasted, 6) AS share_of_all_wasted
     FROM ranked
+    LEFT JOIN zero_waste_detectors USING (team)
 )
 
 SELECT *

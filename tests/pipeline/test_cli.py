@@ -1,18 +1,45 @@
-"""The `goodhart` command: exit codes and one-line messages, through a real subprocess."""
+"""The `goodhart` command: exit codes, one-line messages and progress, through a real subprocess."""
 from __future__ import annotations
 
+import os
+import pty
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
+import pytest
+
+from pipeline.workspace import run_lock
+from tests.processes import children_running, wait_until_gone
 
 GOODHART = [sys.executable, "-m", "pipeline.cli"]
 
 
-def goodhart(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GOODHART, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+@pytest.fixture(scope="module")
+def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a user without a Prefect server: runs start their own temporary one
+    (under a Prefect home of this module's, so nothing else's server database is touched)."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home"))}
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def goodhart(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GOODHART, *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=env)
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line of a usage error: the last line of stderr, and nothing on it but progress lines."""
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("goodhart: "), result.stderr
+    assert all(line.startswith("goodhart: ") for line in lines), result.stderr  # no traceback, no library noise
+    assert "Traceback" not in result.stderr and "nanobind" not in result.stderr, result.stderr
+    return lines[-1]
 
 
 def test_run_without_prefect_exits_0_and_reruns_change_nothing(contract_example: Path, tmp_path: Path) -> None:
@@ -56,3 +83,139 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     assert result.returncode == 0
     for command in ("run", "generate", "demo", "evaluate", "serve"):
         assert command in result.stdout
+
+
+def test_usage_errors_on_the_prefect_path_are_one_line_before_prefect_starts(
+    contract_example: Path, tmp_path: Path, prefect_env: dict[str, str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("x = [\n")
+    db = tmp_path / "g.duckdb"
+    cases = {
+        "no dataset": (("run", "--input", str(empty), "--db", str(db)), 2, "no entry for required dataset"),
+        "bad config": (("run", "--input", str(contract_example), "--db", str(db), "--config", str(bad_toml)), 2,
+                       "cannot read"),
+    }
+    for name, (args, code, words) in cases.items():
+        result = goodhart(*args, cwd=tmp_path, env=prefect_env)
+        assert result.returncode == code, (name, result.stderr)
+        assert result.stderr.strip().count("\n") == 0 and words in result.stderr, (name, result.stderr)
+        assert "Prefect server" not in result.stderr, name  # refused before anything started
+
+    with run_lock(db):  # another run holds the database
+        busy = goodhart("run", "--input", str(contract_example), "--db", str(db), cwd=tmp_path, env=prefect_env)
+    assert busy.returncode == 3 and busy.stderr.strip().count("\n") == 0, busy.stderr
+    assert "another run is writing" in busy.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "empty"]  # no database, no stray lock file
+
+
+def test_a_writer_holding_the_database_stops_a_run_with_exit_3(contract_example: Path, tmp_path: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    assert goodhart("run", "--input", str(contract_example), "--db", str(db), "--no-prefect", cwd=tmp_path).returncode == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; con = duckdb.connect({str(db)!r}); print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = goodhart("run", "--input", str(contract_example), "--db", str(db), "--no-prefect", cwd=tmp_path)
+    finally:
+        holder.communicate("")
+    assert result.returncode == 3, result.stderr
+    assert f"process {holder.pid}" in _one_line(result) and "open for writing" in result.stderr
+
+
+def _garbage_token_usage(contract_example: Path, tmp_path: Path) -> Path:
+    input_dir = tmp_path / "input"
+    shutil.copytree(contract_example, input_dir)
+    (input_dir / "token_usage.csv").write_text("request_id,ts\nr-1,yesterday\nr-2,not a time\n")
+    return input_dir
+
+
+def test_a_required_dataset_that_loads_nothing_fails_after_publishing_its_load(contract_example: Path, tmp_path: Path) -> None:
+    input_dir = _garbage_token_usage(contract_example, tmp_path)
+    db = tmp_path / "g.duckdb"
+    result = goodhart("run", "--input", str(input_dir), "--db", str(db), "--no-prefect", cwd=tmp_path)
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert "token_usage (2 rows rejected" in line and "nothing was scored" in line and "--allow-empty" in line
+    with duckdb.connect(str(db), read_only=True) as con:
+        (status, error), = con.sql("SELECT status, error FROM runs").fetchall()
+        assert status == "failed" and "token_usage" in error
+        assert con.sql("SELECT count(*) FROM rejected_rows WHERE dataset = 'token_usage'").fetchall() == [(2,)]
+        tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert "user_week_scores" not in tables and "flags" not in tables  # nothing flagged from nothing
+
+    allowed = goodhart("run", "--input", str(input_dir), "--db", str(db), "--no-prefect", "--allow-empty", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT status FROM runs ORDER BY started_at").fetchall() == [("failed",), ("completed",)]
+        assert con.sql("SELECT count(*) FROM user_week_scores WHERE tokens > 0").fetchall() == [(0,)]
+
+
+@pytest.mark.slow
+def test_an_error_inside_the_prefect_flow_is_one_line_and_its_server_stops(
+    contract_example: Path, tmp_path: Path, prefect_env: dict[str, str]
+) -> None:
+    input_dir = _garbage_token_usage(contract_example, tmp_path)
+    result = goodhart("run", "--input", str(input_dir), "--db", str(tmp_path / "g.duckdb"), cwd=tmp_path, env=prefect_env)
+    assert result.returncode == 2
+    assert "required dataset loaded no rows: token_usage" in _one_line(result)
+    assert "Prefect server ready" in result.stderr  # it did get inside the flow
+
+
+@pytest.mark.slow
+def test_a_killed_run_takes_its_temporary_prefect_server_with_it(
+    contract_example: Path, tmp_path: Path, prefect_env: dict[str, str]
+) -> None:
+    run = subprocess.Popen(
+        [*GOODHART, "run", "--input", str(contract_example), "--db", str(tmp_path / "g.duckdb")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=prefect_env,
+    )
+    try:
+        for line in run.stderr:
+            if "Prefect server ready" in line:
+                break
+        servers = children_running(run.pid, "prefect")
+        assert servers, "no temporary Prefect server under the run"
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert not wait_until_gone(servers, timeout=20), "the temporary Prefect server outlived its killed run"
+
+
+def test_progress_is_plain_lines_off_a_terminal(contract_example: Path, tmp_path: Path) -> None:
+    result = goodhart("run", "--input", str(contract_example), "--db", str(tmp_path / "g.duckdb"), "--no-prefect", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stages = [line for line in result.stderr.splitlines()]
+    assert stages[0] == "goodhart: opening the database ..."
+    assert re.search(r"^goodhart: loaded 15 of 15 rows \(0 rejected\) from 5 new files.*\(\d+\.\d s\)$", result.stderr, re.M)
+    assert re.search(r"^goodhart: scored 2 user-weeks \(1 flagged\) and 2 sessions", result.stderr, re.M)
+    assert stages[-1].startswith("goodhart: published run ")
+    assert "\x1b[" not in result.stderr  # no terminal codes in a log
+
+
+def test_progress_on_a_terminal_draws_bars_and_keeps_each_finished_stage(contract_example: Path, tmp_path: Path) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: goodhart on a terminal
+        os.chdir(tmp_path)
+        os.execv(sys.executable, [*GOODHART, "run", "--input", str(contract_example), "--db", "g.duckdb", "--no-prefect"])
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    drawn = b"".join(chunks).decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, drawn
+    assert "\x1b[" in drawn  # drawn live
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
+    for finished in ("✓ database: new file", "✓ loaded 15 of 15 rows", "✓ features: full rebuild", "✓ scored 2 user-weeks",
+                     "✓ published run"):
+        assert finished in shown, (finished, shown)

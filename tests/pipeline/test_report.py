@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime
 import hashlib
+import html
 import json
 from collections import defaultdict
 from decimal import Decimal
@@ -66,9 +67,16 @@ WASTE = {
 }
 
 
-def build_db(path: Path, requests: list[tuple], waste: dict, people: dict = PEOPLE, extra_user_weeks: list[tuple] = ()) -> Path:
+WASTE_DETECTORS = ["rule:burn_without_shipping", "iforest"]
+
+
+def build_db(
+    path: Path, requests: list[tuple], waste: dict, people: dict = PEOPLE, extra_user_weeks: list[tuple] = (),
+    zero_flags: dict | None = None,
+) -> Path:
     """A database with token_usage, user_week_scores and runs; `extra_user_weeks`: (user, week, cost, wasted)
-    user-weeks without any request."""
+    user-weeks without any request; `zero_flags`: (user, week) -> detectors, flagged weeks with no wasted cost.
+    Weeks in `waste` are raised by WASTE_DETECTORS."""
     con = connect(path)
     create_raw_tables(con)
     if requests:
@@ -87,6 +95,9 @@ def build_db(path: Path, requests: list[tuple], waste: dict, people: dict = PEOP
     con.execute("CREATE TABLE extra (user_id VARCHAR, week_start DATE, cost_usd DOUBLE, wasted DOUBLE)")
     if extra_user_weeks:
         con.executemany("INSERT INTO extra VALUES (?, ?, ?, ?)", list(extra_user_weeks))
+    con.execute("CREATE TABLE zero_flags (user_id VARCHAR, week_start DATE, detectors VARCHAR[])")
+    if zero_flags:
+        con.executemany("INSERT INTO zero_flags VALUES (?, ?, ?)", [(u, w, d) for (u, w), d in zero_flags.items()])
     con.execute(
         f"""
         CREATE TABLE user_week_scores AS
@@ -101,17 +112,20 @@ def build_db(path: Path, requests: list[tuple], waste: dict, people: dict = PEOP
         SELECT '{RUN_ID}' AS run_id, weeks.user_id, directory.team, directory.org, weeks.week_start,
                CAST(weeks.tokens AS HUGEINT) AS tokens, weeks.cost_usd, 1 AS sessions, weeks.requests, 1 AS prompts,
                0 AS merged_changes, 0 AS deployed_changes,
-               CAST(coalesce(waste.fraction, extra.wasted, 0) > 0 AS BOOLEAN) AS flagged,
-               CASE WHEN coalesce(waste.fraction, extra.wasted, 0) > 0 THEN 'high' END AS severity,
+               CAST(coalesce(waste.fraction, extra.wasted, 0) > 0 OR zero_flags.user_id IS NOT NULL AS BOOLEAN) AS flagged,
+               CASE WHEN coalesce(waste.fraction, extra.wasted, 0) > 0 OR zero_flags.user_id IS NOT NULL THEN 'high' END AS severity,
+               coalesce(zero_flags.detectors,
+                        CASE WHEN coalesce(waste.fraction, extra.wasted, 0) > 0 THEN {WASTE_DETECTORS!r} END) AS detectors,
                '{SECRET_REASON} for ' || weeks.user_id AS reasons,
                coalesce(waste.fraction * weeks.cost_usd, extra.wasted, 0) AS wasted_cost_usd
         FROM weeks
         JOIN directory USING (user_id)
         LEFT JOIN waste USING (user_id, week_start)
         LEFT JOIN extra USING (user_id, week_start)
+        LEFT JOIN zero_flags USING (user_id, week_start)
         """
     )
-    con.execute("DROP TABLE directory; DROP TABLE waste; DROP TABLE extra")
+    con.execute("DROP TABLE directory; DROP TABLE waste; DROP TABLE extra; DROP TABLE zero_flags")
     con.execute(
         "INSERT INTO runs (run_id, started_at, ended_at, status) VALUES (?, TIMESTAMP '2026-10-01 00:00:00', "
         "TIMESTAMP '2026-10-01 00:05:00', 'completed')",
@@ -198,7 +212,12 @@ def test_writes_every_file_and_returns_the_summary(db: Path, tmp_path: Path) -> 
     assert row["run_id"] == RUN_ID
     assert (row["period_start"], row["period_end"]) == ("2026-09-07", "2026-10-04")
     assert row["flagged_user_weeks"] == str(len(WASTE))
+    assert row["flagged_user_weeks_without_waste"] == "0"
     assert row["teams_merged_into_other"] == "2"
+    assert (row["unpriced_requests"], row["unpriced_tokens"], row["unpriced_models"]) == ("0", "0", "")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Every request in the period has a price" in page
+    assert 'id="flags-without-waste"' not in page
 
 
 def test_database_is_opened_read_only_and_left_unchanged(db: Path, tmp_path: Path) -> None:
@@ -220,8 +239,28 @@ def test_csv_sums_equal_the_database_to_the_cent(db: Path, tmp_path: Path) -> No
     focus = read_csv(out / "focus_wasted_cost.csv")
     for column in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"):
         assert cents(focus, column) == wasted
+    assert cents(focus, "x_TotalCost") == cost
     (summary,) = read_csv(out / "summary.csv")
     assert Decimal(summary["wasted_cost_usd"]) == wasted and Decimal(summary["total_cost_usd"]) == cost
+
+
+def test_csv_token_sums_equal_the_database_to_the_token(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_report(db, out, include_people=True)
+    with duckdb.connect(str(db), read_only=True) as con:
+        (tokens, wasted_tokens), = con.sql(
+            "SELECT sum(tokens), round(sum(CASE WHEN cost_usd > 0 THEN tokens * wasted_cost_usd / cost_usd ELSE 0 END)) "
+            "FROM user_week_scores"
+        ).fetchall()
+    (summary,) = read_csv(out / "summary.csv")
+    assert (int(summary["total_tokens"]), int(summary["wasted_tokens"])) == (tokens, wasted_tokens)
+    for name in ("wasted_by_week.csv", "wasted_by_team.csv", "wasted_by_model.csv", PEOPLE_FILE):
+        rows = read_csv(out / name)
+        assert sum(int(r["tokens"]) for r in rows) == tokens, name
+        assert sum(int(r["wasted_tokens"]) for r in rows) == wasted_tokens, name
+    focus = read_csv(out / "focus_wasted_cost.csv")
+    assert sum(int(r["x_TotalTokens"]) for r in focus) == tokens
+    assert sum(Decimal(r["ConsumedQuantity"]) for r in focus) == sum(Decimal(r["PricingQuantity"]) for r in focus) == wasted_tokens
 
 
 def test_every_rounded_amount_is_within_a_cent_of_the_exact_one(db: Path, tmp_path: Path) -> None:
@@ -234,55 +273,90 @@ def test_every_rounded_amount_is_within_a_cent_of_the_exact_one(db: Path, tmp_pa
 
 
 def test_weeks_without_usage_are_zero_rows_with_change_and_trend(db: Path, tmp_path: Path) -> None:
+    """W4 is the week the data ends in (last request Thu 1 Oct): partial, so it has no week-over-week change and
+    is left out of the trend. (Before issue 12 the change and trend took it in: that test encoded the old rule.)"""
     out = tmp_path / "out"
     write_report(db, out)
     weeks = read_csv(out / "wasted_by_week.csv")
     assert [w["week_start"] for w in weeks] == ["2026-09-07", "2026-09-14", "2026-09-21", "2026-09-28"]
     assert [w["iso_week"] for w in weeks] == ["2026-W37", "2026-W38", "2026-W39", "2026-W40"]
+    assert [w["complete"] for w in weeks] == ["true", "true", "true", "false"]
+    assert [w["coverage_days"] for w in weeks] == ["7", "7", "7", "4"]  # W4: Monday 28 Sep to Thursday 1 Oct
     gap = weeks[2]
-    assert (gap["cost_usd"], gap["wasted_cost_usd"], gap["user_weeks"]) == ("0.00", "0.00", "0")
+    assert (gap["cost_usd"], gap["wasted_cost_usd"], gap["user_weeks"], gap["tokens"]) == ("0.00", "0.00", "0", "0")
     values = [Decimal(w["wasted_cost_usd"]) for w in weeks]
     assert weeks[0]["wow_change_usd"] == ""
-    assert [Decimal(w["wow_change_usd"]) for w in weeks[1:]] == [b - a for a, b in zip(values, values[1:])]
-    # least squares by hand over x = 0..3
-    xs, ys = [0, 1, 2, 3], [float(v) for v in values]
-    mx, my = sum(xs) / 4, sum(ys) / 4
+    assert [Decimal(w["wow_change_usd"]) for w in weeks[1:3]] == [b - a for a, b in zip(values, values[1:3])]
+    assert (weeks[3]["wow_change_usd"], weeks[3]["wow_change_ratio"], weeks[3]["trend_wasted_cost_usd"]) == ("", "", "")
+    # least squares by hand over the complete weeks, x = 0..2
+    xs, ys = [0, 1, 2], [float(v) for v in values[:3]]
+    mx, my = sum(xs) / 3, sum(ys) / 3
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
     for x, w in zip(xs, weeks):
         assert float(w["trend_wasted_cost_usd"]) == pytest.approx(my + slope * (x - mx), abs=0.006)
-        assert float(w["trend_usd_per_week"]) == pytest.approx(slope, abs=0.006)
+    assert all(float(w["trend_usd_per_week"]) == pytest.approx(slope, abs=0.006) for w in weeks)
+    (summary,) = read_csv(out / "summary.csv")
+    assert (summary["complete_weeks"], summary["last_week_complete"]) == ("3", "false")
+    assert (summary["data_start"], summary["data_end"]) == ("2026-09-07T10:00:00Z", "2026-10-01T15:45:00Z")
+
+
+def test_a_week_is_complete_only_inside_the_data(tmp_path: Path) -> None:
+    """Data from Wednesday of W1 to Monday of W3: W1 covers 5 days, W2 is complete, W3 is where the data ends."""
+    people = {f"usr-{i}": ("alpha", "eng") for i in range(5)}
+    requests = [
+        ("usr-0", "2026-09-09 10:00:00", "sonnet-4.5", 100, 100, 1.00),
+        ("usr-0", "2026-09-16 10:00:00", "sonnet-4.5", 100, 100, 2.00),
+        ("usr-0", "2026-09-21 08:00:00", "sonnet-4.5", 100, 100, 3.00),
+    ]
+    out = tmp_path / "out"
+    write_report(build_db(tmp_path / "c.duckdb", requests, {}, people), out)
+    weeks = read_csv(out / "wasted_by_week.csv")
+    assert [(w["iso_week"], w["coverage_days"], w["complete"]) for w in weeks] == [
+        ("2026-W37", "5", "false"), ("2026-W38", "7", "true"), ("2026-W39", "1", "false"),
+    ]
+    assert [w["wow_change_usd"] for w in weeks] == ["", "", ""]  # no two complete weeks in a row
+    assert [w["trend_wasted_cost_usd"] for w in weeks] == ["", "", ""]  # a trend needs two complete weeks
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "2026-W37 is partial (5 of 7 days with data, the data starts Wed 09 Sep 2026 10:00 UTC)." in page
+    assert "The data ends Mon 21 Sep 2026 08:00 UTC, inside 2026-W39 (1 of 7 days with data): that week is partial" in page
+    assert "A trend needs at least two complete weeks" in page
 
 
 def test_focus_columns_and_a_hand_computed_row(db: Path, tmp_path: Path) -> None:
+    """The cell values; the columns against the FOCUS specification are checked in test_report_focus.py."""
     out = tmp_path / "out"
     write_report(db, out)
     rows = read_csv(out / "focus_wasted_cost.csv")
-    for column in (
-        "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingCurrency", "ChargePeriodStart",
-        "ChargePeriodEnd", "ChargeCategory", "ChargeDescription", "ServiceName", "ServiceCategory", "ProviderName",
-        "SubAccountName", "ResourceName", "SkuId", "Tags", "ConsumedQuantity", "ConsumedUnit",
-    ):
-        assert column in rows[0], column
-    alpha_w1 = {r["ResourceName"]: r for r in rows if r["SubAccountName"] == "alpha" and r["ChargePeriodStart"] == "2026-09-07T00:00:00Z"}
-    # usr-a1 is alpha's only waste in W1: 4.00 of 10.00, split 7.50 : 2.50 -> 3.00 opus, 1.00 haiku
-    assert set(alpha_w1) == {"opus-4.5", "haiku-4.5"}
+    alpha_w1 = {r["SkuId"]: r for r in rows if r["SubAccountName"] == "alpha" and r["ChargePeriodStart"] == "2026-09-07T00:00:00Z"}
+    # usr-a1 is alpha's only waste in W1: 4.00 of 10.00, split 7.50 : 2.50 -> 3.00 opus, 1.00 haiku; the other
+    # alpha people used sonnet and gpt-5 that week with no waste: rows of $0, kept
+    assert set(alpha_w1) == {"opus-4.5", "haiku-4.5", "sonnet-4.5", "gpt-5"}
     opus = alpha_w1["opus-4.5"]
     assert opus["BilledCost"] == opus["EffectiveCost"] == opus["ListCost"] == opus["ContractedCost"] == "3.00"
     assert alpha_w1["haiku-4.5"]["BilledCost"] == "1.00"
-    assert opus["ConsumedQuantity"] == "400"  # 1,000 opus tokens x 40% wasted
-    assert alpha_w1["haiku-4.5"]["ConsumedQuantity"] == "1200"
-    assert opus["ConsumedUnit"] == "Tokens"
+    assert alpha_w1["sonnet-4.5"]["BilledCost"] == alpha_w1["gpt-5"]["BilledCost"] == "0.00"
+    assert alpha_w1["sonnet-4.5"]["ConsumedQuantity"] == "0.0" and int(alpha_w1["sonnet-4.5"]["x_TotalTokens"]) > 0
+    assert opus["ConsumedQuantity"] == opus["PricingQuantity"] == "400.0"  # 1,000 opus tokens x 40% wasted (FOCUS: Decimal)
+    assert alpha_w1["haiku-4.5"]["ConsumedQuantity"] == "1200.0"
+    assert (opus["x_TotalCost"], opus["x_TotalTokens"], opus["x_UnpricedTokens"]) == ("7.50", "1000", "0")
+    assert opus["ConsumedUnit"] == opus["PricingUnit"] == "Tokens"
     assert opus["BillingCurrency"] == "USD"
-    assert opus["ChargePeriodEnd"] == "2026-09-14T00:00:00Z"
-    assert opus["ChargeCategory"] == "Usage"
-    assert opus["ServiceCategory"] == "AI and Machine Learning"
+    assert (opus["ChargePeriodStart"], opus["ChargePeriodEnd"]) == ("2026-09-07T00:00:00Z", "2026-09-14T00:00:00Z")
+    assert (opus["BillingPeriodStart"], opus["BillingPeriodEnd"]) == ("2026-09-07T00:00:00Z", "2026-09-14T00:00:00Z")
+    assert opus["ChargeCategory"] == "Usage" and opus["ChargeClass"] == ""
+    assert opus["ServiceCategory"] == "AI and Machine Learning" and opus["ServiceSubcategory"] == "Generative AI"
     assert opus["ServiceName"] == "AI coding assistant"
-    assert opus["ProviderName"] == "Anthropic"
-    assert opus["SkuId"] == "opus-4.5"
+    for column in ("ProviderName", "PublisherName", "ServiceProviderName", "HostProviderName", "InvoiceIssuerName"):
+        assert opus[column] == "Anthropic", column
+    assert alpha_w1["gpt-5"]["ServiceProviderName"] == "OpenAI"
+    assert opus["SkuId"] == opus["SkuPriceId"] == "opus-4.5"
+    assert (opus["BillingAccountId"], opus["BillingAccountName"]) == ("goodhart", "Goodhart (g.duckdb)")
+    assert (opus["SubAccountId"], opus["SubAccountName"]) == ("alpha", "alpha")
     tags = json.loads(opus["Tags"])
     assert tags["goodhart:org"] == "eng" and tags["goodhart:kind"] == "wasted_ai_compute"
+    assert opus["x_GoodhartRunId"] == RUN_ID
     assert all(Decimal(r["BilledCost"]) >= 0 for r in rows)
-    assert len({(r["SubAccountName"], r["ChargePeriodStart"], r["ResourceName"]) for r in rows}) == len(rows)
+    assert len({(r["SubAccountName"], r["ChargePeriodStart"], r["SkuId"]) for r in rows}) == len(rows)
 
 
 def test_small_teams_are_merged_into_other_everywhere(db: Path, tmp_path: Path) -> None:
@@ -349,11 +423,17 @@ def test_model_csv_follows_the_split(db: Path, tmp_path: Path) -> None:
     assert set(models) == {"opus-4.5", "haiku-4.5", "sonnet-4.5", "gpt-5"}
     assert models["opus-4.5"]["wasted_cost_usd"] == "3.00" and models["opus-4.5"]["cost_usd"] == "7.50"
     assert models["gpt-5"]["provider"] == "OpenAI"
-    focus_by_model: dict[str, Decimal] = defaultdict(Decimal)
+    # a model's FOCUS rows add up to its line exactly: they are rounded within the model to that line
+    focus_by_model: dict[str, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0, 0])
     for r in read_csv(out / "focus_wasted_cost.csv"):
-        focus_by_model[r["ResourceName"]] += Decimal(r["BilledCost"])
+        cell = focus_by_model[r["SkuId"]]
+        cell[0] += Decimal(r["BilledCost"])
+        cell[1] += Decimal(r["x_TotalCost"])
+        cell[2] += int(Decimal(r["ConsumedQuantity"]))
+        cell[3] += int(r["x_TotalTokens"])
     for model, row in models.items():
-        assert abs(focus_by_model[model] - Decimal(row["wasted_cost_usd"])) <= Decimal("0.02"), model
+        expected = [Decimal(row["wasted_cost_usd"]), Decimal(row["cost_usd"]), int(row["wasted_tokens"]), int(row["tokens"])]
+        assert focus_by_model[model] == expected, model
 
 
 def test_unpriced_and_missing_requests(tmp_path: Path) -> None:
@@ -374,6 +454,54 @@ def test_unpriced_and_missing_requests(tmp_path: Path) -> None:
     assert models["unattributed"]["wasted_cost_usd"] == "1.25"
     assert models["unattributed"]["provider"] == "Unknown"
     assert cents(list(models.values()), "wasted_cost_usd") == Decimal("2.25")
+    # the unpriced request: $0, but its tokens (and its wasted tokens: half the week was wasted) are counted
+    mystery = models["mystery-model"]
+    assert (mystery["unpriced_requests"], mystery["unpriced_tokens"], mystery["tokens"]) == ("1", "1000", "1000")
+    assert (mystery["cost_usd"], mystery["wasted_tokens"]) == ("0.00", "500")  # 1,000 of 1,200 tokens x 50%
+    assert models["sonnet-4.5"]["unpriced_tokens"] == "0"
+    (summary,) = read_csv(out / "summary.csv")
+    assert (summary["unpriced_requests"], summary["unpriced_tokens"], summary["unpriced_models"]) == ("1", "1000", "mystery-model")
+    # kept in FOCUS as a $0 row with its quantity
+    (row,) = [r for r in read_csv(out / "focus_wasted_cost.csv") if r["SkuId"] == "mystery-model"]
+    assert (row["BilledCost"], row["ConsumedQuantity"], row["x_UnpricedTokens"], row["x_TotalTokens"]) == ("0.00", "500.0", "1000", "1000")
+    assert row["ProviderName"] == row["InvoiceIssuerName"] == "Unknown"
+    assert "requests with no price counted at $0" in row["ChargeDescription"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "1 request, 1,000 tokens of models with no price are counted at $0 (mystery-model)" in page
+
+
+def test_flags_without_wasted_cost_are_explained(tmp_path: Path) -> None:
+    """A team flagged only for deployment splitting shows $0.00 wasted, and the page says why."""
+    people = {**{f"usr-a{i}": ("alpha", "eng") for i in range(5)}, **{f"usr-z{i}": ("zeta", "eng") for i in range(5)}}
+    requests = [(u, "2026-09-08 10:00:00", "sonnet-4.5", 1000, 100, 2.0) for u in people]
+    splitting = ["iforest", "rule:deployment_splitting"]
+    db = build_db(
+        tmp_path / "z.duckdb", requests, {("usr-a0", W1): 0.5}, people,
+        zero_flags={("usr-z0", W1): splitting, ("usr-z1", W1): splitting, ("usr-a1", W1): ["iforest"]},
+    )
+    with duckdb.connect(str(db)) as con:  # the run's settings, as the pipeline records them
+        con.execute("UPDATE runs SET config = ?", [json.dumps({"detectors": {"rules": [
+            {"name": "deployment_splitting", "level": "user_week", "wasted_cost": "0",
+             "description": "Work split into many tiny changes, each deployed on its own."},
+            {"name": "deployment_splitting", "level": "session", "wasted_cost": "cost_usd", "description": "not this one"},
+        ]}})])
+    out = tmp_path / "out"
+    write_report(db, out)
+    teams = {r["team"]: r for r in read_csv(out / "wasted_by_team.csv")}
+    zeta, alpha = teams["zeta"], teams["alpha"]
+    assert (zeta["flagged_user_weeks"], zeta["flagged_user_weeks_without_waste"], zeta["wasted_cost_usd"]) == ("2", "2", "0.00")
+    assert zeta["detectors_without_waste"] == "iforest, rule:deployment_splitting"
+    assert (alpha["flagged_user_weeks"], alpha["flagged_user_weeks_without_waste"], alpha["detectors_without_waste"]) == ("2", "1", "iforest")
+    (summary,) = read_csv(out / "summary.csv")
+    assert (summary["flagged_user_weeks"], summary["flagged_user_weeks_without_waste"]) == ("4", "3")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    note = html.unescape(page[page.index('id="flags-without-waste"'):].split("</p>")[0])
+    assert "3 of 4 flagged user-weeks carry no wasted cost, so this team is flagged yet shows $0.00 wasted: zeta." in note
+    assert ("2 user-weeks raised by the deployment splitting rule (Work split into many tiny changes, each deployed "
+            "on its own), which flags gaming of a metric, not wasted compute: its wasted cost is $0 by design") in note
+    assert "1 user-week flagged by the anomaly models alone" in note
+    cell = [r for r in page.split("<tr>") if '<td class="text">zeta</td>' in r][0]
+    assert "2 of 5 (2 at $0)" in cell
 
 
 def test_html_parses_and_holds_its_charts(db: Path, tmp_path: Path) -> None:
@@ -426,17 +554,24 @@ def test_unusable_inputs(tmp_path: Path) -> None:
         write_report(bare, tmp_path / "out", min_team_size=0)
 
 
-def test_report_of_a_tiny_generated_world(tmp_path: Path) -> None:
-    """The whole pipeline on a generated world, scored by the rules alone (no model fitting: ~2 s)."""
+def rules_only_run(root: Path, *, users: int, weeks: int, seed: int) -> Path:
+    """A generated world run through the whole pipeline, scored by the rules alone (no model
+    fitting: fast); its database."""
     from data.generate import generate_world
     from pipeline.settings import Settings
     from pipeline.stages import run_local
 
-    generate_world(tmp_path / "world", users=15, weeks=2, seed=1)
-    config = tmp_path / "rules_only.toml"
+    generate_world(root / "world", users=users, weeks=weeks, seed=seed)
+    config = root / "rules_only.toml"
     config.write_text("[detectors.policy]\nmin_model_rows = 1000000\n", encoding="utf-8")
-    db = tmp_path / "g.duckdb"
-    run_local(tmp_path / "world", db, Settings.from_file(config))
+    db = root / "g.duckdb"
+    run_local(root / "world", db, Settings.from_file(config))
+    return db
+
+
+def test_report_of_a_tiny_generated_world(tmp_path: Path) -> None:
+    """The whole pipeline on a generated world, scored by the rules alone (~2 s)."""
+    db = rules_only_run(tmp_path, users=15, weeks=2, seed=1)
     out = tmp_path / "out"
     summary = write_report(db, out)
     wasted = db_total(db, "wasted_cost_usd")

@@ -66,3 +66,36 @@ def test_unknown_flag_and_verdict_are_refused(contract_example: Path, tmp_path: 
         record_verdict(db, "user_week:nobody:2026-10-05", "confirmed", now=NOW)
     with pytest.raises(ValueError, match="verdict must be"):
         record_verdict(db, BOB_WEEK, "maybe", now=NOW)
+
+
+def _verdicts_shown(db: Path, flag_id: str) -> dict[str, str | None]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            table: con.execute(f"SELECT verdict FROM {table} WHERE flag_id = ?", [flag_id]).fetchall()[0][0]
+            for table in ("flagged_user_weeks", "user_week_scores", "flags", "latest_verdicts")
+        }
+
+
+def test_a_verdict_shows_in_the_views_as_soon_as_it_is_recorded(contract_example: Path, tmp_path: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    run_local(contract_example, db, Settings())
+    record_verdict(db, BOB_WEEK, "unsure", now=NOW)
+    assert set(_verdicts_shown(db, BOB_WEEK).values()) == {"unsure"}
+
+    record_verdict(db, BOB_WEEK, "legitimate", now=datetime(2026, 10, 13), note="spike investigation")
+    assert set(_verdicts_shown(db, BOB_WEEK).values()) == {"legitimate"}
+    assert _flag(db, BOB_WEEK) == (True, False, "legitimate", True, False)  # still flagged until the next run
+
+    record_verdict(db, BOB_WEEK, "confirmed", now=datetime(2026, 10, 11))  # recorded earlier: not the latest
+    assert set(_verdicts_shown(db, BOB_WEEK).values()) == {"legitimate"}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM verdicts").fetchall() == [(3,)]
+
+
+def test_a_later_run_shows_the_verdict_recorded_between_runs_the_same_way(contract_example: Path, tmp_path: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    run_local(contract_example, db, Settings())
+    record_verdict(db, BOB_WEEK, "confirmed", now=NOW)
+    recorded = _verdicts_shown(db, BOB_WEEK)
+    run_local(contract_example, db, Settings())
+    assert _verdicts_shown(db, BOB_WEEK) == recorded == dict.fromkeys(recorded, "confirmed")

@@ -424,12 +424,14 @@ def test_named_damage_is_one_reason(name: str, data: bytes, reason: str | None, 
 @settings(PROPERTY_SETTINGS, max_examples=4)
 @given(files=input_folders(allow_missing=False))
 def test_whole_run_survives_bad_input(files: dict[str, bytes], fast_settings: Settings) -> None:
-    """The whole run (features, scores, flags, publish) on bad input completes, with the loader's counts."""
+    """The whole run (features, scores, flags, publish) on bad input completes, with the loader's counts.
+    (With allow_empty: by default a run whose required dataset loaded nothing stops after its load,
+    tests/pipeline/test_cli.py.)"""
     with tempfile.TemporaryDirectory() as tmp:
         input_dir = write_folder(Path(tmp) / "in", files)
         db = Path(tmp) / "out" / "g.duckdb"
-        result = run_local(input_dir, db, fast_settings)
-        again = run_local(input_dir, db, fast_settings)
+        result = run_local(input_dir, db, fast_settings, allow_empty=True)
+        again = run_local(input_dir, db, fast_settings, allow_empty=True)
         with duckdb.connect(str(db), read_only=True) as con:
             given = sum(d.rows_given for d in result.load.datasets.values())
             assert con.sql("SELECT rows_given, rows_loaded + rows_rejected FROM runs ORDER BY started_at").fetchall() == [

@@ -112,4 +112,4 @@ def test_run_killed_anywhere_leaves_the_last_published_database_byte_for_byte(
         runs = completed_runs(db)
         assert len(runs) == 2 and runs[0] == before_runs[0] and runs[1][1] == "completed", point
         leftovers = sorted(p.name for p in db.parent.iterdir())
-        assert leftovers == ["g.duckdb", "g.duckdb.lock"], point  # no stale copy, no write-ahead log
+        assert leftovers == ["g.duckdb"], point  # no stale copy, no write-ahead log, no lock file

@@ -1,0 +1,125 @@
+"""The Prefect API a run or a served deployment talks to.
+
+`PREFECT_API_URL` when the caller has one (a long-lived `prefect server start`, Prefect Cloud);
+otherwise a temporary local server that lives exactly as long as this process. Prefect's own
+ephemeral server is a child process that outlives a killed parent; this one is started with the
+kernel's parent-death signal, so whatever ends the run (an error, Ctrl-C, SIGKILL) ends the server.
+
+    server = start_temporary_server(services=False)   # started at once, in the background
+    ...                                                # import the flows meanwhile
+    server.wait_ready()
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from pipeline.errors import UsageError
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class PrefectServerError(UsageError):
+    """The temporary Prefect server did not start."""
+
+
+class TemporaryServer:
+    """A `prefect server start` child on a free loopback port; see the module doc."""
+
+    def __init__(self, *, services: bool, startup_timeout: float = 180.0) -> None:
+        self.services = services
+        self.startup_timeout = startup_timeout
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port_}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port_}"
+
+    def start(self) -> TemporaryServer:
+        self.port_ = _free_port()
+        self.log_ = tempfile.NamedTemporaryFile(prefix="goodhart-prefect-server-", suffix=".log", delete=False)
+        command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port_)]
+        if not self.services:
+            command += ["--no-services", "--no-ui"]
+        env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
+        env.pop("PREFECT_API_URL", None)
+        parent = os.getpid()
+        self.process_ = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log_, env=env,
+            preexec_fn=lambda: _end_with_parent(parent),
+        )
+        return self
+
+    def wait_ready(self) -> str:
+        """Block until the API answers its health check; its URL."""
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self.url
+            except OSError:
+                pass
+            if self.process_.poll() is not None or time.monotonic() > deadline:
+                raise PrefectServerError(
+                    f"the temporary Prefect server did not start ({self._last_log_line()}); "
+                    "set PREFECT_API_URL to a running server, or use --no-prefect"
+                )
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        if self.log_.closed:
+            return
+        if self.process_.poll() is None:
+            self.process_.terminate()
+            try:
+                self.process_.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process_.kill()
+                self.process_.wait()
+        self.log_.close()
+        Path(self.log_.name).unlink(missing_ok=True)
+
+    def _last_log_line(self) -> str:
+        self.log_.flush()
+        lines = [line for line in Path(self.log_.name).read_text(errors="replace").splitlines() if line.strip()]
+        return lines[-1].strip() if lines else f"exit code {self.process_.poll()}"
+
+
+def start_temporary_server(*, services: bool) -> TemporaryServer:
+    """Start a temporary server (not yet ready: call `wait_ready`) that stops when this process
+    exits. At exit, not sooner: Prefect sends its last logs and events to the API from its own exit
+    handlers, and ours, registered before Prefect is imported, runs after theirs."""
+    server = TemporaryServer(services=services).start()
+    atexit.register(server.stop)
+    return server
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _end_with_parent(parent: int) -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
