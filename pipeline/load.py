@@ -16,6 +16,7 @@ Reasons (the first failing check wins; fields are checked in contract order):
     out of range: <f>               a number past its bound (COUNT_MAX, COST_MAX, PRICE_MAX, column size)
     not a list: <f>                 a JSON value that is neither a list nor a ';'-separated string
     unknown status: <value>         deployments.status not success | failure | rolled_back
+    unknown state: <value>          reviews.state not approved | changes_requested | commented
     duplicate                       the id was loaded before (earlier run, file or position)
     malformed JSON | not a JSON object | malformed CSV record
     unreadable file: <short error>  position 0: the whole file; after a truncated gzip, the
@@ -744,6 +745,7 @@ class Field:
     required: bool = False
     default: str | None = None  # SQL literal used when the value is missing
     max_value: int = BIGINT_MAX
+    values: tuple[str, ...] = ()  # 'status': the values allowed (matched exactly)
 
     def compile(self, source: str, source_type: str, ts_limit: datetime.datetime) -> Compiled:
         """Parsed columns (over the file's relation), the value (over the parsed columns) and the checks."""
@@ -772,8 +774,8 @@ def _compile_string(field: Field, source: str, source_type: str, ts_limit: datet
     text = field.alias("text")
     checks = field.missing_check(f"{text} IS NULL")
     if field.kind == "status":
-        allowed = ", ".join(sql_literal(s) for s in STATUSES)
-        checks.append((f"{text} NOT IN ({allowed})", f"'unknown status: ' || left({text}, 40)"))
+        allowed = ", ".join(sql_literal(s) for s in field.values)
+        checks.append((f"{text} NOT IN ({allowed})", f"{sql_literal(f'unknown {field.name}: ')} || left({text}, 40)"))
     return {text: _text_of(source, source_type)}, text, checks
 
 
@@ -952,7 +954,8 @@ BATCH_ROWS = 1_000_000  # Parquet rows checked in one scan (their prompt texts a
 HASHED_IDS_MAX = 25_000_000  # ids whose 64-bit hashes are checked for repeats in memory (~0.6 GB)
 VIEW_BATCH_ROWS = 50_000  # record batch of the prompt hashes' view (DuckDB scans batches in parallel)
 BATCH_RESERVED = frozenset({"__file_id", "__position", "file_index", "file_row_number"})
-STATUSES = ("success", "failure", "rolled_back")
+STATUSES = ("success", "failure", "rolled_back")  # deployments.status
+REVIEW_STATES = ("approved", "changes_requested", "commented")  # reviews.state
 REDACT = frozenset({"prompt_text"})  # never stored, never shown in raw text
 
 DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced from them
@@ -1042,12 +1045,26 @@ DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced fro
             Field("deployment_id", "string", required=True),
             Field("repo", "string", required=True),
             Field("deployed_at", "timestamp", required=True),
-            Field("status", "status", required=True),
+            Field("status", "status", required=True, values=STATUSES),
             Field("change_ids", "list"),
             Field("commit_shas", "list"),
         ),
         required=True,
         columns=("deployment_id", "repo", "deployed_at", "status", "change_ids"),
         side_lists=(SideList("commit_shas", "deployment_commits", "commit_sha"),),
+    ),
+    DatasetSpec(  # optional; change_id need not name a loaded change (it may arrive later)
+        "reviews", "review_id",
+        (
+            Field("review_id", "string", required=True),
+            Field("change_id", "string", required=True),
+            Field("reviewer_id", "string", required=True),
+            Field("submitted_at", "timestamp", required=True),
+            Field("state", "status", required=True, values=REVIEW_STATES),
+            Field("ai_session_ids", "list"),
+            Field("comments", "integer", max_value=INTEGER_MAX),
+        ),
+        required=False,
+        columns=("review_id", "change_id", "reviewer_id", "submitted_at", "state", "ai_session_ids", "comments"),
     ),
 )

@@ -6,16 +6,16 @@ it again changes nothing.
 
 1. Identities. An identity (a user_id, an email, a login, an account uuid) belongs to at most one
    person: `people.user_id` and its `people_aliases` (case-insensitive; the loader rejects a people
-   row claiming an identity someone else already has). Rows of token_usage, invocations (user_id)
-   and changes (author_id) whose identity is an alias or a differently-cased id get the person's
-   user_id. The rewrite is in place: since an identity's owner never changes once loaded, the
-   result does not depend on the order files arrived in.
+   row claiming an identity someone else already has). Rows of token_usage, invocations (user_id),
+   changes (author_id) and reviews (reviewer_id) whose identity is an alias or a differently-cased
+   id get the person's user_id. The rewrite is in place: since an identity's owner never changes
+   once loaded, the result does not depend on the order files arrived in.
 2. Deployments that name commits (`deployment_commits`): change_ids gains every change of the same
    repository that is, or was shipped with, a named commit: the merged changes whose commit_shas
    hold a named commit (the anchors), and, when an earlier successful deployment of the repository
    is anchored too, the changes merged after its newest anchor and up to this one's newest anchor
    (the changes a deploy of that commit contains on a linear main branch). change_ids only grows.
-3. `unmapped_identities`: each identity in the usage and change rows that names no person in
+3. `unmapped_identities`: each identity in the usage, change and review rows that names no person in
    people, with its source, dataset and row count. Those rows are loaded all the same (team
    'unassigned'); this table says which identities a people file should map.
 """
@@ -44,7 +44,9 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # settings
-IDENTITY_COLUMNS = (("token_usage", "user_id"), ("invocations", "user_id"), ("changes", "author_id"))
+IDENTITY_COLUMNS = (
+    ("token_usage", "user_id"), ("invocations", "user_id"), ("changes", "author_id"), ("reviews", "reviewer_id"),
+)
 
 # identity key (lowercased) -> the one person it belongs to
 CLAIMS_SQL = """
@@ -108,6 +110,7 @@ WITH used AS (
     SELECT 'token_usage' AS dataset, user_id AS identity, file_id FROM main.token_usage
     UNION ALL SELECT 'invocations', user_id, file_id FROM main.invocations
     UNION ALL SELECT 'changes', author_id, file_id FROM main.changes WHERE author_id IS NOT NULL
+    UNION ALL SELECT 'reviews', reviewer_id, file_id FROM main.reviews
 )
 SELECT coalesce(f.source, 'contract') AS source, u.dataset, u.identity, count(*) AS rows
 FROM used u

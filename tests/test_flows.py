@@ -53,7 +53,7 @@ def test_detection_flow_publishes_tables_artifact_and_never_the_prompt(
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("SELECT count(*) FROM user_week_scores").fetchall() == [(2,)]
         assert con.sql("SELECT count(*) FROM session_scores").fetchall() == [(2,)]
-        assert con.sql("SELECT status, rows_given, rows_rejected FROM runs").fetchall() == [("completed", 18, 2)]
+        assert con.sql("SELECT status, rows_given, rows_rejected FROM runs").fetchall() == [("completed", 21, 2)]
         deployed = dict(con.sql("SELECT session_id, deployed FROM session_scores").fetchall())
         assert deployed == {"s-100": True, "s-200": False}
 

@@ -1,5 +1,5 @@
--- session_features: one row per session (session_id): the session, its outcome (links to merged
--- and deployed changes), prompt repetition, cadence and work signal.
+-- session_features: one row per session (session_id): the session, its outcome (credited links to
+-- merged and deployed changes, see session_links), prompt repetition, cadence and work signal.
 
 WITH
 sessions AS (SELECT * FROM sessions),
@@ -9,14 +9,19 @@ repeats AS (SELECT * FROM prompt_repeats),
 prompts AS (SELECT invocation_id, session_id, repo, prompt_length FROM invocations),
 
 outcome AS (
+    -- linked: a link with credit, or whose credit is unknown (its source reports no lines); a
+    -- window link the evidence gives no credit (no code kept) is not a link
     SELECT
         links.session_id,
         list_sort(list(links.change_id)) AS linked_change_ids,
         count(*) AS linked_changes,
         count(*) FILTER (WHERE changes.merged_at IS NOT NULL) AS merged_changes,
-        count(*) FILTER (WHERE changes.deployed) AS deployed_changes
+        count(*) FILTER (WHERE changes.deployed AND links.credit > 0) AS deployed_changes,
+        bool_or(changes.deployed AND links.credit IS NULL) AS maybe_deployed,
+        least(sum(links.credit) FILTER (WHERE changes.deployed), 1.0) AS deployed_credit
     FROM links
     JOIN changes USING (change_id)
+    WHERE links.credit IS DISTINCT FROM 0
     GROUP BY links.session_id
 ),
 
@@ -63,7 +68,12 @@ SELECT
     coalesce(outcome.linked_changes, 0) AS linked_changes,
     coalesce(outcome.merged_changes, 0) AS merged_changes,
     coalesce(outcome.deployed_changes, 0) AS deployed_changes,
-    coalesce(outcome.deployed_changes, 0) > 0 AS deployed,
+    -- TRUE: a credited link reached a successful deployment; NULL: only a link of unknown credit did
+    -- (the source reports no lines kept); FALSE: no evidence that anything the session fed shipped
+    CASE WHEN coalesce(outcome.deployed_changes, 0) > 0 THEN true
+         WHEN outcome.maybe_deployed THEN NULL
+         ELSE false END AS deployed,
+    coalesce(outcome.deployed_credit, 0.0) AS deployed_credit,
     coalesce(prompt_mix.exact_repeat_share, 0) AS exact_repeat_share,
     coalesce(prompt_mix.near_repeat_share, 0) AS near_repeat_share,
     coalesce(longest_runs.longest_near_run, 0) AS longest_near_run,

@@ -1,14 +1,30 @@
--- session_links: one row per (session_id, change_id) that the session fed, with how we know.
+-- session_links: one row per (session_id, change_id) that the session may have fed, with how we
+-- know and how much credit the evidence gives it.
 -- explicit_session_id: the change names the session; explicit_commit: the change merges a commit
 -- the assistant made in the session; inferred_author_repo_window: same author and repository,
 -- merged between the session's start and `link_window_hours` after its end.
--- weight splits each session's tokens over its changes so nothing is attributed twice.
+-- credit: what the session plausibly produced of the change, on evidence, not on proximity in
+-- time (the bar of Anthropic's PR attribution: a session counts toward a PR only when its output
+-- matches the PR's lines). An explicit link is full credit (1). A window link is credited by the
+-- lines the session kept in the change's repository against the change's size, at most 1 (a
+-- session's own evidence only, so an incremental build computes it from the session alone): a
+-- session that kept no code gets 0 from a time window alone; one whose source reports no lines
+-- gets NULL (unknown, not zero: `evidence` says so).
+-- weight splits each session's tokens over its credited (or unknown) links so nothing is
+-- attributed twice; an uncredited link weighs 0.
 
 WITH
 sessions AS (SELECT * FROM sessions),
 raw_changes AS (SELECT * FROM changes),
 changes AS (SELECT * FROM change_deployments),
 prompts AS (SELECT session_id, commit_sha FROM invocations WHERE commit_sha IS NOT NULL),
+kept AS (
+    -- lines kept per session and repository; NULL when no prompt there reported any
+    SELECT session_id, repo, sum(lines_accepted) AS lines_kept
+    FROM invocations
+    WHERE repo IS NOT NULL
+    GROUP BY session_id, repo
+),
 
 named_sessions AS (
     SELECT change_id, unnest(ai_session_ids) AS session_id
@@ -74,17 +90,42 @@ pairs AS (
         max(confidence) AS confidence
     FROM candidates
     GROUP BY session_id, change_id
+),
+
+credited AS (
+    SELECT
+        pairs.*,
+        kept.lines_kept,
+        CASE
+            WHEN pairs.method <> 'inferred_author_repo_window' THEN 1.0
+            WHEN kept.lines_kept IS NULL THEN NULL
+            ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
+        END AS credit
+    FROM pairs
+    JOIN changes USING (change_id)
+    LEFT JOIN kept ON kept.session_id = pairs.session_id AND kept.repo = changes.repo
 )
 
 SELECT
-    pairs.session_id,
-    pairs.change_id,
-    pairs.method,
-    pairs.methods,
-    pairs.confidence,
+    credited.session_id,
+    credited.change_id,
+    credited.method,
+    credited.methods,
+    credited.confidence,
     epoch(changes.merged_at - sessions.ended_at) / 3600.0 AS lag_hours,
-    pairs.confidence / sum(pairs.confidence) OVER (PARTITION BY pairs.session_id) AS weight,
+    CASE WHEN credited.credit = 0 THEN 0.0
+         ELSE credited.confidence / sum(credited.confidence) FILTER (WHERE credited.credit IS DISTINCT FROM 0)
+             OVER (PARTITION BY credited.session_id) END AS weight,
+    credited.credit,
+    CASE
+        WHEN credited.method = 'explicit_session_id' THEN 'the change names the session'
+        WHEN credited.method = 'explicit_commit' THEN 'the change merges a commit the session made'
+        WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
+        WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
+        ELSE printf('%d lines kept in the repository, of a %d-line change', credited.lines_kept::BIGINT,
+                    changes.lines_changed::BIGINT)
+    END AS evidence,
     sessions.week_start  -- the session's week: the partition an incremental run rebuilds
-FROM pairs
+FROM credited
 JOIN sessions USING (session_id)
 JOIN changes USING (change_id)

@@ -25,7 +25,7 @@ request_tokens AS (
         requests.cache_read_tokens,
         requests.cache_write_tokens,
         coalesce(requests.cost_usd, 0) AS cost_usd,
-        NOT coalesce(sessions.deployed, false) AS unshipped
+        coalesce(NOT sessions.deployed, false) AS unshipped  -- unknown (NULL: no lines reported) is not unshipped
     FROM requests
     LEFT JOIN sessions USING (session_id)
 ),
@@ -174,6 +174,7 @@ ai_outcome AS (
     FROM session_activity_weeks
     JOIN links USING (session_id)
     JOIN changes USING (change_id)
+    WHERE links.credit IS DISTINCT FROM 0  -- a window link without code kept is no link
     GROUP BY ALL
 ),
 

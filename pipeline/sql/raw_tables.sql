@@ -62,6 +62,19 @@ CREATE TABLE IF NOT EXISTS deployments (
     position      BIGINT NOT NULL
 );
 
+-- grain: one row per review (review_id); optional dataset. change_id need not name a loaded change
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id      VARCHAR NOT NULL,
+    change_id      VARCHAR NOT NULL,     -- the change reviewed (may be another person's)
+    reviewer_id    VARCHAR NOT NULL,     -- the reviewer's user_id (people aliases resolved after each load)
+    submitted_at   TIMESTAMP NOT NULL,
+    state          VARCHAR NOT NULL,     -- 'approved' | 'changes_requested' | 'commented'
+    ai_session_ids VARCHAR[],            -- AI sessions the review names; NULL: none given
+    comments       INTEGER,              -- review comments left
+    file_id        INTEGER NOT NULL,
+    position       BIGINT NOT NULL
+);
+
 -- grain: one row per person (user_id)
 CREATE TABLE IF NOT EXISTS people (
     user_id  VARCHAR NOT NULL,

@@ -31,7 +31,7 @@ ORDER BY week_start, team;
 
 -- links: why each session counts as productive, with the change and its deployment.
 CREATE OR REPLACE VIEW links AS
-SELECT l.session_id, s.user_id, l.change_id, l.method, l.methods, l.confidence, l.lag_hours, l.weight,
+SELECT l.session_id, s.user_id, l.change_id, l.method, l.methods, l.confidence, l.credit, l.evidence, l.lag_hours, l.weight,
        c.repo, c.merged_at, c.deployed, c.first_deployment_id, c.first_deployed_at
 FROM session_links AS l
 JOIN sessions AS s USING (session_id)

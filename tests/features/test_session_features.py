@@ -15,7 +15,7 @@ def test_all_session_columns_carried_over(con):
 
 
 def test_outcome_of_linked_changes(con):
-    insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a"),
+    insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=12),
                                 dict(session_id="idle", ts="2026-10-05 09:00", repo="repo-q")])
     insert(con, "changes", [
         dict(change_id="c-shipped", merged_at="2026-10-05 12:00"),           # inferred
@@ -34,6 +34,20 @@ def test_outcome_of_linked_changes(con):
                    merged_changes=3, deployed_changes=1, deployed=True),
         "idle": dict(linked_change_ids=[], linked_changes=0, merged_changes=0, deployed_changes=0, deployed=False),
     }
+
+
+@pytest.mark.parametrize("lines, linked, deployed", [
+    (12, ["c-shipped"], True),   # kept code in the repository: the window link is credited
+    (0, [], False),              # kept no code: a time window alone is no evidence
+    (None, ["c-shipped"], None),  # the source reports no lines: unknown, not "nothing shipped"
+])
+def test_a_window_link_counts_only_on_evidence_of_code_kept(con, lines, linked, deployed):
+    insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=lines)])
+    insert(con, "changes", [dict(change_id="c-shipped", merged_at="2026-10-05 12:00")])
+    insert(con, "deployments", [dict(deployed_at="2026-10-05 15:00", status="success", change_ids=["c-shipped"])])
+    build(con, upto="session_features")
+    assert by(con, "session_features", "session_id", "linked_change_ids", "deployed") == {
+        "s1": dict(linked_change_ids=linked, deployed=deployed)}
 
 
 def test_repeat_shares_and_longest_near_run(con):

@@ -46,12 +46,12 @@ def test_run_without_prefect_exits_0_and_reruns_change_nothing(contract_example:
     db = tmp_path / "g.duckdb"
     first = goodhart("run", "--input", str(contract_example), "--db", str(db), "--no-prefect", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "15 given, 15 loaded, 0 rejected" in first.stdout
+    assert "18 given, 18 loaded, 0 rejected" in first.stdout
     second = goodhart("run", "--input", str(contract_example), "--db", str(db), "--no-prefect", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "0 given, 0 loaded, 0 rejected" in second.stdout
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.sql("SELECT count(*), sum(files_skipped) FROM runs").fetchall() == [(2, 5)]
+        assert con.sql("SELECT count(*), sum(files_skipped) FROM runs").fetchall() == [(2, 6)]
         assert con.sql("SELECT count(*) FROM token_usage").fetchall() == [(4,)]
 
 
@@ -191,7 +191,7 @@ def test_progress_is_plain_lines_off_a_terminal(contract_example: Path, tmp_path
     assert result.returncode == 0, result.stderr
     stages = [line for line in result.stderr.splitlines()]
     assert stages[0] == "goodhart: opening the database ..."
-    assert re.search(r"^goodhart: loaded 15 of 15 rows \(0 rejected\) from 5 new files.*\(\d+\.\d s\)$", result.stderr, re.M)
+    assert re.search(r"^goodhart: loaded 18 of 18 rows \(0 rejected\) from 6 new files.*\(\d+\.\d s\)$", result.stderr, re.M)
     assert re.search(r"^goodhart: scored 2 user-weeks \(1 flagged\) and 2 sessions", result.stderr, re.M)
     assert stages[-1].startswith("goodhart: published run ")
     assert "\x1b[" not in result.stderr  # no terminal codes in a log
@@ -216,6 +216,6 @@ def test_progress_on_a_terminal_draws_bars_and_keeps_each_finished_stage(contrac
     assert os.waitstatus_to_exitcode(status) == 0, drawn
     assert "\x1b[" in drawn  # drawn live
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
-    for finished in ("✓ database: new file", "✓ loaded 15 of 15 rows", "✓ features: full rebuild", "✓ scored 2 user-weeks",
+    for finished in ("✓ database: new file", "✓ loaded 18 of 18 rows", "✓ features: full rebuild", "✓ scored 2 user-weeks",
                      "✓ published run"):
         assert finished in shown, (finished, shown)

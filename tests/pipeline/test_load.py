@@ -39,9 +39,10 @@ def test_contract_example_loads_every_row(con: duckdb.DuckDBPyConnection, tmp_pa
         "invocations": (3, 3, 0),
         "changes": (3, 3, 0),
         "deployments": (2, 2, 0),
+        "reviews": (3, 3, 0),
     }
     assert sorted(Path(p).name for p in summary.inputs_seen) == [
-        "changes.csv", "deployments.jsonl", "invocations.jsonl", "people.csv", "token_usage.csv",
+        "changes.csv", "deployments.jsonl", "invocations.jsonl", "people.csv", "reviews.jsonl", "token_usage.csv",
     ]
     assert table(con, "token_usage", "request_id, ts, cost_usd, cost_source") == [
         ("r-1", TS(2026, 10, 5, 9, 14, 2), pytest.approx((5120 * 3 + 640 * 15 + 2048 * 0.3) / 1e6), "price_table"),
@@ -63,6 +64,11 @@ def test_contract_example_loads_every_row(con: duckdb.DuckDBPyConnection, tmp_pa
         ("d-10", "success", ["pr-17", "pr-18"]),
         ("d-9", "failure", ["pr-17", "pr-18"]),
     ]
+    assert table(con, "reviews", "review_id, change_id, reviewer_id, submitted_at, state, ai_session_ids, comments") == [
+        ("rv-1", "pr-17", "carol", TS(2026, 10, 6, 11, 2), "changes_requested", [], 3),
+        ("rv-2", "pr-17", "carol", TS(2026, 10, 6, 14, 40), "approved", None, 0),
+        ("rv-3", "pr-18", "alice", TS(2026, 10, 6, 15, 45), "approved", ["s-100"], 1),
+    ]
     assert table(con, "people", "user_id, team") == [("alice", "payments"), ("bob", "search"), ("carol", "payments")]
     assert table(con, "rejected_rows") == []
     assert table(con, "runs") == []  # the caller's table
@@ -80,8 +86,9 @@ def test_optional_datasets_may_be_absent(con: duckdb.DuckDBPyConnection, inputs:
     assert summary.datasets["people"].files_seen == 0
     assert table(con, "run_datasets", "dataset, files_seen, rows_given, rows_loaded") == [
         ("changes", 1, 1, 1), ("deployments", 1, 1, 1), ("invocations", 1, 1, 1),
-        ("people", 0, 0, 0), ("prices", 0, 0, 0), ("token_usage", 1, 1, 1),
+        ("people", 0, 0, 0), ("prices", 0, 0, 0), ("reviews", 0, 0, 0), ("token_usage", 1, 1, 1),
     ]
+    assert table(con, "reviews") == []
 
 
 # --- formats ---------------------------------------------------------------------------
@@ -327,7 +334,7 @@ def test_second_load_of_the_same_folder_changes_no_count(con: duckdb.DuckDBPyCon
     shutil.copytree(FIXTURES / "contract-example", example)
     (example / "people.csv").write_text("user_id,team\nalice,a\nalice,b\n,c\n")
     run_load(con, example)
-    tables = ["token_usage", "invocations", "changes", "deployments", "people", "rejected_rows", "loaded_files"]
+    tables = ["token_usage", "invocations", "changes", "deployments", "reviews", "people", "rejected_rows", "loaded_files"]
     before = {name: table(con, name, "count(*)") for name in tables}
 
     summary = run_load(con, example, "run-2")
@@ -336,7 +343,7 @@ def test_second_load_of_the_same_folder_changes_no_count(con: duckdb.DuckDBPyCon
     assert before["rejected_rows"] == [(2,)]
     assert all(d.files_loaded == 0 and d.rows_given == 0 for d in summary.datasets.values())
     assert summary.datasets["token_usage"].files_skipped == 1
-    assert table(con, "run_datasets GROUP BY run_id", "run_id, sum(files_skipped)::INT") == [("run-1", 0), ("run-2", 5)]
+    assert table(con, "run_datasets GROUP BY run_id", "run_id, sum(files_skipped)::INT") == [("run-1", 0), ("run-2", 6)]
 
 
 def test_a_copy_of_a_loaded_file_is_skipped(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
@@ -349,6 +356,121 @@ def test_a_copy_of_a_loaded_file_is_skipped(con: duckdb.DuckDBPyConnection, inpu
     assert table(con, "loaded_files WHERE dataset = 'token_usage'", "path, rows_given, rows_loaded, rows_rejected") == [
         (str(inputs.path / "token_usage" / "a.csv"), 1, 1, 0),
     ]
+
+
+# --- reviews (optional) ------------------------------------------------------------------
+
+REVIEW_HEADER = "review_id,change_id,reviewer_id,submitted_at,state,ai_session_ids,comments"
+REVIEW_COLUMNS = "review_id, change_id, reviewer_id, submitted_at, state, ai_session_ids, comments"
+
+
+def test_good_reviews_load_with_csv_session_lists(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    inputs.write("reviews.csv", f"{REVIEW_HEADER}\n"
+                 "rv-1,pr-0,carol,2026-10-06T11:02:00+02:00,approved,s-1; s-2;;,3\n"
+                 "rv-2,pr-9,bob,2026-10-06 12:00:00,commented,,\n"  # pr-9: not loaded (yet), kept all the same
+                 "rv-3,pr-0,alice,2026-10-06T12:00:00Z,changes_requested,s-3,0\n")
+    summary = run_load(con, inputs.path)
+    assert table(con, "reviews", f"{REVIEW_COLUMNS}, position") == [
+        ("rv-1", "pr-0", "carol", TS(2026, 10, 6, 9, 2), "approved", ["s-1", "s-2"], 3, 1),
+        ("rv-2", "pr-9", "bob", TS(2026, 10, 6, 12, 0), "commented", None, None, 2),
+        ("rv-3", "pr-0", "alice", TS(2026, 10, 6, 12, 0), "changes_requested", ["s-3"], 0, 3),
+    ]
+    load = summary.datasets["reviews"]
+    assert (load.files_seen, load.rows_given, load.rows_loaded, load.rows_rejected) == (1, 3, 3, 0)
+
+
+def test_review_sessions_in_json_are_lists_or_strings(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    base = {"change_id": "pr-0", "reviewer_id": "u0", "submitted_at": "2026-10-06T12:00:00Z", "state": "approved"}
+    inputs.jsonl("reviews.jsonl", [
+        {"review_id": "rv-1", **base, "ai_session_ids": ["s-1", "s-2"], "comments": 2},
+        {"review_id": "rv-2", **base, "ai_session_ids": "s-3; s-4", "comments": "5"},
+        {"review_id": "rv-3", **base, "ai_session_ids": [], "comments": 1.0},
+        {"review_id": "rv-4", **base, "ai_session_ids": None},
+        {"review_id": "rv-5", **base, "ai_session_ids": {"not": "a list"}},
+    ])
+    summary = run_load(con, inputs.path)
+    assert table(con, "reviews", "review_id, ai_session_ids, comments") == [
+        ("rv-1", ["s-1", "s-2"], 2), ("rv-2", ["s-3", "s-4"], 5), ("rv-3", [], 1), ("rv-4", None, None),
+    ]
+    assert rejected(con) == [("reviews.jsonl", 5, "not a list: ai_session_ids")]
+    load = summary.datasets["reviews"]
+    assert (load.rows_given, load.rows_loaded, load.rows_rejected) == (5, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (",pr-1,u,2026-10-06T12:00:00Z,approved,,", "missing required field: review_id"),
+        ("rv-1, ,u,2026-10-06T12:00:00Z,approved,,", "missing required field: change_id"),
+        ("rv-1,pr-1,,2026-10-06T12:00:00Z,approved,,", "missing required field: reviewer_id"),
+        ("rv-1,pr-1,u,,approved,,", "missing required field: submitted_at"),
+        ("rv-1,pr-1,u,last week,approved,,", "unparseable timestamp: submitted_at"),
+        ("rv-1,pr-1,u,2026-10-10T13:00:01Z,approved,,", "timestamp in the future: submitted_at"),  # now 12:00 + 1 h
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,,,", "missing required field: state"),
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,lgtm,,", "unknown state: lgtm"),
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,Approved,,", "unknown state: Approved"),  # matched exactly
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,approved,,2.5", "not an integer: comments"),
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,approved,,many", "not an integer: comments"),
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,approved,,-1", "negative value: comments"),
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,approved,,2147483648", "out of range: comments"),
+        ("rv-1,pr-1,,last week,lgtm,,-1", "missing required field: reviewer_id"),  # the first failing check wins
+        ("rv-1,pr-1,u,2026-10-06T12:00:00Z,approved,,1,extra", "malformed CSV record"),
+        ("rv-0,pr-1,u,2026-10-06T12:00:00Z,approved,,", "duplicate"),
+    ],
+)
+def test_review_row_reasons(con: duckdb.DuckDBPyConnection, inputs: InputDir, row: str, reason: str) -> None:
+    inputs.write("reviews.csv", f"{REVIEW_HEADER}\nrv-0,pr-0,u0,2026-10-06T12:00:00Z,approved,,\n{row}\n")
+    summary = run_load(con, inputs.path)
+    assert rejected(con) == [("reviews.csv", 2, reason)]
+    assert table(con, "reviews", "review_id") == [("rv-0",)]
+    load = summary.datasets["reviews"]
+    assert (load.rows_given, load.rows_loaded, load.rows_rejected) == (2, 1, 1)
+
+
+def test_review_folder_of_formats_duplicates_and_reruns(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    base = {"change_id": "pr-0", "reviewer_id": "u0", "submitted_at": "2026-10-06T12:00:00Z", "state": "approved"}
+    inputs.jsonl("reviews/1.jsonl", [{"review_id": "rv-1", **base, "comments": 1}, {"review_id": "rv-1", **base, "comments": 2}])
+    inputs.write("reviews/2.csv.gz", f"{REVIEW_HEADER}\nrv-1,pr-0,u0,2026-10-06T12:00:00Z,approved,,3\n"
+                 "rv-2,pr-0,u0,2026-10-06T12:00:00Z,commented,s-1;s-2,4\n")
+    summary = run_load(con, inputs.path)
+    assert table(con, "reviews", "review_id, comments") == [("rv-1", 1), ("rv-2", 4)]
+    assert rejected(con, "reviews") == [("1.jsonl", 2, "duplicate"), ("2.csv.gz", 1, "duplicate")]
+    load = summary.datasets["reviews"]
+    assert (load.files_seen, load.rows_given, load.rows_loaded, load.rows_rejected) == (2, 4, 2, 2)
+
+    inputs.parquet(con, "reviews/3.parquet", """
+        SELECT * FROM (VALUES
+            ('rv-2', 'pr-0', 'u0', TIMESTAMPTZ '2026-10-06 14:00:00+02', 'approved', ['s-9'], 5::INTEGER),
+            ('rv-3', 'pr-0', 'u0', TIMESTAMPTZ '2026-10-06 14:00:00+02', 'commented', ['s-7', ''], 0::INTEGER)
+        ) t(review_id, change_id, reviewer_id, submitted_at, state, ai_session_ids, comments)
+    """)
+    summary = run_load(con, inputs.path, "run-2")
+    assert table(con, "reviews", "review_id, submitted_at, ai_session_ids, comments") == [
+        ("rv-1", TS(2026, 10, 6, 12, 0), None, 1),
+        ("rv-2", TS(2026, 10, 6, 12, 0), ["s-1", "s-2"], 4),
+        ("rv-3", TS(2026, 10, 6, 12, 0), ["s-7"], 0),
+    ]
+    assert rejected(con, "reviews")[-1] == ("3.parquet", 1, "duplicate")
+    load = summary.datasets["reviews"]
+    assert (load.files_seen, load.files_loaded, load.files_skipped, load.rows_given, load.rows_loaded, load.rows_rejected) == (
+        3, 1, 2, 2, 1, 1,
+    )
+
+
+def test_reviewer_aliases_resolve_like_change_authors(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    inputs.write("reviews.csv", f"{REVIEW_HEADER}\n"
+                 "rv-1,pr-0,Carol-GH,2026-10-06T12:00:00Z,approved,,\n"
+                 "rv-2,pr-0,carol@corp.example,2026-10-06T12:00:00Z,commented,,\n"
+                 "rv-3,pr-0,ghost,2026-10-06T12:00:00Z,commented,,\n")
+    run_load(con, inputs.path)
+    assert table(con, "unmapped_identities WHERE dataset = 'reviews'", "identity, rows") == [
+        ("Carol-GH", 1), ("carol@corp.example", 1), ("ghost", 1),
+    ]
+
+    inputs.write("people.csv", "user_id,team,aliases\ncarol,payments,carol@corp.example;carol-gh\n")  # arrives later
+    run_load(con, inputs.path, "run-2")
+    assert table(con, "reviews", "review_id, reviewer_id") == [("rv-1", "carol"), ("rv-2", "carol"), ("rv-3", "ghost")]
+    assert table(con, "unmapped_identities WHERE dataset = 'reviews'", "source, identity, rows") == [("contract", "ghost", 1)]
 
 
 # --- cost --------------------------------------------------------------------------------

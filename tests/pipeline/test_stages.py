@@ -28,8 +28,8 @@ VIEW_COLUMNS = {
                          "verdict", "evidence"],
     "wasted_compute_by_team_week": ["team", "org", "week_start", "people", "tokens", "cost_usd", "wasted_cost_usd",
                                     "wasted_share", "flagged_user_weeks"],
-    "links": ["session_id", "user_id", "change_id", "method", "methods", "confidence", "lag_hours", "weight", "repo",
-              "merged_at", "deployed", "first_deployment_id", "first_deployed_at"],
+    "links": ["session_id", "user_id", "change_id", "method", "methods", "confidence", "credit", "evidence", "lag_hours",
+              "weight", "repo", "merged_at", "deployed", "first_deployment_id", "first_deployed_at"],
 }
 
 
