@@ -55,7 +55,7 @@ def check_config(config: dict[str, Any]) -> None:
                 or not minimum <= value <= SETTING_MAX):
             raise ConfigError(f"[{section}] {key} must be a number from {minimum:g} to {SETTING_MAX:g}, not {value!r}"[:200])
 
-    for section, keys in (("load", ("max_future_skew_hours",)), ("links", ("window_hours",))):
+    for section, keys in (("load", ("max_future_skew_hours",)), ("links", ("window_hours", "review_window_hours"))):
         table = config.get(section)
         if not isinstance(table, dict):
             raise ConfigError(f"[{section}] must be a table")
@@ -124,7 +124,9 @@ class Settings:
     @property
     def feature_variables(self) -> dict[str, float | int]:
         """Values the feature SQL reads with getvariable(name)."""
-        return {"link_window_hours": self.config["links"]["window_hours"], **self.config["features"]}
+        links = self.config["links"]
+        return {"link_window_hours": links["window_hours"], "review_window_hours": links["review_window_hours"],
+                **self.config["features"]}
 
     @property
     def incremental(self) -> bool:

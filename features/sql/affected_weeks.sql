@@ -13,6 +13,7 @@ built_links AS (SELECT session_id, change_id FROM session_links),
 changes_now AS (SELECT * FROM change_deployments),
 changes_before AS (SELECT * FROM __previous_change_deployments),
 raw_changes AS (SELECT change_id, ai_session_ids, commit_shas FROM changes),
+raw_reviews AS (SELECT change_id, reviewer_id, submitted_at, ai_session_ids, file_id FROM reviews),
 
 touched_sessions AS (
     SELECT DISTINCT session_id FROM new_requests
@@ -56,6 +57,23 @@ linkable_sessions AS (
     WHERE lower(commit_sha) IN (
         SELECT lower(unnest(commit_shas)) FROM raw_changes WHERE change_id IN (SELECT change_id FROM changed_changes)
     )
+),
+
+reviewed AS (
+    -- new reviews, and reviews of changed changes: their sessions may link through the review
+    SELECT * FROM raw_reviews
+    WHERE file_id > getvariable('since_file_id') OR change_id IN (SELECT change_id FROM changed_changes)
+),
+
+review_sessions AS (
+    SELECT unnest(ai_session_ids) AS session_id FROM reviewed
+    UNION
+    SELECT s.session_id
+    FROM reviewed AS r
+    JOIN built_sessions AS s
+        ON s.user_id = r.reviewer_id
+        AND r.submitted_at >= s.started_at
+        AND r.submitted_at <= s.ended_at + to_microseconds(CAST(getvariable('review_window_hours') * 3600e6 AS BIGINT))
 )
 
 SELECT DISTINCT week_start FROM (
@@ -69,4 +87,6 @@ SELECT DISTINCT week_start FROM (
     UNION ALL
     -- every week a linkable session spans: its link and outcome reach its tokens in each
     SELECT week_start FROM built_session_weeks WHERE session_id IN (SELECT session_id FROM linkable_sessions)
+    UNION ALL
+    SELECT week_start FROM built_session_weeks WHERE session_id IN (SELECT session_id FROM review_sessions)
 )

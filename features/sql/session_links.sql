@@ -1,21 +1,27 @@
 -- session_links: one row per (session_id, change_id) that the session may have fed, with how we
 -- know and how much credit the evidence gives it.
 -- explicit_session_id: the change names the session; explicit_commit: the change merges a commit
--- the assistant made in the session; inferred_author_repo_window: same author and repository,
--- merged between the session's start and `link_window_hours` after its end.
+-- the assistant made in the session; explicit_review: a review of the change names the session;
+-- inferred_author_repo_window: same author and repository, merged between the session's start and
+-- `link_window_hours` after its end; inferred_review_window: the session's person reviewed the
+-- change, in its repository, within `review_window_hours` after the session (review work ships
+-- through the reviewed change, whoever wrote it).
 -- credit: what the session plausibly produced of the change, on evidence, not on proximity in
 -- time (the bar of Anthropic's PR attribution: a session counts toward a PR only when its output
 -- matches the PR's lines). An explicit link is full credit (1). A window link is credited by the
 -- lines the session kept in the change's repository against the change's size, at most 1 (a
 -- session's own evidence only, so an incremental build computes it from the session alone): a
 -- session that kept no code gets 0 from a time window alone; one whose source reports no lines
--- gets NULL (unknown, not zero: `evidence` says so).
+-- gets NULL (unknown, not zero: `evidence` says so). A window review link is credited when the
+-- review carried feedback (comments, or changes requested) and gets 0 for a bare approval (nothing
+-- the session could have produced shows); NULL when the comment count is not reported.
 -- weight splits each session's tokens over its credited (or unknown) links so nothing is
 -- attributed twice; an uncredited link weighs 0.
 
 WITH
 sessions AS (SELECT * FROM sessions),
 raw_changes AS (SELECT * FROM changes),
+reviews AS (SELECT * FROM reviews),
 changes AS (SELECT * FROM change_deployments),
 prompts AS (SELECT session_id, commit_sha FROM invocations WHERE commit_sha IS NOT NULL),
 kept AS (
@@ -48,6 +54,12 @@ explicit_commit AS (
     JOIN merged_commits AS merged ON merged.commit_sha = lower(prompts.commit_sha)
 ),
 
+explicit_review AS (
+    SELECT DISTINCT named.session_id, named.change_id, 'explicit_review' AS method, 3 AS priority, 1.0 AS confidence
+    FROM (SELECT change_id, unnest(ai_session_ids) AS session_id FROM reviews) AS named
+    JOIN sessions USING (session_id)
+),
+
 session_repos AS (
     SELECT session_id, user_id, started_at, ended_at, unnest(repos) AS repo
     FROM sessions
@@ -58,7 +70,7 @@ inferred AS (
         s.session_id,
         c.change_id,
         'inferred_author_repo_window' AS method,
-        3 AS priority,
+        4 AS priority,
         0.3 + 0.4 * (1 - greatest(epoch(c.merged_at - s.ended_at) / 3600.0, 0) / getvariable('link_window_hours')) AS confidence
     FROM session_repos AS s
     JOIN changes AS c
@@ -68,10 +80,36 @@ inferred AS (
         AND c.merged_at <= s.ended_at + to_microseconds(CAST(getvariable('link_window_hours') * 3600e6 AS BIGINT))
 ),
 
+inferred_review AS (
+    SELECT
+        s.session_id,
+        r.change_id,
+        'inferred_review_window' AS method,
+        5 AS priority,
+        0.3 + 0.4 * (1 - greatest(epoch(r.submitted_at - s.ended_at) / 3600.0, 0) / getvariable('review_window_hours')) AS confidence
+    FROM session_repos AS s
+    JOIN reviews AS r
+        ON r.reviewer_id = s.user_id
+        AND r.submitted_at >= s.started_at
+        AND r.submitted_at <= s.ended_at + to_microseconds(CAST(getvariable('review_window_hours') * 3600e6 AS BIGINT))
+    JOIN changes AS c ON c.change_id = r.change_id AND c.repo = s.repo
+),
+
+review_feedback AS (
+    -- per (reviewer, change): did any review carry feedback a session could have produced?
+    SELECT reviewer_id, change_id,
+           bool_or(comments > 0 OR state = 'changes_requested') AS gave_feedback,
+           bool_and(comments IS NULL) AS comments_unknown
+    FROM reviews
+    GROUP BY ALL
+),
+
 candidates AS (
     SELECT * FROM explicit_session
     UNION ALL SELECT * FROM explicit_commit
+    UNION ALL SELECT * FROM explicit_review
     UNION ALL SELECT * FROM inferred
+    UNION ALL SELECT * FROM inferred_review
 ),
 
 pairs AS (
@@ -81,11 +119,14 @@ pairs AS (
         session_id,
         change_id,
         CASE min(priority) WHEN 1 THEN 'explicit_session_id' WHEN 2 THEN 'explicit_commit'
-            ELSE 'inferred_author_repo_window' END AS method,
+            WHEN 3 THEN 'explicit_review' WHEN 4 THEN 'inferred_author_repo_window'
+            ELSE 'inferred_review_window' END AS method,
         list_filter([
             CASE WHEN bool_or(priority = 2) THEN 'explicit_commit' END,
             CASE WHEN bool_or(priority = 1) THEN 'explicit_session_id' END,
-            CASE WHEN bool_or(priority = 3) THEN 'inferred_author_repo_window' END
+            CASE WHEN bool_or(priority = 3) THEN 'explicit_review' END,
+            CASE WHEN bool_or(priority = 4) THEN 'inferred_author_repo_window' END,
+            CASE WHEN bool_or(priority = 5) THEN 'inferred_review_window' END
         ], lambda method: method IS NOT NULL) AS methods,
         max(confidence) AS confidence
     FROM candidates
@@ -96,14 +137,22 @@ credited AS (
     SELECT
         pairs.*,
         kept.lines_kept,
+        feedback.gave_feedback,
+        feedback.comments_unknown,
         CASE
-            WHEN pairs.method <> 'inferred_author_repo_window' THEN 1.0
+            WHEN pairs.method LIKE 'explicit%' THEN 1.0
+            WHEN pairs.method = 'inferred_review_window' THEN
+                CASE WHEN feedback.gave_feedback THEN 1.0 WHEN feedback.comments_unknown THEN NULL ELSE 0.0 END
             WHEN kept.lines_kept IS NULL THEN NULL
             ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
     FROM pairs
     JOIN changes USING (change_id)
+    JOIN sessions USING (session_id)
     LEFT JOIN kept ON kept.session_id = pairs.session_id AND kept.repo = changes.repo
+    LEFT JOIN review_feedback AS feedback
+        ON pairs.method = 'inferred_review_window'
+        AND feedback.reviewer_id = sessions.user_id AND feedback.change_id = pairs.change_id
 )
 
 SELECT
@@ -120,6 +169,11 @@ SELECT
     CASE
         WHEN credited.method = 'explicit_session_id' THEN 'the change names the session'
         WHEN credited.method = 'explicit_commit' THEN 'the change merges a commit the session made'
+        WHEN credited.method = 'explicit_review' THEN 'a review of the change names the session'
+        WHEN credited.method = 'inferred_review_window' THEN
+            CASE WHEN credited.gave_feedback THEN 'time window only: the person reviewed the change with feedback'
+                 WHEN credited.comments_unknown THEN 'time window only: the person reviewed the change (comments not reported)'
+                 ELSE 'time window only: the person approved the change without feedback' END
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
         WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
         ELSE printf('%d lines kept in the repository, of a %d-line change', credited.lines_kept::BIGINT,

@@ -70,6 +70,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         status="success",
         change_ids=[],
     ),
+    "reviews": dict(
+        review_id=lambda row: f"rv{next(_ids)}",
+        reviewer_id="u2",
+        state="approved",
+        ai_session_ids=[],
+        comments=None,
+    ),
     "people": dict(team=None, org=None),
 }
 
@@ -90,7 +97,8 @@ def _default_variables() -> dict[str, float | int]:
         variables = dict(Settings().feature_variables)
     except (OSError, KeyError, ValueError):  # detectors/default_config.toml missing or mid-edit: not ours
         config = tomllib.loads(resources.files("pipeline").joinpath("default_config.toml").read_text("utf-8"))
-        variables = {"link_window_hours": config["links"]["window_hours"], **config["features"]}
+        variables = {"link_window_hours": config["links"]["window_hours"],
+                     "review_window_hours": config["links"]["review_window_hours"], **config["features"]}
     return variables
 
 

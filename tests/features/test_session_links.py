@@ -124,3 +124,32 @@ def test_session_feeding_two_changes_splits_weight_by_confidence(con):
     got = links(con, "confidence", "weight")
     assert got[("s1", "named")]["weight"] == pytest.approx(1.0 / 1.6)      # 0.625
     assert got[("s1", "inferred")]["weight"] == pytest.approx(0.6 / 1.6)   # 0.375
+
+
+def test_review_work_is_credited_through_the_reviewed_change(con):
+    # u2's session 09:00-10:00 on Monday in repo-a; u2 reviews u1's changes (review window 24 h)
+    session(con, "s1", user_id="u2", repo="repo-a")
+    session(con, "elsewhere", user_id="u2", repo="repo-b")
+    insert(con, "changes", [dict(change_id=c, author_id="u1", merged_at="2026-10-08 12:00")
+                            for c in ("named", "feedback", "changes-asked", "bare", "unknown", "late")])
+    insert(con, "reviews", [
+        dict(change_id="named", submitted_at="2026-10-09 12:00", ai_session_ids=["s1"]),  # named: at any time
+        dict(change_id="feedback", submitted_at="2026-10-05 20:00", state="commented", comments=4),
+        dict(change_id="changes-asked", submitted_at="2026-10-05 11:00", state="changes_requested", comments=0),
+        dict(change_id="bare", submitted_at="2026-10-05 11:00", state="approved", comments=0),
+        dict(change_id="unknown", submitted_at="2026-10-05 11:00", state="approved", comments=None),
+        dict(change_id="late", submitted_at="2026-10-06 10:01", state="commented", comments=2),  # 24 h 1 min after
+    ])
+    build(con, upto="session_links")
+    assert links(con, "method", "credit", "evidence") == {
+        ("s1", "named"): dict(method="explicit_review", credit=1.0,
+                              evidence="a review of the change names the session"),
+        ("s1", "feedback"): dict(method="inferred_review_window", credit=1.0,
+                                 evidence="time window only: the person reviewed the change with feedback"),
+        ("s1", "changes-asked"): dict(method="inferred_review_window", credit=1.0,
+                                      evidence="time window only: the person reviewed the change with feedback"),
+        ("s1", "bare"): dict(method="inferred_review_window", credit=0.0,
+                             evidence="time window only: the person approved the change without feedback"),
+        ("s1", "unknown"): dict(method="inferred_review_window", credit=None,
+                                evidence="time window only: the person reviewed the change (comments not reported)"),
+    }  # "elsewhere" worked in another repository; "late" was reviewed after the window

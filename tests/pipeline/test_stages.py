@@ -74,8 +74,8 @@ def test_analyst_views_have_their_documented_columns_and_rows(contract_example: 
         for view, columns in VIEW_COLUMNS.items():
             assert [row[0] for row in con.sql(f"DESCRIBE {view}").fetchall()] == columns, view
         assert con.sql("SELECT user_id, week_start::VARCHAR FROM flagged_user_weeks").fetchall() == [("bob", "2026-10-05")]
-        assert con.sql("SELECT session_id, change_id, method FROM links").fetchall() == [
-            ("s-100", "pr-17", "explicit_session_id")]
+        assert con.sql("SELECT session_id, change_id, method FROM links ORDER BY change_id").fetchall() == [
+            ("s-100", "pr-17", "explicit_session_id"), ("s-100", "pr-18", "explicit_review")]
         (people, cost, wasted), = con.sql(
             "SELECT sum(people), sum(cost_usd), sum(wasted_cost_usd) FROM wasted_compute_by_team_week").fetchall()
         (cost_total, wasted_total), = con.sql("SELECT sum(cost_usd), sum(wasted_cost_usd) FROM user_week_scores").fetchall()
