@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+import jinja2
 
 from pipeline.storage import read_sql
 
@@ -51,6 +52,15 @@ FEATURE_TABLES: tuple[str, ...] = (
     "peer_baselines",
     "user_week_peer_features",
 )
+
+# The user-week features compared with peers (peer_baselines, user_week_peer_features): each gets
+# f_<level>_median and f_<level>_z for every level. Declared here once; the SQL is rendered from it.
+PEER_FEATURES: tuple[str, ...] = (
+    "tokens", "cost_usd", "tokens_per_deployed_change", "tokens_per_shipped_line", "output_per_request",
+    "unshipped_token_share", "near_repeat_share", "merged_changes", "tiny_change_share", "deployments_per_change",
+    "peak_3h_token_share",
+)
+PEER_LEVELS: tuple[str, ...] = ("team", "org", "company", "own")
 
 # Tables an incremental build replaces week by week (each has a week_start column), in build order.
 WEEK_PARTITIONED: tuple[str, ...] = (
@@ -123,11 +133,20 @@ def build_features(
     return FeatureBuild(rows, weeks, reason)
 
 
+def model_sql(table: str) -> str:
+    """The SELECT of feature table `table`: features/sql/<table>.sql, rendered with Jinja (as dbt
+    does) where it loops over the declared peer features and levels."""
+    return _JINJA.from_string(read_sql("features", table)).render(peer_features=PEER_FEATURES, peer_scopes=PEER_LEVELS)
+
+
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
 def build_table(con: duckdb.DuckDBPyConnection, table: str, *, temporary: bool = False) -> None:
     """CREATE OR REPLACE one feature table (or a TEMP one, shadowing the real one) from its SQL."""
     kind = "TEMP TABLE" if temporary else "TABLE"
     try:
-        con.execute(f"CREATE OR REPLACE {kind} {table} AS {read_sql('features', table)}")
+        con.execute(f"CREATE OR REPLACE {kind} {table} AS {model_sql(table)}")
     except duckdb.Error as error:
         raise RuntimeError(f"building feature table {table!r} failed: {error}") from error
 
@@ -263,8 +282,9 @@ def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
 
 def _fingerprint(variables: Mapping[str, float | int]) -> str:
     digest = hashlib.sha256(json.dumps(dict(variables), sort_keys=True, default=str).encode())
-    for table in ("macros", *FEATURE_TABLES):
-        digest.update(read_sql("features", table).encode())
+    digest.update(read_sql("features", "macros").encode())
+    for table in FEATURE_TABLES:
+        digest.update(model_sql(table).encode())
     return digest.hexdigest()
 
 

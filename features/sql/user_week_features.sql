@@ -178,6 +178,19 @@ ai_outcome AS (
     GROUP BY ALL
 ),
 
+ai_shipped_lines AS (
+    -- lines of the deployed changes the week's sessions fed on evidence (credit > 0), each once
+    SELECT user_id, week_start, sum(lines_changed) AS ai_shipped_lines
+    FROM (
+        SELECT DISTINCT session_activity_weeks.user_id, session_activity_weeks.week_start, links.change_id, changes.lines_changed
+        FROM session_activity_weeks
+        JOIN links USING (session_id)
+        JOIN changes USING (change_id)
+        WHERE links.credit > 0 AND changes.deployed
+    )
+    GROUP BY ALL
+),
+
 shipping AS (
     SELECT
         author_id AS user_id,
@@ -217,6 +230,10 @@ SELECT
     coalesce(shipping.deployed_changes, 0) AS deployed_changes,
     coalesce(ai_outcome.ai_merged_changes, 0) AS ai_merged_changes,
     coalesce(ai_outcome.ai_deployed_changes, 0) AS ai_deployed_changes,
+    coalesce(ai_shipped_lines.ai_shipped_lines, 0) AS ai_shipped_lines,
+    -- value per token: NULL when nothing the week's sessions fed shipped (see unshipped_token_share)
+    safe_div(coalesce(volume.tokens, 0), ai_shipped_lines.ai_shipped_lines) AS tokens_per_shipped_line,
+    safe_div(volume.output_tokens, volume.requests) AS output_per_request,
     -- a week with prompts but no request has 0 tokens (not NULL): 0 per change, NULL only without changes
     safe_div(coalesce(volume.tokens, 0), shipping.merged_changes) AS tokens_per_merged_change,
     safe_div(coalesce(volume.cost_usd, 0), shipping.merged_changes) AS cost_per_merged_change,
@@ -251,5 +268,6 @@ LEFT JOIN prompting USING (user_id, week_start)
 LEFT JOIN session_activity USING (user_id, week_start)
 LEFT JOIN active_time USING (user_id, week_start)
 LEFT JOIN ai_outcome USING (user_id, week_start)
+LEFT JOIN ai_shipped_lines USING (user_id, week_start)
 LEFT JOIN shipping USING (user_id, week_start)
 LEFT JOIN directory ON directory.user_id = user_weeks.user_id

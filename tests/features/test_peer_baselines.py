@@ -4,12 +4,11 @@ from datetime import date
 
 import pytest
 
+from features.build import PEER_FEATURES, PEER_LEVELS
 from tests.features.conftest import build, insert, new_connection, one, rows
 
 W38, W39, W40, W41, W42 = (date(2026, 9, 14), date(2026, 9, 21), date(2026, 9, 28), date(2026, 10, 5),
                            date(2026, 10, 12))
-KEY_FEATURES = ("tokens", "cost_usd", "tokens_per_deployed_change", "unshipped_token_share", "near_repeat_share",
-                "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share")
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +16,8 @@ def peers():
     """Tokens per user-week (one request each, Monday 09:00):
     team t1 (org o1): a 1000 in W38 and 100 in W41 and W42; b 200 and c 600 in W42
     team t2 (org o1): d 50, e 50, f 80 in W42 (f merged one 12-line change, deployed)
-    g (not in people) 10 in W42. Built once for the module: the tests only read it."""
+    g (not in people) 10 in W42. Built once for the module (every group size counts here: the
+    smallest-group rule has its own test): the tests only read it."""
     con = new_connection()
     insert(con, "people", [dict(user_id=u, team="t1", org="o1") for u in "abc"]
            + [dict(user_id=u, team="t2", org="o1") for u in "def"])
@@ -28,7 +28,7 @@ def peers():
         for u, w, t in usage])
     insert(con, "changes", [dict(change_id="f1", author_id="f", merged_at="2026-10-13 12:00", lines_added=12)])
     insert(con, "deployments", [dict(deployed_at="2026-10-13 13:00", change_ids=["f1"])])
-    build(con)
+    build(con, min_peer_people=1, min_own_weeks=1)
     yield con
     con.close()
 
@@ -40,12 +40,12 @@ def baseline(con, scope, group, week_start, feature):
 
 def test_baselines_over_the_trailing_four_weeks(peers):
     # t1 in W42: W39-W42 holds a 100 (W41), a 100, b 200, c 600; a's 1000 in W38 is out of the window.
-    # median 150; deviations 50 50 50 450 -> MAD 50
-    assert baseline(peers, "team", "t1", W42, "tokens") == dict(median=150.0, mad=50.0, peers=4)
+    # median 150; deviations 50 50 50 450 -> MAD 50; peers counts people (a, b, c)
+    assert baseline(peers, "team", "t1", W42, "tokens") == dict(median=150.0, mad=50.0, peers=3)
     # t1 in W41: W38-W41 holds a 1000 and a 100: median 550, MAD 450
-    assert baseline(peers, "team", "t1", W41, "tokens") == dict(median=550.0, mad=450.0, peers=2)
+    assert baseline(peers, "team", "t1", W41, "tokens") == dict(median=550.0, mad=450.0, peers=1)
     # o1 in W42: 50 50 80 100 100 200 600 -> median 100; deviations 50 50 20 0 0 100 500 -> MAD 50
-    assert baseline(peers, "org", "o1", W42, "tokens") == dict(median=100.0, mad=50.0, peers=7)
+    assert baseline(peers, "org", "o1", W42, "tokens") == dict(median=100.0, mad=50.0, peers=6)
     assert baseline(peers, "team", "t2", W42, "tokens") == dict(median=50.0, mad=0.0, peers=3)
     assert baseline(peers, "team", "unassigned", W42, "tokens") == dict(median=10.0, mad=0.0, peers=1)
     # NULL values are left out: only f has a deployed change
@@ -53,7 +53,8 @@ def test_baselines_over_the_trailing_four_weeks(peers):
     # a week with no user-week of the group has no baseline (t1 had none in W39 or W40)
     assert rows(peers, "SELECT DISTINCT week_start FROM peer_baselines WHERE group_name = 't1' ORDER BY 1") == [
         dict(week_start=W38), dict(week_start=W41), dict(week_start=W42)]
-    assert {r["feature"] for r in rows(peers, "peer_baselines")} == set(KEY_FEATURES)
+    # every peer feature with a value somewhere (no session here fed a deployed change: no shipped lines)
+    assert {r["feature"] for r in rows(peers, "peer_baselines")} == set(PEER_FEATURES) - {"tokens_per_shipped_line"}
 
 
 def test_peer_weeks_setting(con):
@@ -64,7 +65,7 @@ def test_peer_weeks_setting(con):
         dict(user_id="b", session_id="b1", ts="2026-10-13 09:00", input_tokens=300),   # W42
     ])
     build(con, "peer_baselines", peer_weeks=5)  # W38-W42: 100 300 1000 -> median 300, deviations 200 0 700 -> MAD 200
-    assert baseline(con, "team", "t1", W42, "tokens") == dict(median=300.0, mad=200.0, peers=3)
+    assert baseline(con, "team", "t1", W42, "tokens") == dict(median=300.0, mad=200.0, peers=2)
     build(con, "peer_baselines", peer_weeks=1)  # W42 only: 100 300 -> median 200, MAD 100
     assert baseline(con, "team", "t1", W42, "tokens") == dict(median=200.0, mad=100.0, peers=2)
 
@@ -96,9 +97,38 @@ def test_user_week_peer_features_columns(peers):
     upf = rows(peers, "SELECT * FROM user_week_peer_features ORDER BY user_id, week_start")
     assert [{k: r[k] for k in uw[0]} for r in upf] == uw  # every user-week, every column, unchanged
     extra = [name for name in upf[0] if name not in uw[0]]
-    assert extra == [f"{f}_{scope}_{kind}" for f in KEY_FEATURES
-                     for scope, kind in (("team", "median"), ("org", "median"), ("team", "z"), ("org", "z"))]
+    assert extra == [f"{f}_{level}_{kind}" for f in PEER_FEATURES for level in PEER_LEVELS for kind in ("median", "z")]
     g = one(peers, "SELECT team, org, tokens_team_median, tokens_org_median, tokens_team_z "
                    "FROM user_week_peer_features WHERE user_id = 'g'")
     assert g == dict(team="unassigned", org="unassigned", tokens_team_median=10.0, tokens_org_median=10.0,
                      tokens_team_z=0.0)
+
+
+def test_company_and_own_history_baselines(peers):
+    # company in W42: every user-week of W39-W42, as the org plus g: 10 50 50 80 100 100 200 600 -> median 90
+    assert baseline(peers, "company", "company", W42, "tokens")["median"] == 90.0
+    assert baseline(peers, "company", "company", W42, "tokens")["peers"] == 7
+    # a's own history in W42: the previous 6 weeks, W42 left out: 1000 (W38) and 100 (W41) -> median 550
+    assert baseline(peers, "own", "a", W42, "tokens") == dict(median=550.0, mad=450.0, peers=2)
+    # in W41: W38 only; in W38 nothing before: no own baseline
+    assert baseline(peers, "own", "a", W41, "tokens") == dict(median=1000.0, mad=0.0, peers=1)
+    assert rows(peers, f"SELECT * FROM peer_baselines WHERE scope = 'own' AND group_name = 'a' AND week_start = '{W38}'") == []
+    a = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'a' AND week_start = '{W42}'")
+    assert a["tokens_own_median"] == 550.0
+    assert a["tokens_own_z"] == pytest.approx((100 - 550) / (1.4826 * 450))  # below its own usual
+    assert a["tokens_company_z"] == pytest.approx((100 - 90) / (1.4826 * 40))  # deviations 80 40 40 10 10 10 110 510
+
+
+def test_a_baseline_of_too_few_people_or_weeks_is_no_baseline(con):
+    insert(con, "people", [dict(user_id=u, team="t1", org="o1") for u in "abc"])
+    insert(con, "token_usage", [
+        dict(user_id=u, session_id=f"{u}{w}", ts=f"{w} 09:00", input_tokens=100 * (i + 1))
+        for i, u in enumerate("abc") for w in (W41, W42)])
+    build(con, min_peer_people=3, min_own_weeks=2)
+    c = one(con, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
+    assert c["tokens_team_median"] == 200.0  # 3 people: enough
+    assert c["tokens_own_median"] is None and c["tokens_own_z"] is None  # one previous week: not enough
+    build(con, min_peer_people=4, min_own_weeks=1)
+    c = one(con, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
+    assert c["tokens_team_median"] is None and c["tokens_team_z"] is None
+    assert c["tokens_own_median"] == 300.0
