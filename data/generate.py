@@ -13,6 +13,9 @@ the tactics in 30-70% of their weeks): token_burn, prompt_loop, snapshot_burst,
 regenerate_padding, idle_agent, deploy_splitting.
 
 Times are handled as int64 milliseconds since the Unix epoch (UTC) until written out.
+
+This is the "chat" style, the default. `style="agentic"` writes the 2026 agent-work world of
+`data/agentic.py` instead (docs/worlds.md describes both, their labels and the seed split).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ SHIFT_HOURS = 8.5
 SNAPSHOT_OFFSET = 4 * DAY + 18 * HOUR  # weekly leaderboard snapshot: Friday 18:00 UTC
 
 FORMATS = ("parquet", "csv", "jsonl")
+STYLES = ("chat", "agentic")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class WorldSummary:
     rows: dict[str, int]
     gaming_user_weeks: int
     user_weeks: int
+    style: str = "chat"
+    intensity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -1025,7 +1031,7 @@ def _write(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (*DAILY_DATASETS, "labels"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in (*SINGLE_DATASETS, "people"):
+    for name in (*SINGLE_DATASETS, "people", "reviews"):  # reviews: left by an agentic world
         for suffix in (".parquet", ".csv", ".jsonl"):
             (out_dir / name).with_suffix(suffix).unlink(missing_ok=True)
 
@@ -1052,14 +1058,31 @@ def _write(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.
 
 
 def generate_world(out_dir: Path, *, users: int = 200, weeks: int = 8, seed: int = 0,
-                   start: datetime.date = datetime.date(2026, 9, 7), file_format: str = "parquet") -> WorldSummary:
-    """Write a sample world (contract datasets plus labels/) to `out_dir`; same seed, same bytes."""
+                   start: datetime.date = datetime.date(2026, 9, 7), file_format: str = "parquet",
+                   style: str = "chat", intensity: float = 1.0) -> WorldSummary:
+    """Write a sample world (contract datasets plus labels/) to `out_dir`; same seed, same bytes.
+
+    `style` "chat" (the default) is the chat-era world; "agentic" the 2026 agent-work world of
+    data/agentic.py, whose gamers game with strength `intensity` (1.0 by default; 0.25, 0.5 and
+    1.0 draw a detection curve). The chat style has no intensity setting.
+    """
     if file_format not in FORMATS:
         raise ValueError(f"file_format must be one of {FORMATS}, not {file_format!r}")
     if start.weekday() != 0:
         raise ValueError(f"start must be a Monday, not {start:%A} {start}")
     if users < 1 or weeks < 1:
         raise ValueError("users and weeks must be at least 1")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, not {style!r}")
+    if not 0 < intensity <= 4:
+        raise ValueError(f"intensity must be in (0, 4], not {intensity!r}")
+    if style == "agentic":
+        from data.agentic import generate_agentic_world
+
+        return generate_agentic_world(Path(out_dir), users=users, weeks=weeks, seed=seed, start=start,
+                                      file_format=file_format, intensity=float(intensity))
+    if intensity != 1.0:
+        raise ValueError("intensity applies to the agentic style only")
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     org = build_org(rng, users)

@@ -16,6 +16,8 @@ import polars as pl
 
 # Prompt families (one per kind of session content); codes index FAMILY_TEMPLATES.
 WORK, EXPLORE, INCIDENT, CHAT, BURN, LOOP, REGEN, IDLE, TINY_EDIT, BURST = range(10)
+# Families of the agentic world only (data/agentic.py): reviewing others' changes, long migrations.
+REVIEW, MIGRATION = 10, 11
 
 LANGUAGES = ("python", "go", "typescript", "java")
 LANGUAGE_EXTENSIONS = (".py", ".go", ".ts", ".java")
@@ -277,6 +279,30 @@ FAMILY_TEMPLATES: tuple[tuple[str, ...], ...] = (
         "Explain {func}, {func2} and everything they call, in depth",
         "Translate {file} into {lang} and explain the differences",
     ),
+    (  # REVIEW: reviewing a colleague's change with an agent (agentic world)
+        "Review the change {ticket} to {file}: is there a race between {func} and {func2}?",
+        "Summarise the diff of {ticket} and list the risky parts around {func}",
+        "Does the change to {file} handle {error}? Check the callers of {func} too",
+        "Draft review comments for the new {func} in {file}, focus on {concept}",
+        "Check that the migration in {ticket} is safe for the {table} table under load",
+        "Compare the new {func} with the old one: any behaviour change for {field}?",
+        "Are the tests added in {ticket} enough? What cases of {func} are missing?",
+        "Explain what {ticket} changes in {service} so I can review it",
+        "Look for {concept} problems in the diff of {file} and suggest fixes as review comments",
+        "Is the error handling in {func} consistent with the rest of {dir}?",
+        "Check the {lib} usage in the change to {file} against the docs",
+        "Write a short approval note for {ticket} listing what I checked",
+    ),
+    (  # MIGRATION: a long migration an agent drives over several sessions (agentic world)
+        "Migrate {file} from {lib} to {lib2}, keep the behaviour identical",
+        "Continue the {lib} to {lib2} migration with the modules under {dir}",
+        "Update every call site of {func} to the new {lib2} API under {dir}",
+        "Run the whole test suite and fix what the {lib2} migration broke in {file}",
+        "Port the {table} repository layer to {lib2}, one module at a time, commit after each",
+        "Remove the compatibility shims for {lib} from {file} now that {dir} is migrated",
+        "Write a checklist of what is left of the {lib} to {lib2} migration ({ticket})",
+        "Migrate the {test} fixtures to {lib2} and make them pass",
+    ),
 )
 
 
@@ -440,7 +466,7 @@ class PromptRenderer:
         """
         n = len(family)
         rng = self.rng
-        human = np.isin(family, (WORK, EXPLORE, INCIDENT, CHAT))
+        human = np.isin(family, (WORK, EXPLORE, INCIDENT, CHAT, REVIEW, MIGRATION))
         prefix_index = np.where(human, rng.integers(0, len(PREFIXES), n), 0)
         add_context = human & (rng.random(n) < 0.35)
         add_second = add_context & (rng.random(n) < 0.3)

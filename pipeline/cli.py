@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--weeks", type=_positive_int, default=8)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet", dest="file_format")
+    generate.add_argument("--style", choices=("chat", "agentic"), default="chat",
+                          help="chat-style assistant use, or 2026 agent sessions calibrated to published traces (docs/worlds.md)")
+    generate.add_argument("--intensity", type=float, default=1.0,
+                          help="how hard gamers game, agentic worlds only (0.25, 0.5, 1.0 for a curve; default 1.0)")
 
     demo = commands.add_parser("demo", help="generate a sample world and run the whole pipeline on it")
     demo.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="where to put the world and database")
@@ -264,7 +268,11 @@ def _print_result(result) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from data.generate import generate_world
 
-    summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed, file_format=args.file_format)
+    try:
+        summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed,
+                                 file_format=args.file_format, style=args.style, intensity=args.intensity)
+    except ValueError as error:  # an intensity out of range, or given to a chat world
+        raise UsageError(str(error)) from None
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
     print(f"wrote {summary.out_dir}: {rows}")
     print(f"  labels: {summary.gaming_user_weeks:,} gaming of {summary.user_weeks:,} user-weeks in {summary.out_dir / 'labels'}")
