@@ -37,22 +37,26 @@ def level_keys(level: str) -> list[str]:
 
 def label_rows(scored: pl.DataFrame, labels: pl.DataFrame, level: str,
                personas: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Scored rows with ``is_gaming``, ``tactic`` and ``persona`` attached.
+    """Scored rows with ``is_gaming``, ``tactic``, ``persona`` and ``hard_cases`` (the legitimate
+    hard cases of an agentic world: reviewer, long_migration, ...; empty elsewhere) attached.
 
     Rows without a label count as legitimate (a generated world may label only its
     gamers). At session level, ``personas`` (user_id, week_start, persona: the user-week
     labels) gives each session its person's persona when the session labels lack one.
     """
     keys = level_keys(level)
-    wanted = [c for c in ("is_gaming", "tactic", "persona") if c in labels.columns]
+    wanted = [c for c in ("is_gaming", "tactic", "persona", "hard_cases") if c in labels.columns]
     labelled = scored.join(labels.select(keys + wanted).unique(keys, keep="first"), on=keys, how="left",
                            maintain_order="left")
-    if "persona" not in labelled.columns and personas is not None \
-            and {"user_id", "week_start"} <= set(labelled.columns):
+    inherited = [c for c in ("persona", "hard_cases")
+                 if c not in labelled.columns and personas is not None and c in personas.columns]
+    if inherited and {"user_id", "week_start"} <= set(labelled.columns):
         labelled = labelled.join(
-            personas.select("user_id", "week_start", "persona").unique(["user_id", "week_start"], keep="first"),
+            personas.select("user_id", "week_start", *inherited).unique(["user_id", "week_start"], keep="first"),
             on=["user_id", "week_start"], how="left", maintain_order="left",
         )
+    if "hard_cases" not in labelled.columns:
+        labelled = labelled.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("hard_cases"))
     for name, dtype in (("tactic", pl.String), ("persona", pl.String)):
         if name not in labelled.columns:
             labelled = labelled.with_columns(pl.lit(None, dtype=dtype).alias(name))
@@ -92,7 +96,11 @@ def _flag_metrics(rows: pl.DataFrame, flagged: np.ndarray,
     y = rows.get_column("is_gaming").to_numpy().astype(bool)
     persona, tactic = rows.get_column("persona"), rows.get_column("tactic")
     legit = ~y
-    hard = legit & persona.is_in(list(hard_personas)).fill_null(False).to_numpy()
+    cases = rows.get_column("hard_cases").fill_null([])
+    in_case = {name: cases.list.contains(name).to_numpy().astype(bool)
+               for name in sorted({c for listed in cases.to_list() for c in listed})}
+    hard = legit & (persona.is_in(list(hard_personas)).fill_null(False).to_numpy()
+                    | (cases.list.len() > 0).to_numpy())
 
     def share(mask: np.ndarray) -> tuple[float | None, int]:
         n = int(mask.sum())
@@ -111,6 +119,9 @@ def _flag_metrics(rows: pl.DataFrame, flagged: np.ndarray,
         mask = legit & (persona == name).fill_null(False).to_numpy()
         if mask.any():
             out.append((f"fpr_persona:{name}", *share(mask)))
+    for name, mask in in_case.items():
+        if (legit & mask).any():
+            out.append((f"fpr_hard_case:{name}", *share(legit & mask)))
     return out
 
 

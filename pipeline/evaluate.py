@@ -7,7 +7,7 @@ import polars as pl
 
 from detectors.evaluation import evaluate
 from pipeline.errors import UsageError
-from pipeline.storage import connect
+from pipeline.storage import connect, read_sql
 
 LEVELS = {"user_week": "user_week_scores", "session": "session_scores"}
 
@@ -29,7 +29,20 @@ def evaluate_run(db_path: Path, input_dir: Path, *, fixed_k: int = 50) -> dict[s
         "user_week": evaluate(scored["user_week"], user_week_labels, "user_week", fixed_k=fixed_k),
         "session": evaluate(scored["session"], session_labels, "session", personas=user_week_labels, fixed_k=fixed_k),
     }
-    return {level: _wide(table) for level, table in tables.items()}
+    out = {level: _wide(table) for level, table in tables.items()}
+    if (labels_dir / "links.parquet").exists():
+        out["link"] = link_metrics(db_path, labels_dir / "links.parquet")
+    return out
+
+
+def link_metrics(db_path: Path, true_links: Path) -> pl.DataFrame:
+    """How the run's links agree with a world's true links (labels/links.parquet): a session's
+    `deployed` against "a true link reaches a deployed change" (precision, recall; NULL outcomes
+    counted apart), and each link method's precision. Set-wise, in DuckDB."""
+    with connect(db_path, read_only=True) as con:
+        con.execute("CREATE TEMP TABLE true_links AS SELECT session_id, change_id FROM read_parquet($path)",
+                    {"path": str(true_links)})
+        return con.sql(read_sql("pipeline", "link_metrics")).pl()
 
 
 def _wide(metrics: pl.DataFrame) -> pl.DataFrame:
