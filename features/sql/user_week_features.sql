@@ -25,7 +25,9 @@ request_tokens AS (
         requests.cache_read_tokens,
         requests.cache_write_tokens,
         coalesce(requests.cost_usd, 0) AS cost_usd,
-        coalesce(NOT sessions.deployed, false) AS unshipped  -- unknown (NULL: no lines reported) is not unshipped
+        coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
+        -- fed no merged change on evidence (deployed or not: research that never deploys still merges)
+        coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL, false) AS unmerged
     FROM requests
     LEFT JOIN sessions USING (session_id)
 ),
@@ -86,6 +88,7 @@ volume AS (
         sum(cost_usd) AS cost_usd,
         count(*) AS requests,
         sum(tokens) FILTER (WHERE unshipped) AS unshipped_tokens,
+        sum(tokens) FILTER (WHERE unmerged) AS unmerged_tokens,
         coalesce(sum(cost_usd) FILTER (WHERE unshipped), 0) AS unshipped_cost_usd,
         sum(tokens) FILTER (WHERE at_night) AS night_tokens,
         sum(tokens) FILTER (WHERE at_weekend) AS weekend_tokens,
@@ -240,6 +243,7 @@ SELECT
     safe_div(coalesce(volume.tokens, 0), shipping.deployed_changes) AS tokens_per_deployed_change,
     safe_div(coalesce(volume.cost_usd, 0), shipping.deployed_changes) AS cost_per_deployed_change,
     coalesce(safe_div(volume.unshipped_tokens, volume.tokens), 0) AS unshipped_token_share,
+    coalesce(safe_div(volume.unmerged_tokens, volume.tokens), 0) AS unmerged_token_share,
     coalesce(volume.unshipped_cost_usd, 0) AS unshipped_cost_usd,
     coalesce(prompting.exact_repeat_share, 0) AS exact_repeat_share,
     coalesce(prompting.near_repeat_share, 0) AS near_repeat_share,
