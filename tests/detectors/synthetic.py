@@ -56,13 +56,15 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
 
 
 def _peer_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """Team, org and company baselines (one org here: the company), and no own history (one week)."""
     exprs = []
     for f in PEER_FEATURES:
-        for scope, by in (("team", "team"), ("org", "org")):
+        for scope, by in (("team", "team"), ("org", "org"), ("company", "org")):
             med = pl.col(f).median().over(by)
             mad = (pl.col(f) - med).abs().median().over(by)
             scale = 1.4826 * pl.max_horizontal(mad, 0.05 * med.abs(), pl.lit(1e-9))
             exprs += [med.alias(f"{f}_{scope}_median"), ((pl.col(f) - med) / scale).alias(f"{f}_{scope}_z")]
+        exprs += [pl.lit(None, dtype=pl.Float64).alias(f"{f}_own_{kind}") for kind in ("median", "z")]
     return df.with_columns(exprs)
 
 
@@ -137,6 +139,9 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         cost_per_deployed_change=pl.when(pl.col("deployed_changes") > 0)
         .then(pl.col("cost_usd") / pl.col("deployed_changes")),
         unshipped_cost_usd=pl.col("cost_usd") * pl.col("unshipped_token_share"),
+        # sessions that fed no merged change: those of the unshipped ones whose work did not even merge
+        unmerged_token_share=pl.when(pl.col("merged_changes") > 0).then(pl.col("unshipped_token_share") * 0.5)
+        .otherwise(pl.col("unshipped_token_share")),
         near_repeat_share_week=pl.col("near_repeat_share"),
         exact_repeat_share_week=pl.col("exact_repeat_share"),
         is_gaming=pl.col("persona").is_in(list(GAMING_PERSONAS)),
