@@ -101,7 +101,8 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
     }
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
     col["deployed_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.85).astype(float)
-    col["exact_repeat_share"] = col["near_repeat_share"] * rng.uniform(0.2, 0.6, n)
+    # honest work repeats a prompt exactly almost never (the generated worlds: 0 in legitimate weeks)
+    col["exact_repeat_share"] = col["near_repeat_share"] * rng.uniform(0.0, 0.15, n)
     col["ai_merged_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.8).astype(float)
     col["ai_deployed_changes"] = np.minimum(col["ai_merged_changes"], col["deployed_changes"])
     for i in range(n_normal, n):
