@@ -57,8 +57,8 @@ FEATURE_TABLES: tuple[str, ...] = (
 # f_<level>_median and f_<level>_z for every level. Declared here once; the SQL is rendered from it.
 PEER_FEATURES: tuple[str, ...] = (
     "tokens", "cost_usd", "tokens_per_deployed_change", "tokens_per_shipped_line", "output_per_request",
-    "unshipped_token_share", "near_repeat_share", "merged_changes", "tiny_change_share", "deployments_per_change",
-    "peak_3h_token_share",
+    "unshipped_token_share", "unmerged_token_share", "near_repeat_share", "merged_changes", "tiny_change_share",
+    "deployments_per_change", "peak_3h_token_share",
 )
 PEER_LEVELS: tuple[str, ...] = ("team", "org", "company", "own")
 
