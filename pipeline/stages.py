@@ -22,7 +22,7 @@ from pipeline import progress, runs
 from pipeline.load import LoadSummary, empty_required_datasets, load_inputs
 from pipeline.errors import UsageError
 from pipeline.settings import Settings
-from pipeline.storage import connect, create_raw_tables, read_sql
+from pipeline.storage import connect, convert_to_storage_version, create_raw_tables, read_sql
 from pipeline.workspace import building, run_lock
 
 S = TypeVar("S")
@@ -53,7 +53,10 @@ class RunResult:
 
 
 def begin(db_path: Path, run_id: str, started_at: datetime, input_dir: Path, settings: Settings) -> None:
-    """Create the schema if needed and open the run record."""
+    """Create the schema if needed and open the run record (on the run's private copy; a database
+    in a newer storage format than STORAGE_VERSION is rewritten in it first)."""
+    if db_path.exists():
+        convert_to_storage_version(db_path)
     with open_db(db_path, settings) as con:
         create_raw_tables(con)
         runs.start_run(con, run_id, started_at, input_dir, settings.config)

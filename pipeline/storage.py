@@ -1,6 +1,7 @@
 """DuckDB connections and the raw schema."""
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +41,26 @@ def create_database(db_path: Path, version: str = STORAGE_VERSION) -> None:
         version = version.replace("'", "''")
         con.execute(f"ATTACH '{path}' AS created (STORAGE_VERSION '{version}')")
         con.execute("DETACH created")
+
+
+def convert_to_storage_version(db_path: Path, version: str = STORAGE_VERSION) -> bool:
+    """Rewrite the database file at `db_path` in the storage format of DuckDB `version` when it is
+    in a newer one (a file created before the format was pinned); True when it was rewritten.
+    Only for a file nobody else has open: runs call it on their private copy, so a published
+    database moves to the readable format at its next run, verdicts and all."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        current = storage_version(con)
+    if current.rstrip("+") == version:
+        return False
+    converted = db_path.with_name(db_path.name + ".converting")
+    converted.unlink(missing_ok=True)
+    create_database(converted, version)
+    with duckdb.connect() as con:
+        con.execute("ATTACH $old AS old (READ_ONLY)", {"old": str(db_path)})
+        con.execute("ATTACH $new AS new", {"new": str(converted)})
+        con.execute("COPY FROM DATABASE old TO new")
+    os.replace(converted, db_path)
+    return True
 
 
 def storage_version(con: duckdb.DuckDBPyConnection) -> str:

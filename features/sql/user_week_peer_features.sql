@@ -1,8 +1,9 @@
 -- user_week_peer_features: one row per (user_id, week_start): user_week_features plus, for each
 -- peer feature f (`features.build.PEER_FEATURES`) and each level of peer_baselines (team, org,
 -- company, own history), its baseline f_<level>_median and robust z-score f_<level>_z against it.
--- A baseline of fewer than `min_peer_people` people (or, for one's own history, fewer than
--- `min_own_weeks` weeks) is too small to say what is usual: NULL. Rendered with Jinja.
+-- A baseline of fewer than `min_peer_people` people (`min_company_people` for the company; for
+-- one's own history, fewer than `min_own_weeks` weeks) is too small to say what is usual: NULL.
+-- Rendered with Jinja.
 
 WITH
 user_weeks AS (SELECT * FROM user_week_features),
@@ -18,7 +19,9 @@ wide AS (
         max(mad) FILTER (WHERE feature = '{{ feature }}') AS {{ feature }}_mad{{ "," if not loop.last }}
         {%- endfor %}
     FROM baselines
-    WHERE peers >= CASE WHEN scope = 'own' THEN getvariable('min_own_weeks') ELSE getvariable('min_peer_people') END
+    WHERE peers >= CASE scope WHEN 'own' THEN getvariable('min_own_weeks')
+                              WHEN 'company' THEN getvariable('min_company_people')
+                              ELSE getvariable('min_peer_people') END
     GROUP BY ALL
 )
 

@@ -28,7 +28,7 @@ def peers():
         for u, w, t in usage])
     insert(con, "changes", [dict(change_id="f1", author_id="f", merged_at="2026-10-13 12:00", lines_added=12)])
     insert(con, "deployments", [dict(deployed_at="2026-10-13 13:00", change_ids=["f1"])])
-    build(con, min_peer_people=1, min_own_weeks=1)
+    build(con, min_peer_people=1, min_own_weeks=1, min_company_people=1)
     yield con
     con.close()
 
@@ -132,3 +132,11 @@ def test_a_baseline_of_too_few_people_or_weeks_is_no_baseline(con):
     c = one(con, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
     assert c["tokens_team_median"] is None and c["tokens_team_z"] is None
     assert c["tokens_own_median"] == 300.0
+
+
+def test_a_company_too_small_has_no_company_baseline(peers):
+    build(peers, min_peer_people=1, min_own_weeks=1, min_company_people=8)  # 7 people used AI in W39-W42
+    c = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
+    assert c["tokens_company_median"] is None and c["tokens_company_z"] is None
+    assert c["tokens_team_median"] == 150.0
+    build(peers, min_peer_people=1, min_own_weeks=1, min_company_people=1)  # as the module built it

@@ -64,3 +64,32 @@ def test_a_published_run_is_in_the_storage_version(contract_example: Path, tmp_p
         )
         assert opened.returncode == 0, opened.stderr
         assert opened.stdout.split()[0] < "2", opened.stdout  # it really was an older duckdb
+
+
+def test_a_database_from_before_the_pinned_format_moves_to_it_at_its_next_run(
+    contract_example: Path, tmp_path: Path
+) -> None:
+    from datetime import datetime
+
+    from pipeline.verdicts import record_verdict
+
+    published = tmp_path / "v14.duckdb"
+    run_local(contract_example, published, Settings())
+    db = tmp_path / "g.duckdb"  # the same run, as DuckDB 2.0 writes by default (the format of older releases)
+    with duckdb.connect() as con:
+        con.execute("ATTACH $old AS old (READ_ONLY)", {"old": str(published)})
+        con.execute("ATTACH $new AS new", {"new": str(db)})
+        con.execute("COPY FROM DATABASE old TO new")
+    assert _version(db).startswith("v2")
+    (flag_id,), = duckdb.connect(str(db), read_only=True).sql("SELECT flag_id FROM flags LIMIT 1").fetchall()
+    record_verdict(db, flag_id, "confirmed", now=datetime(2026, 10, 20), note="kept across the move")
+    assert _version(db).startswith("v2")  # a verdict alone does not move it
+
+    run_local(contract_example, db, Settings())
+    assert _version(db) == f"{STORAGE_VERSION}+"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT flag_id, verdict, note FROM verdicts").fetchall() == [
+            (flag_id, "confirmed", "kept across the move")]
+        assert con.sql("SELECT count(*) FROM runs").fetchall() == [(2,)]
+        assert con.sql("SELECT verdict FROM flagged_user_weeks WHERE flag_id = $f", params={"f": flag_id}).fetchall() \
+            in ([("confirmed",)], [])  # shown beside the flag while it is raised
