@@ -8,8 +8,8 @@ rebuilds only the ISO weeks that the input rows loaded since the last build can 
 2. Seed weeks (`affected_weeks.sql`): every week of each session with new requests or prompts;
    merge weeks of changes that are new or changed (merge, author, deployment state), and every
    week of the sessions those changes are or may become linked to.
-3. The weeks whose trailing windows (usual hours, peer baselines) read a seed week join too: the
-   next `max(usual_hours_weeks, peer_weeks) - 1` weeks.
+3. The weeks whose trailing windows (usual hours, peer baselines, one's own history) read a seed
+   week join too: the next `max(usual_hours_weeks - 1, peer_weeks - 1, own_weeks)` weeks.
 4. The event-grained tables (`WEEK_PARTITIONED`) are computed from temporary copies of
    token_usage and invocations (they shadow the real tables, so the same SQL runs) holding those
    weeks' rows plus every event of the sessions with an event in them, so a session crossing into
@@ -228,9 +228,12 @@ def _weeks_to_rebuild(con: duckdb.DuckDBPyConnection, variables: Mapping[str, fl
     seeds = {row[0] for row in con.sql(read_sql("features", "affected_weeks")).fetchall()}
     if not seeds:
         return ()
-    window_weeks = int(max(variables.get("usual_hours_weeks", 1), variables.get("peer_weeks", 1)))
+    # a week's usual hours and team/org/company baselines read it and the weeks before it; its own-
+    # history baseline reads the `own_weeks` weeks before it (not itself)
+    forward = int(max(variables.get("usual_hours_weeks", 1) - 1, variables.get("peer_weeks", 1) - 1,
+                      variables.get("own_weeks", 0), 0))
     reached = {row[0] for row in con.sql(
-        FORWARD_WEEKS_SQL, params={"weeks": sorted(seeds), "forward": max(window_weeks - 1, 0)}
+        FORWARD_WEEKS_SQL, params={"weeks": sorted(seeds), "forward": forward}
     ).fetchall()}
     return tuple(sorted(seeds | reached))
 

@@ -75,8 +75,9 @@ def test_a_late_day_in_an_old_week_rebuilds_the_weeks_its_windows_reach(world: P
 
     weeks = second.features.weeks
     assert weeks is not None and START in weeks
-    # usual hours and peer baselines look back 4 weeks: weeks 1-4 change, 5 and 6 do not
-    assert START + timedelta(weeks=4) not in weeks and START + timedelta(weeks=5) not in weeks
+    # usual hours and peer baselines look back 4 weeks, the current one included, and one's own history
+    # the 4 weeks before it: weeks 1-5 change, 6 does not
+    assert START + timedelta(weeks=4) in weeks and START + timedelta(weeks=5) not in weeks
     _assert_same_tables(incremental_db, full_db)
 
 
