@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", type=_existing_file, metavar="FILE", help="settings for that first run")
     evaluate.add_argument("--k", type=_positive_int, default=50, help="k of the fixed precision-at-k (default 50)")
 
+    curve = commands.add_parser("curve", help="detection over gaming intensity (0.25, 0.5, 1.0) on generated agentic worlds")
+    curve.add_argument("out", type=Path, metavar="OUT", help="folder for the worlds and their databases")
+    curve.add_argument("--users", type=_positive_int, default=600)
+    curve.add_argument("--weeks", type=_positive_int, default=8)
+    curve.add_argument("--seed", type=int, default=101, help="an evaluation seed (data/seeds.py), never a tuning one")
+    curve.add_argument("--config", type=_existing_file, metavar="FILE", help="settings for the runs")
+
     report = commands.add_parser("report", help="write the finance report (HTML, CSV, FOCUS export) of a run")
     report.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
     report.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write the report into")
@@ -137,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     _quiet_libraries(args.verbose)
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
-                "report": cmd_report, "label": cmd_label, "purge": cmd_purge, "serve": cmd_serve, "sql": cmd_sql}
+                "report": cmd_report, "label": cmd_label, "purge": cmd_purge, "serve": cmd_serve, "sql": cmd_sql,
+                "curve": cmd_curve}
     kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
     args.on_stage = _kill_at(kill_at) if kill_at else None
     from pipeline.workspace import RunInProgressError
@@ -316,6 +324,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     precision = "n/a" if judged.precision is None else f"{judged.precision:.3f}"
     print(f"\nanalysts' verdicts: {judged.judged} flags judged, {judged.confirmed} confirmed, "
           f"{judged.legitimate} legitimate, {judged.unsure} unsure; precision {precision}")
+
+
+def cmd_curve(args: argparse.Namespace) -> None:
+    from pipeline.evaluate import intensity_curve, markdown_table
+    from pipeline.settings import Settings
+
+    settings = Settings.from_file(args.config)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = intensity_curve(args.out, users=args.users, weeks=args.weeks, seed=args.seed, settings=settings)
+    print(f"user-week level, agentic worlds of {args.users} people over {args.weeks} weeks, seed {args.seed}, "
+          "by gaming intensity\n")
+    print(markdown_table(table))
 
 
 def cmd_report(args: argparse.Namespace) -> None:

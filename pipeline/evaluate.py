@@ -35,6 +35,34 @@ def evaluate_run(db_path: Path, input_dir: Path, *, fixed_k: int = 50) -> dict[s
     return out
 
 
+CURVE_INTENSITIES = (0.25, 0.5, 1.0)
+CURVE_METRICS = ("pr_auc", "precision_at_k_true", "recall", "fpr_legit", "fpr_hard_cases")
+
+
+def intensity_curve(
+    out_dir: Path, *, users: int, weeks: int, seed: int, settings, intensities: tuple[float, ...] = CURVE_INTENSITIES,
+) -> pl.DataFrame:
+    """Detection against how hard gamers game: one agentic world per intensity (same seed: the same
+    people game in the same weeks, only more or less), each run and scored at user-week level. One
+    row per metric (the headline ones, then recall per tactic), one column per intensity."""
+    from data.generate import generate_world
+    from pipeline.stages import run_local
+
+    columns = {}
+    for intensity in intensities:
+        world = out_dir / f"intensity-{intensity:g}"
+        generate_world(world, users=users, weeks=weeks, seed=seed, style="agentic", intensity=intensity)
+        db = out_dir / f"intensity-{intensity:g}.duckdb"
+        db.unlink(missing_ok=True)
+        run_local(world, db, settings)
+        table = evaluate_run(db, world)["user_week"]
+        columns[f"{intensity:g}"] = dict(zip(table.get_column("metric").to_list(),
+                                             table.get_column("goodhart").to_list(), strict=True))
+    wanted = [m for m in CURVE_METRICS if all(m in c for c in columns.values())]
+    wanted += sorted({m for c in columns.values() for m in c if m.startswith("recall_tactic:")})
+    return pl.DataFrame({"metric": wanted, **{k: [c.get(m) for m in wanted] for k, c in columns.items()}})
+
+
 def link_metrics(db_path: Path, true_links: Path) -> pl.DataFrame:
     """How the run's links agree with a world's true links (labels/links.parquet): a session's
     `deployed` against "a true link reaches a deployed change" (precision, recall; NULL outcomes

@@ -37,3 +37,16 @@ def test_links_are_scored_against_the_true_links(evaluated: dict[str, pl.DataFra
         assert links[f"link_precision:{method}"] == 1.0, method
     assert 0.0 < links["deployed_precision"] <= 1.0 and 0.0 < links["deployed_recall"] <= 1.0
     assert 0.0 < links["link_recall"] <= 1.0
+
+
+def test_the_intensity_curve_scores_one_world_per_intensity(tmp_path: Path) -> None:
+    from pipeline.evaluate import intensity_curve
+
+    curve = intensity_curve(tmp_path, users=120, weeks=4, seed=3, settings=Settings(), intensities=(0.5, 1.0))
+    assert curve.columns == ["metric", "0.5", "1"]
+    metrics = curve.get_column("metric").to_list()
+    assert metrics[:2] == ["pr_auc", "precision_at_k_true"]
+    assert any(m.startswith("recall_tactic:") for m in metrics)
+    assert sorted(p.name for p in tmp_path.glob("*.duckdb")) == ["intensity-0.5.duckdb", "intensity-1.duckdb"]
+    for column in ("0.5", "1"):
+        assert all(v is None or 0.0 <= v <= 1.0 for v in curve.get_column(column).to_list())
