@@ -25,8 +25,8 @@ reviews AS (SELECT * FROM reviews),
 changes AS (SELECT * FROM change_deployments),
 prompts AS (SELECT session_id, commit_sha FROM invocations WHERE commit_sha IS NOT NULL),
 kept AS (
-    -- lines kept per session and repository; NULL when no prompt there reported any
-    SELECT session_id, repo, sum(lines_accepted) AS lines_kept
+    -- lines kept and commits made per session and repository; lines NULL when no prompt there reported any
+    SELECT session_id, repo, sum(lines_accepted) AS lines_kept, count(commit_sha) AS commits_made
     FROM invocations
     WHERE repo IS NOT NULL
     GROUP BY session_id, repo
@@ -137,12 +137,15 @@ credited AS (
     SELECT
         pairs.*,
         kept.lines_kept,
+        kept.commits_made,
         feedback.gave_feedback,
         feedback.comments_unknown,
         CASE
             WHEN pairs.method LIKE 'explicit%' THEN 1.0
             WHEN pairs.method = 'inferred_review_window' THEN
-                CASE WHEN feedback.gave_feedback THEN 1.0 WHEN feedback.comments_unknown THEN NULL ELSE 0.0 END
+                -- a session that wrote code in the repository was authoring, not reviewing
+                CASE WHEN kept.lines_kept > 0 OR kept.commits_made > 0 THEN 0.0
+                     WHEN feedback.gave_feedback THEN 1.0 WHEN feedback.comments_unknown THEN NULL ELSE 0.0 END
             WHEN kept.lines_kept IS NULL THEN NULL
             ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
@@ -171,7 +174,9 @@ SELECT
         WHEN credited.method = 'explicit_commit' THEN 'the change merges a commit the session made'
         WHEN credited.method = 'explicit_review' THEN 'a review of the change names the session'
         WHEN credited.method = 'inferred_review_window' THEN
-            CASE WHEN credited.gave_feedback THEN 'time window only: the person reviewed the change with feedback'
+            CASE WHEN credited.lines_kept > 0 OR credited.commits_made > 0
+                     THEN 'time window only: the session wrote code in the repository, so it was not the review'
+                 WHEN credited.gave_feedback THEN 'time window only: the person reviewed the change with feedback'
                  WHEN credited.comments_unknown THEN 'time window only: the person reviewed the change (comments not reported)'
                  ELSE 'time window only: the person approved the change without feedback' END
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'

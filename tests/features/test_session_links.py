@@ -153,3 +153,16 @@ def test_review_work_is_credited_through_the_reviewed_change(con):
         ("s1", "unknown"): dict(method="inferred_review_window", credit=None,
                                 evidence="time window only: the person reviewed the change (comments not reported)"),
     }  # "elsewhere" worked in another repository; "late" was reviewed after the window
+
+
+def test_a_session_that_wrote_code_in_the_repository_is_not_credited_as_the_review(con):
+    insert(con, "invocations", [
+        dict(session_id="wrote", user_id="u2", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=30),
+        dict(session_id="wrote", user_id="u2", repo="repo-a", ts="2026-10-05 10:00"),
+    ])
+    insert(con, "changes", [dict(change_id="c1", author_id="u1", merged_at="2026-10-08 12:00")])
+    insert(con, "reviews", [dict(change_id="c1", submitted_at="2026-10-05 11:00", state="commented", comments=3)])
+    build(con, upto="session_links")
+    assert links(con, "method", "credit", "evidence") == {("wrote", "c1"): dict(
+        method="inferred_review_window", credit=0.0,
+        evidence="time window only: the session wrote code in the repository, so it was not the review")}
