@@ -38,26 +38,16 @@ group_weeks AS (
     SELECT DISTINCT scope, group_name, week_start FROM scoped_values
 ),
 
-peer_windows AS (
+windows AS (
+    -- team, org, company: the trailing peer_weeks weeks, this one included; own: the own_weeks before it
     SELECT g.scope, g.group_name, g.week_start, v.user_id, v.feature, v.value
     FROM group_weeks AS g
     JOIN scoped_values AS v
         ON v.scope = g.scope
         AND v.group_name = g.group_name
-        AND v.week_start > g.week_start - to_days(7 * CAST(getvariable('peer_weeks') AS INTEGER))
-        AND v.week_start <= g.week_start
-    WHERE g.scope <> 'own'
-),
-
-own_windows AS (
-    SELECT g.scope, g.group_name, g.week_start, v.user_id, v.feature, v.value
-    FROM group_weeks AS g
-    JOIN scoped_values AS v
-        ON v.scope = g.scope
-        AND v.group_name = g.group_name
-        AND v.week_start >= g.week_start - to_days(7 * CAST(getvariable('own_weeks') AS INTEGER))
-        AND v.week_start < g.week_start
-    WHERE g.scope = 'own'
+        AND v.week_start >= g.week_start - to_days(7 * CAST(
+            CASE WHEN g.scope = 'own' THEN getvariable('own_weeks') ELSE getvariable('peer_weeks') - 1 END AS INTEGER))
+        AND v.week_start <= g.week_start - to_days(CASE WHEN g.scope = 'own' THEN 7 ELSE 0 END)
 )
 
 SELECT
@@ -68,5 +58,5 @@ SELECT
     median(value) AS median,
     mad(value) AS mad,
     CASE WHEN scope = 'own' THEN count(*) ELSE count(DISTINCT user_id) END AS peers
-FROM (SELECT * FROM peer_windows UNION ALL SELECT * FROM own_windows)
+FROM windows
 GROUP BY scope, group_name, week_start, feature

@@ -17,33 +17,15 @@ from data import agentic, prompts
 from data.agentic import HARD_CASES, LEGIT_PERSONAS, TACTICS
 from data.generate import WorldSummary, generate_world
 from data.seeds import EVALUATION_SEEDS, TUNING_SEEDS, check_tuning_seed, seed_role
+from tests.data.test_generate import CONTRACT_SCHEMAS as CHAT_CONTRACT_SCHEMAS, UTC_TS
 
 USERS, WEEKS, SEED = 120, 4, 7
 PROMPT = pl.col("input_tokens") + pl.col("cache_read_tokens") + pl.col("cache_write_tokens")
 TOKENS = PROMPT + pl.col("output_tokens")
 
-UTC_TS = pl.Datetime("us", "UTC")
+# the chat world's contract schemas, plus the optional reviews dataset agentic worlds write
 CONTRACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "token_usage": {
-        "request_id": pl.String(), "ts": UTC_TS, "user_id": pl.String(), "session_id": pl.String(),
-        "model": pl.String(), "input_tokens": pl.Int64(), "output_tokens": pl.Int64(),
-        "cache_read_tokens": pl.Int64(), "cache_write_tokens": pl.Int64(), "cost_usd": pl.Float64(),
-        "tool": pl.String(),
-    },
-    "invocations": {
-        "invocation_id": pl.String(), "ts": UTC_TS, "user_id": pl.String(), "session_id": pl.String(),
-        "repo": pl.String(), "prompt_text": pl.String(), "prompt_hash": pl.String(), "prompt_length": pl.Int64(),
-        "lines_accepted": pl.Int64(), "tool_calls": pl.Int64(), "commit_sha": pl.String(),
-    },
-    "changes": {
-        "change_id": pl.String(), "repo": pl.String(), "author_id": pl.String(), "merged_at": UTC_TS,
-        "lines_added": pl.Int64(), "lines_deleted": pl.Int64(), "ai_session_ids": pl.List(pl.String()),
-        "commit_shas": pl.List(pl.String()),
-    },
-    "deployments": {
-        "deployment_id": pl.String(), "repo": pl.String(), "deployed_at": UTC_TS, "status": pl.String(),
-        "change_ids": pl.List(pl.String()),
-    },
+    **CHAT_CONTRACT_SCHEMAS,
     "reviews": {
         "review_id": pl.String(), "change_id": pl.String(), "reviewer_id": pl.String(), "submitted_at": UTC_TS,
         "state": pl.String(), "ai_session_ids": pl.List(pl.String()), "comments": pl.Int64(),
