@@ -129,6 +129,9 @@ WORK, EXPLORE, CHAT, INCIDENT, REVIEW, MIGRATION = range(len(LEGIT_KINDS))
 (TOKEN_BURN, PROMPT_LOOP, SNAPSHOT_BURST, REGENERATE_PADDING, IDLE_AGENT, DEPLOY_SPLITTING,
  DISGUISED_BURN, GRADUAL_RAMP, TEAM_COLLUSION) = range(len(LEGIT_KINDS), len(KINDS))
 TACTIC_KINDS = tuple(range(len(LEGIT_KINDS), len(KINDS)))
+# Kinds whose turns a person types (approvals among them); the others are scripts.
+TYPED_KINDS = frozenset((WORK, EXPLORE, CHAT, INCIDENT, REVIEW, MIGRATION, REGENERATE_PADDING, DEPLOY_SPLITTING,
+                         DISGUISED_BURN, GRADUAL_RAMP, TEAM_COLLUSION))
 # Background (cloud) agent sessions - the Copilot coding agent, Codex cloud, Claude Code on the web -
 # get their next turn when the person comes back to the pull request: pauses x BACKGROUND_PAUSE.
 BACKGROUND_SHARE = {WORK: 0.25, MIGRATION: 0.30}
@@ -226,6 +229,12 @@ TACTIC_SESSIONS = {
     TOKEN_BURN: (2, 2.0), PROMPT_LOOP: (1, 0.5), SNAPSHOT_BURST: (1, 1.0),
     REGENERATE_PADDING: (3, 2.0), IDLE_AGENT: (1, 1.5), DEPLOY_SPLITTING: (2, 1.5),
 }
+# Approvals ("yes", "do it", "go ahead", "ship it") are 12% of user messages in an analysis of
+# 4,656 Amp coding-agent threads (23,262 user messages; amp-analysis-casestudy.vercel.app) and a
+# quarter of one developer's 964 prompts (turriate.com, June 2026). At 3.95 turns a session, 12% of
+# all turns is 0.16 of the turns after the first. Whoever types at an agent types them: people at
+# work, and gamers imitating work; scripts (loops, idle agents, bursts, burns) do not.
+APPROVAL_SHARE = 0.16
 DISGUISED_VOLUME = (4.0, 6.0)  # x a person's normal agent-work sessions, at intensity 1
 RAMP_STEP = 0.45  # extra unshipped sessions per ramp week, x normal agent-work sessions, at intensity 1
 COLLUSION_VOLUME = (1.5, 2.5)  # extra burn sessions of each colluder, x normal, at intensity 1
@@ -536,6 +545,9 @@ class AgenticBuilder:
             alt = (position > 0) & (rng.random(total) < sessions["alt_share"][session])
             family = np.where(alt, spec.alt_family, family)
         padding = family == prompts.REGEN
+        if kind in TYPED_KINDS:
+            approval = (position > 0) & ~padding & (rng.random(total) < APPROVAL_SHARE)
+            family = np.where(approval, prompts.APPROVAL, family)
         repo = sessions["repo"][session]
         has_repo = (repo >= 0) & (rng.random(total) < 0.95)
         code_share = spec.code_share * np.where(sessions["heavy"][session], 1.15, 1.0)

@@ -16,8 +16,9 @@ import polars as pl
 
 # Prompt families (one per kind of session content); codes index FAMILY_TEMPLATES.
 WORK, EXPLORE, INCIDENT, CHAT, BURN, LOOP, REGEN, IDLE, TINY_EDIT, BURST = range(10)
-# Families of the agentic world only (data/agentic.py): reviewing others' changes, long migrations.
-REVIEW, MIGRATION = 10, 11
+# Families of the agentic world only (data/agentic.py): reviewing others' changes, long migrations,
+# and the short approvals people type between an agent's steps ("yes", "do it", "continue").
+REVIEW, MIGRATION, APPROVAL = 10, 11, 12
 
 LANGUAGES = ("python", "go", "typescript", "java")
 LANGUAGE_EXTENSIONS = (".py", ".go", ".ts", ".java")
@@ -302,6 +303,11 @@ FAMILY_TEMPLATES: tuple[tuple[str, ...], ...] = (
         "Remove the compatibility shims for {lib} from {file} now that {dir} is migrated",
         "Write a checklist of what is left of the {lib} to {lib2} migration ({ticket})",
         "Migrate the {test} fixtures to {lib2} and make them pass",
+    ),
+    (  # APPROVAL: a person's go-ahead between an agent's steps (agentic world); honest, and repetitive
+        "yes", "yes, go ahead", "go ahead", "do it", "continue", "ok, continue", "looks good, continue",
+        "proceed", "ship it", "commit it", "sounds good", "yes please", "lgtm, commit", "run the tests",
+        "push it", "fix it",
     ),
 )
 

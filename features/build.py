@@ -55,11 +55,15 @@ FEATURE_TABLES: tuple[str, ...] = (
 
 # The user-week features compared with peers (peer_baselines, user_week_peer_features): each gets
 # f_<level>_median and f_<level>_z for every level. Declared here once; the SQL is rendered from it.
-PEER_FEATURES: tuple[str, ...] = (
-    "tokens", "cost_usd", "tokens_per_deployed_change", "tokens_per_shipped_line", "output_per_request",
-    "unshipped_token_share", "unmerged_token_share", "near_repeat_share", "merged_changes", "tiny_change_share",
-    "deployments_per_change", "peak_3h_token_share",
-)
+# Each maps to its smallest spread: the MAD is floored there (and at 5% of the median), so a group
+# whose members all read 0 (two own weeks without a merged change) gives a z of a few units for one
+# change, not a division by almost nothing.
+PEER_FEATURES: dict[str, float] = {
+    "tokens": 1.0, "cost_usd": 0.001, "tokens_per_deployed_change": 1.0, "tokens_per_shipped_line": 0.1,
+    "output_per_request": 1.0, "unshipped_token_share": 0.02, "unmerged_token_share": 0.02,
+    "near_repeat_share": 0.02, "merged_changes": 0.5, "tiny_change_share": 0.02, "deployments_per_change": 0.05,
+    "peak_3h_token_share": 0.02,
+}
 PEER_LEVELS: tuple[str, ...] = ("team", "org", "company", "own")
 
 # Tables an incremental build replaces week by week (each has a week_start column), in build order.

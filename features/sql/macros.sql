@@ -6,10 +6,10 @@ CREATE OR REPLACE MACRO iso_week(ts) AS CAST(date_trunc('week', ts) AS DATE);
 -- a / b, NULL when b is 0 or NULL.
 CREATE OR REPLACE MACRO safe_div(a, b) AS CAST(a AS DOUBLE) / nullif(CAST(b AS DOUBLE), 0);
 
--- Robust z-score: (x - median) / (1.4826 * MAD), the MAD floored at 5% of |median| (and 1e-9)
--- so a group of identical peers does not divide by zero.
-CREATE OR REPLACE MACRO robust_z(x, med, mad) AS
-    (x - med) / (1.4826 * greatest(mad, 0.05 * abs(med), 1e-9));
+-- Robust z-score: (x - median) / (1.4826 * MAD), the MAD floored at 5% of |median| and at the
+-- feature's smallest spread (in its unit), so a group of identical peers does not divide by zero.
+CREATE OR REPLACE MACRO robust_z(x, med, mad, min_spread) AS
+    (x - med) / (1.4826 * greatest(mad, 0.05 * abs(med), min_spread));
 
 -- Number of differing bits between two 64-bit SimHash signatures.
 CREATE OR REPLACE MACRO hamming(a, b) AS bit_count(xor(a, b));

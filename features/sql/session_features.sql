@@ -83,6 +83,7 @@ SELECT
     safe_div(sessions.requests, sessions.prompts) AS requests_per_prompt,
     safe_div(sessions.lines_accepted, sessions.tokens / 1000.0) AS lines_accepted_per_ktok,
     safe_div(sessions.output_tokens, sessions.input_tokens) AS output_input_ratio,
+    safe_div(sessions.output_tokens, sessions.requests) AS output_per_request,
     safe_div(sessions.cache_read_tokens, sessions.tokens) AS cache_read_share,
     prompt_mix.no_repo_prompt_share,
     prompt_mix.mean_prompt_length

@@ -12,7 +12,11 @@
 -- lines the session kept in the change's repository against the change's size, at most 1 (a
 -- session's own evidence only, so an incremental build computes it from the session alone): a
 -- session that kept no code gets 0 from a time window alone; one whose source reports no lines
--- gets NULL (unknown, not zero: `evidence` says so). A window review link is credited when the
+-- gets NULL (unknown, not zero: `evidence` says so). A window link also gets 0 when stronger
+-- evidence places the session's work elsewhere: the session is linked explicitly (a trailer, a
+-- commit it made, a review naming it) to any change, or an earlier change of the author's in that
+-- repository merged after the session started (work ships in the next change, not in every one
+-- of the following days). A window review link is credited when the
 -- review carried feedback (comments, or changes requested) and gets 0 for a bare approval (nothing
 -- the session could have produced shows); NULL when the comment count is not reported.
 -- weight splits each session's tokens over its credited (or unknown) links so nothing is
@@ -95,6 +99,21 @@ inferred_review AS (
     JOIN changes AS c ON c.change_id = r.change_id AND c.repo = s.repo
 ),
 
+explicitly_linked AS (
+    -- sessions whose work a change or review names: their window links are not evidence
+    SELECT DISTINCT session_id FROM explicit_session
+    UNION SELECT session_id FROM explicit_commit
+    UNION SELECT session_id FROM explicit_review
+),
+
+next_merge AS (
+    -- per session and repository, the first of the author's changes merged in its window
+    SELECT session_id, repo, min(c.merged_at) AS merged_at
+    FROM inferred
+    JOIN changes AS c USING (change_id)
+    GROUP BY session_id, repo
+),
+
 review_feedback AS (
     -- per (reviewer, change): did any review carry feedback a session could have produced?
     SELECT reviewer_id, change_id,
@@ -140,12 +159,15 @@ credited AS (
         kept.commits_made,
         feedback.gave_feedback,
         feedback.comments_unknown,
+        linked.session_id IS NOT NULL AS linked_elsewhere,
+        changes.merged_at > next_merge.merged_at AS earlier_change,
         CASE
             WHEN pairs.method LIKE 'explicit%' THEN 1.0
             WHEN pairs.method = 'inferred_review_window' THEN
                 -- a session that wrote code in the repository was authoring, not reviewing
                 CASE WHEN kept.lines_kept > 0 OR kept.commits_made > 0 THEN 0.0
                      WHEN feedback.gave_feedback THEN 1.0 WHEN feedback.comments_unknown THEN NULL ELSE 0.0 END
+            WHEN linked.session_id IS NOT NULL OR changes.merged_at > next_merge.merged_at THEN 0.0
             WHEN kept.lines_kept IS NULL THEN NULL
             ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
@@ -153,6 +175,11 @@ credited AS (
     JOIN changes USING (change_id)
     JOIN sessions USING (session_id)
     LEFT JOIN kept ON kept.session_id = pairs.session_id AND kept.repo = changes.repo
+    LEFT JOIN explicitly_linked AS linked
+        ON pairs.method = 'inferred_author_repo_window' AND linked.session_id = pairs.session_id
+    LEFT JOIN next_merge
+        ON pairs.method = 'inferred_author_repo_window'
+        AND next_merge.session_id = pairs.session_id AND next_merge.repo = changes.repo
     LEFT JOIN review_feedback AS feedback
         ON pairs.method = 'inferred_review_window'
         AND feedback.reviewer_id = sessions.user_id AND feedback.change_id = pairs.change_id
@@ -179,6 +206,8 @@ SELECT
                  WHEN credited.gave_feedback THEN 'time window only: the person reviewed the change with feedback'
                  WHEN credited.comments_unknown THEN 'time window only: the person reviewed the change (comments not reported)'
                  ELSE 'time window only: the person approved the change without feedback' END
+        WHEN credited.linked_elsewhere THEN 'time window only: the session is linked on evidence to another change'
+        WHEN credited.earlier_change THEN 'time window only: an earlier change of the author''s in the repository took the session''s work'
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
         WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
         ELSE printf('%d lines kept in the repository, of a %d-line change', credited.lines_kept::BIGINT,

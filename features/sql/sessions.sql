@@ -38,7 +38,7 @@ prompt_totals AS (
         session_id,
         count(*) AS prompts,
         list_sort(list(DISTINCT repo) FILTER (WHERE repo IS NOT NULL)) AS repos,
-        coalesce(sum(lines_accepted), 0) AS lines_accepted,
+        sum(lines_accepted) AS lines_accepted,  -- NULL when no prompt reports lines: unknown, not 0
         coalesce(sum(tool_calls), 0) AS tool_calls,
         list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas
     FROM prompts
@@ -65,7 +65,7 @@ SELECT
     coalesce(r.cost_usd, 0) AS cost_usd,
     coalesce(r.unpriced_requests, 0) AS unpriced_requests,
     coalesce(p.repos, []) AS repos,
-    coalesce(p.lines_accepted, 0) AS lines_accepted,
+    p.lines_accepted,
     coalesce(p.tool_calls, 0) AS tool_calls,
     coalesce(p.commit_shas, []) AS commit_shas
 FROM span

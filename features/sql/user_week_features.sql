@@ -13,6 +13,17 @@ directory AS (SELECT user_id, team, org FROM people),
 session_activity_weeks AS (SELECT * FROM session_weeks),
 hour_counts AS (SELECT * FROM user_hour_prompts),
 
+idle_sessions AS (
+    -- an agent kept busy: many calls of almost no output each, no code kept (known), nothing
+    -- deployed. Honest agent calls write ~500 tokens (Copilot and TraceLab traces); a session
+    -- whose lines are not reported is never idle.
+    SELECT session_id
+    FROM sessions
+    WHERE requests >= getvariable('idle_min_requests')
+        AND output_per_request <= getvariable('idle_output_per_request')
+        AND lines_accepted = 0 AND NOT deployed
+),
+
 request_tokens AS (
     SELECT
         requests.user_id,
@@ -27,7 +38,8 @@ request_tokens AS (
         coalesce(requests.cost_usd, 0) AS cost_usd,
         coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
         -- fed no merged change on evidence (deployed or not: research that never deploys still merges)
-        coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL, false) AS unmerged
+        coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL, false) AS unmerged,
+        requests.session_id IN (SELECT session_id FROM idle_sessions) AS idle
     FROM requests
     LEFT JOIN sessions USING (session_id)
 ),
@@ -89,6 +101,7 @@ volume AS (
         count(*) AS requests,
         sum(tokens) FILTER (WHERE unshipped) AS unshipped_tokens,
         sum(tokens) FILTER (WHERE unmerged) AS unmerged_tokens,
+        sum(tokens) FILTER (WHERE idle) AS idle_tokens,
         coalesce(sum(cost_usd) FILTER (WHERE unshipped), 0) AS unshipped_cost_usd,
         sum(tokens) FILTER (WHERE at_night) AS night_tokens,
         sum(tokens) FILTER (WHERE at_weekend) AS weekend_tokens,
@@ -125,6 +138,8 @@ prompt_week AS (
         prompts.repo,
         prompts.prompt_length,
         prompts.lines_accepted,
+        prompts.commit_sha,
+        prompts.session_id IN (SELECT session_id FROM idle_sessions) AS idle_session,
         repeats.exact_repeat_in_session,
         repeats.near_repeat_in_session,
         repeats.exact_repeat_in_week,
@@ -143,6 +158,13 @@ prompting AS (
         avg(CAST(exact_repeat_in_session AS DOUBLE)) AS exact_repeat_share,
         avg(CAST(near_repeat_in_session AS DOUBLE)) AS near_repeat_share,
         avg(CAST(exact_repeat_in_week AS DOUBLE)) AS exact_repeat_share_week,
+        -- repeats that moved nothing: the turn kept no code (reported 0 lines) and made no commit.
+        -- People type "yes" and "continue" between an agent's steps, and the agent then works;
+        -- a regenerated answer keeps nothing. NULL when no prompt of the week reports lines.
+        -- An idle agent's "continue" keeps nothing too: idle sessions count in idle_session_token_share.
+        CASE WHEN count(lines_accepted) > 0 THEN avg(CAST(coalesce(
+            exact_repeat_in_week AND lines_accepted = 0 AND commit_sha IS NULL AND NOT idle_session, false) AS DOUBLE))
+            END AS exact_repeat_unkept_share_week,
         avg(CAST(near_repeat_in_week AS DOUBLE)) AS near_repeat_share_week,
         CASE WHEN count(gap_seconds) >= 2 THEN safe_div(stddev_samp(gap_seconds), avg(gap_seconds)) END AS gap_cv,
         avg(CAST(repo IS NULL AS DOUBLE)) AS no_repo_prompt_share,
@@ -244,10 +266,12 @@ SELECT
     safe_div(coalesce(volume.cost_usd, 0), shipping.deployed_changes) AS cost_per_deployed_change,
     coalesce(safe_div(volume.unshipped_tokens, volume.tokens), 0) AS unshipped_token_share,
     coalesce(safe_div(volume.unmerged_tokens, volume.tokens), 0) AS unmerged_token_share,
+    coalesce(safe_div(volume.idle_tokens, volume.tokens), 0) AS idle_session_token_share,
     coalesce(volume.unshipped_cost_usd, 0) AS unshipped_cost_usd,
     coalesce(prompting.exact_repeat_share, 0) AS exact_repeat_share,
     coalesce(prompting.near_repeat_share, 0) AS near_repeat_share,
     coalesce(prompting.exact_repeat_share_week, 0) AS exact_repeat_share_week,
+    prompting.exact_repeat_unkept_share_week,
     coalesce(prompting.near_repeat_share_week, 0) AS near_repeat_share_week,
     coalesce(session_activity.longest_near_run, 0) AS longest_near_run,
     prompting.gap_cv,

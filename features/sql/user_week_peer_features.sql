@@ -3,11 +3,26 @@
 -- company, own history), its baseline f_<level>_median and robust z-score f_<level>_z against it.
 -- A baseline of fewer than `min_peer_people` people (`min_company_people` for the company; for
 -- one's own history, fewer than `min_own_weeks` weeks) is too small to say what is usual: NULL.
+-- Then the person's last three calendar weeks together (the current one and the two before; weeks
+-- without usage have no row): a slow ramp hides week by week, not over weeks.
 -- Rendered with Jinja.
 
 WITH
 user_weeks AS (SELECT * FROM user_week_features),
 baselines AS (SELECT * FROM peer_baselines),
+
+three_weeks AS (
+    SELECT
+        user_id,
+        week_start,
+        count(*) OVER last_3_weeks AS active_weeks_3w,
+        safe_div(sum(tokens * unmerged_token_share) OVER last_3_weeks, sum(tokens) OVER last_3_weeks)
+            AS unmerged_token_share_3w,
+        sum(merged_changes) OVER last_3_weeks AS merged_changes_3w
+    FROM user_weeks
+    WINDOW last_3_weeks AS (PARTITION BY user_id ORDER BY week_start
+                            RANGE BETWEEN INTERVAL 14 DAYS PRECEDING AND CURRENT ROW)
+),
 
 wide AS (
     SELECT
@@ -31,10 +46,14 @@ SELECT
     {%- set outer = loop %}
     {%- for scope in peer_scopes %}
     {{ scope }}.{{ feature }}_median AS {{ feature }}_{{ scope }}_median,
-    robust_z(user_weeks.{{ feature }}, {{ scope }}.{{ feature }}_median, {{ scope }}.{{ feature }}_mad) AS {{ feature }}_{{ scope }}_z{{ "," if not (loop.last and outer.last) }}
+    robust_z(user_weeks.{{ feature }}, {{ scope }}.{{ feature }}_median, {{ scope }}.{{ feature }}_mad, {{ peer_features[feature] }}) AS {{ feature }}_{{ scope }}_z,
     {%- endfor %}
     {%- endfor %}
+    three_weeks.active_weeks_3w,
+    three_weeks.unmerged_token_share_3w,
+    three_weeks.merged_changes_3w
 FROM user_weeks
+JOIN three_weeks USING (user_id, week_start)
 LEFT JOIN wide AS team
     ON team.scope = 'team' AND team.group_name = user_weeks.team AND team.week_start = user_weeks.week_start
 LEFT JOIN wide AS org

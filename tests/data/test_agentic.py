@@ -400,12 +400,15 @@ def test_disguised_burn_looks_human_burns_4_to_6x_and_ships_one_tiny_change_a_we
         pl.col("tokens").sum()).join(world.user_weeks, on=["user_id", "week_start"])
     normal = weekly.filter(pl.col("legit_kind") == "ordinary")["tokens"].median()
     burned = weekly.join(weeks, on=["user_id", "week_start"])["tokens"]
-    assert 2.5 * normal <= burned.median() <= 10 * normal
+    # 4-6x a person's normal agent work; about 4x the ordinary median at 600 people, wider with the
+    # one or two burners of this small world
+    assert 2 * normal <= burned.median() <= 10 * normal
     burn = world.sessions_of("disguised_burn").implode()
     turns = world.invocations.filter(pl.col("session_id").is_in(burn))
     assert turns["repo"].is_not_null().mean() > 0.9 and turns["lines_accepted"].sum() < 0.3 * turns.height
     texts = turns["prompt_text"].drop_nulls()
-    assert texts.n_unique() / texts.len() > 0.95  # diverse prompts
+    texts = texts.filter(~texts.is_in(pl.Series(prompts.FAMILY_TEMPLATES[prompts.APPROVAL]).implode()))
+    assert texts.n_unique() / texts.len() > 0.95  # diverse prompts, beside the approvals everyone types
     gaps = turns.sort("session_id", "ts").select(
         pl.col("ts").diff().over("session_id").dt.total_milliseconds() / 1000).to_series().drop_nulls()
     assert gaps.median() > 60  # human pacing
@@ -557,3 +560,15 @@ def test_intensity_scales_only_the_gaming(tmp_path: Path) -> None:
     assert gaming_tokens[2] > 2 * gaming_tokens[0]
     assert legit[0].equals(legit[2]) and legit[1].equals(legit[2])  # the legitimate world does not move
     assert labels[0].equals(labels[2])  # the same user-weeks game, more or less hard
+
+
+def test_people_approve_an_agents_steps_and_scripts_do_not(world: World) -> None:
+    approvals = pl.Series(prompts.FAMILY_TEMPLATES[prompts.APPROVAL]).implode()
+    work_sessions = world.sessions.filter(pl.col("kind") == "work")["session_id"]
+    work = world.invocations.filter(pl.col("session_id").is_in(work_sessions.implode()))
+    share = work["prompt_text"].drop_nulls().is_in(approvals).mean()
+    assert 0.08 <= share <= 0.16  # 12% of user messages in published agent threads (APPROVAL_SHARE)
+    first_turns = work.sort("ts").group_by("session_id").first()
+    assert not first_turns["prompt_text"].drop_nulls().is_in(approvals).any()  # an approval answers a step
+    loops = world.invocations.filter(pl.col("session_id").is_in(world.sessions_of("prompt_loop").implode()))
+    assert loops.height > 0 and not loops["prompt_text"].drop_nulls().is_in(approvals).any()

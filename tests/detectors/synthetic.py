@@ -10,7 +10,7 @@ import polars as pl
 
 TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy but productive
 PEER_FEATURES = (
-    "tokens", "cost_usd", "tokens_per_deployed_change", "unshipped_token_share", "near_repeat_share",
+    "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share", "near_repeat_share",
     "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share",
 )
 GAMING_PERSONAS = {  # persona -> tactic
@@ -34,7 +34,7 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
                        lines_accepted_per_ktok=0.1, merged_changes=1, deployed_changes=1),
         "idler": dict(tokens_x=7, cache_read_share=0.97, output_input_ratio=0.004, lines_accepted_per_ktok=0.0,
                       unshipped_token_share=1.0, merged_changes=0, deployed_changes=0, prompts=40,
-                      requests=2000),
+                      requests=2000, output_per_request=45, idle_session_token_share=0.85),
         "splitter": dict(merged_changes=45, deployed_changes=45, ai_merged_changes=44, ai_deployed_changes=44,
                          tiny_change_share=0.96, deployments_per_change=1.0, mean_change_lines=4),
         "sniper": dict(tokens_x=4, snapshot_window_share=0.8, peak_3h_token_share=0.62,
@@ -98,6 +98,8 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         "deployments_per_change": rng.uniform(0.25, 0.6, n),
         "mean_change_lines": rng.lognormal(np.log(120), 0.6, n),
         "unshipped_token_share": rng.beta(2, 6, n),
+        "output_per_request": rng.lognormal(np.log(450), 0.3, n),
+        "idle_session_token_share": np.zeros(n),
     }
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
     col["deployed_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.85).astype(float)
@@ -145,12 +147,18 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         .otherwise(pl.col("unshipped_token_share")),
         near_repeat_share_week=pl.col("near_repeat_share"),
         exact_repeat_share_week=pl.col("exact_repeat_share"),
+        # repeats whose turn kept nothing: most of a padder's, few of anyone else's
+        exact_repeat_unkept_share_week=pl.col("exact_repeat_share") * 0.9,
         is_gaming=pl.col("persona").is_in(list(GAMING_PERSONAS)),
         tactic=pl.col("persona").replace_strict(GAMING_PERSONAS, default=None, return_dtype=pl.String),
     ).with_columns(
         # no merged change -> these ratios are undefined (NULL), as in the feature SQL
         pl.when(pl.col("merged_changes") > 0).then(pl.col(c)).alias(c)
         for c in ("tiny_change_share", "deployments_per_change", "mean_change_lines")
+    ).with_columns(
+        # one week, no history: the last three weeks are this one
+        active_weeks_3w=pl.lit(1, dtype=pl.Int64), unmerged_token_share_3w=pl.col("unmerged_token_share"),
+        merged_changes_3w=pl.col("merged_changes"),
     )
     return _peer_columns(df)
 
@@ -178,6 +186,7 @@ def sessions(n_normal: int = 300, per_kind: int = 3, seed: int = 11) -> pl.DataF
         "no_repo_prompt_share": rng.beta(1, 8, n),
         "mean_prompt_length": rng.lognormal(np.log(300), 0.4, n),
         "deployed": rng.random(n) < 0.6,
+        "output_per_request": rng.lognormal(np.log(450), 0.4, n),
     }
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 5, n))
     col["exact_repeat_share"] = col["near_repeat_share"] * rng.uniform(0.2, 0.6, n)
@@ -185,7 +194,7 @@ def sessions(n_normal: int = 300, per_kind: int = 3, seed: int = 11) -> pl.DataF
         "loop": dict(near_repeat_share=0.9, exact_repeat_share=0.7, longest_near_run=60, gap_cv=0.05, prompts=200,
                      requests=600, median_gap_seconds=20, deployed=False, tokens=2.5e6),
         "idle": dict(cache_read_share=0.98, output_input_ratio=0.003, lines_accepted_per_ktok=0.0, requests=500,
-                     deployed=False, tokens=5e6, prompts=10),
+                     deployed=False, tokens=5e6, prompts=10, output_per_request=30),
         "cadence": dict(gap_cv=0.08, prompts=120, requests=360, deployed=False, median_gap_seconds=60),
         "burn": dict(tokens=6e6, no_repo_prompt_share=0.9, lines_accepted_per_ktok=0.02, deployed=False,
                      prompts=30),

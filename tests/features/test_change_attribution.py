@@ -7,7 +7,7 @@ from tests.features.conftest import build, by, insert, new_connection, rows
 
 @pytest.fixture(scope="module")
 def world():
-    """s1 (u1, repo-a, 1000 tokens, $2) feeds `named` (explicit, 1.0) and `inferred` (0.6);
+    """s1 (u1, repo-a, 1000 tokens, $2) is named by `named` and by `inferred` (1.0 each);
     s2 (u1, repo-b, 100 tokens, $1) is named by `inferred` (1.0, its only link); `lonely` has no session.
     Built once for the module: the tests only read it."""
     con = new_connection()
@@ -21,8 +21,8 @@ def world():
     ])
     insert(con, "changes", [
         dict(change_id="named", author_id="u2", repo="repo-z", ai_session_ids=["s1"], merged_at="2026-10-05 11:00"),
-        # 30 h after s1 ends: 0.3 + 0.4 x (1 - 30/120) = 0.6; named by s2
-        dict(change_id="inferred", repo="repo-a", merged_at="2026-10-06 16:00", ai_session_ids=["s2"]),
+        # also in s1's repository 30 h after it ends, but the names are the evidence
+        dict(change_id="inferred", repo="repo-a", merged_at="2026-10-06 16:00", ai_session_ids=["s1", "s2"]),
         dict(change_id="lonely", repo="repo-q", merged_at="2026-10-06 16:00"),
     ])
     insert(con, "deployments", [
@@ -40,14 +40,14 @@ def test_change_attribution(world):
     got = by(world, "change_attribution", "change_id")
     assert set(got) == {"named", "inferred"}  # `lonely` has no link, so no row
     named, inferred = got["named"], got["inferred"]
-    # s1 splits 1.0 : 0.6 -> weights 0.625 and 0.375; s2 gives all of itself to `inferred`
+    # s1 splits 1.0 : 1.0 -> weights 0.5 and 0.5; s2 gives all of itself to `inferred`
     assert named["sessions"] == 1
-    assert named["attributed_tokens"] == pytest.approx(1000 * 0.625)
-    assert named["attributed_cost_usd"] == pytest.approx(2.0 * 0.625)
+    assert named["attributed_tokens"] == pytest.approx(1000 * 0.5)
+    assert named["attributed_cost_usd"] == pytest.approx(2.0 * 0.5)
     assert (named["deployed"], named["first_deployment_id"]) == (True, "d1")
     assert inferred["sessions"] == 2
-    assert inferred["attributed_tokens"] == pytest.approx(1000 * 0.375 + 100)
-    assert inferred["attributed_cost_usd"] == pytest.approx(2.0 * 0.375 + 1.0)
+    assert inferred["attributed_tokens"] == pytest.approx(1000 * 0.5 + 100)
+    assert inferred["attributed_cost_usd"] == pytest.approx(2.0 * 0.5 + 1.0)
     assert (inferred["deployed"], inferred["first_deployment_id"]) == (True, "d2")
 
 
@@ -67,7 +67,7 @@ def test_deployment_attribution_counts_changes_shipped_first(world):
         dict(deployment_id="d2", ai_changes_first_shipped=1),  # `inferred`; `named` was shipped by d1
     ]  # d-fail is no successful deployment
     got = by(world, "deployment_attribution", "deployment_id", "attributed_tokens", "attributed_cost_usd")
-    assert got["d1"]["attributed_tokens"] == pytest.approx(625)
-    assert got["d2"]["attributed_tokens"] == pytest.approx(475)   # 375 + 100
-    assert got["d2"]["attributed_cost_usd"] == pytest.approx(1.75)  # 0.75 + 1.0
+    assert got["d1"]["attributed_tokens"] == pytest.approx(500)
+    assert got["d2"]["attributed_tokens"] == pytest.approx(600)   # 500 + 100
+    assert got["d2"]["attributed_cost_usd"] == pytest.approx(2.0)  # 1.0 + 1.0
     assert got["d-none"] == dict(attributed_tokens=0, attributed_cost_usd=0)

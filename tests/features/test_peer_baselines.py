@@ -82,9 +82,9 @@ def test_robust_z_mad_floor(peers):
     f = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'f' AND week_start = '{W42}'")
     # t2 tokens 50 50 80: median 50, MAD 0 -> floored at 5% of 50 = 2.5
     assert f["tokens_team_z"] == pytest.approx((80 - 50) / (1.4826 * 2.5))
-    # t2 merged changes 0 0 1: median 0, MAD 0 -> floored at 1e-9
+    # t2 merged changes 0 0 1: median 0, MAD 0 -> floored at the smallest spread of a count, 0.5
     assert f["merged_changes_team_median"] == 0.0
-    assert f["merged_changes_team_z"] == pytest.approx(1 / (1.4826 * 1e-9))
+    assert f["merged_changes_team_z"] == pytest.approx(1 / (1.4826 * PEER_FEATURES["merged_changes"]))
     d = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'd' AND week_start = '{W42}'")
     assert d["tokens_team_z"] == 0.0
     assert d["merged_changes_team_z"] == 0.0                 # identical to the median: 0, not a division by 0
@@ -97,7 +97,8 @@ def test_user_week_peer_features_columns(peers):
     upf = rows(peers, "SELECT * FROM user_week_peer_features ORDER BY user_id, week_start")
     assert [{k: r[k] for k in uw[0]} for r in upf] == uw  # every user-week, every column, unchanged
     extra = [name for name in upf[0] if name not in uw[0]]
-    assert extra == [f"{f}_{level}_{kind}" for f in PEER_FEATURES for level in PEER_LEVELS for kind in ("median", "z")]
+    assert extra == [f"{f}_{level}_{kind}" for f in PEER_FEATURES for level in PEER_LEVELS for kind in ("median", "z")
+                     ] + ["active_weeks_3w", "unmerged_token_share_3w", "merged_changes_3w"]
     g = one(peers, "SELECT team, org, tokens_team_median, tokens_org_median, tokens_team_z "
                    "FROM user_week_peer_features WHERE user_id = 'g'")
     assert g == dict(team="unassigned", org="unassigned", tokens_team_median=10.0, tokens_org_median=10.0,
@@ -140,3 +141,21 @@ def test_a_company_too_small_has_no_company_baseline(peers):
     assert c["tokens_company_median"] is None and c["tokens_company_z"] is None
     assert c["tokens_team_median"] == 150.0
     build(peers, min_peer_people=1, min_own_weeks=1, min_company_people=1)  # as the module built it
+
+
+def test_last_three_calendar_weeks(con):
+    # u1: W39 100 tokens (merged), W40 300 (unmerged), W41 300 merged + 300 unmerged, no W42, W43 100 (unmerged)
+    W43 = date(2026, 10, 19)
+    sessions = [("s39", W39, 100), ("s40", W40, 300), ("s41a", W41, 300), ("s41b", W41, 300), ("s43", W43, 100)]
+    insert(con, "token_usage", [dict(session_id=s, ts=f"{w} 09:00:00", input_tokens=t) for s, w, t in sessions])
+    insert(con, "changes", [dict(change_id="c39", merged_at=f"{W39} 12:00", ai_session_ids=["s39"]),
+                            dict(change_id="c41", merged_at=f"{W41} 12:00", ai_session_ids=["s41a"])])
+    build(con, upto="user_week_peer_features")
+    got = {r["week_start"]: (r["active_weeks_3w"], r["unmerged_token_share_3w"], r["merged_changes_3w"])
+           for r in rows(con, "user_week_peer_features")}
+    assert got == {
+        W39: (1, 0.0, 1),
+        W40: (2, pytest.approx(300 / 400), 1),
+        W41: (3, pytest.approx(600 / 1000), 2),
+        W43: (2, pytest.approx(400 / 700), 1),  # W41 and W43: a week without AI use has no row
+    }

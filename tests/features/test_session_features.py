@@ -18,10 +18,11 @@ def test_outcome_of_linked_changes(con):
     insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=12),
                                 dict(session_id="idle", ts="2026-10-05 09:00", repo="repo-q")])
     insert(con, "changes", [
-        dict(change_id="c-shipped", merged_at="2026-10-05 12:00"),           # inferred
-        dict(change_id="c-merged", merged_at="2026-10-06 12:00"),            # inferred
-        dict(change_id="c-open", merged_at=None, author_id="u2", ai_session_ids=["s1"]),  # explicit, not merged
-        dict(change_id="c-rolled-back", merged_at="2026-10-05 13:00"),       # inferred, deploy rolled back
+        # each names the session (a window link would yield to these: evidence places the work)
+        dict(change_id="c-shipped", merged_at="2026-10-05 12:00", ai_session_ids=["s1"]),
+        dict(change_id="c-merged", merged_at="2026-10-06 12:00", ai_session_ids=["s1"]),
+        dict(change_id="c-open", merged_at=None, author_id="u2", ai_session_ids=["s1"]),  # not merged
+        dict(change_id="c-rolled-back", merged_at="2026-10-05 13:00", ai_session_ids=["s1"]),  # deploy rolled back
     ])
     insert(con, "deployments", [
         dict(deployed_at="2026-10-05 15:00", status="success", change_ids=["c-shipped"]),

@@ -78,18 +78,21 @@ def test_inferred_window_confidence_and_weights(con):
         dict(change_id="not-merged", merged_at=None),
     ])
     build(con, upto="session_links")
-    got = links(con, "method", "confidence", "lag_hours", "weight")
+    got = links(con, "method", "confidence", "lag_hours", "weight", "credit", "evidence")
     assert set(got) == {("s1", "during"), ("s1", "day-after"), ("s1", "window-end")}
     assert {k: v["method"] for k, v in got.items()} == dict.fromkeys(got, "inferred_author_repo_window")
-    # confidences sum to 0.7 + 0.6 + 0.3 = 1.6, each weight is its share
-    expected = {"during": (0.7, -0.5, 0.7 / 1.6), "day-after": (0.6, 30.0, 0.6 / 1.6),
-                "window-end": (0.3, 120.0, 0.3 / 1.6)}
-    for change_id, (confidence, lag, weight) in expected.items():
+    # the first change merged in the window takes the session's work (credit unknown: no lines
+    # reported), the later ones get none, so all the session's weight goes to "during"
+    earlier = "time window only: an earlier change of the author's in the repository took the session's work"
+    expected = {"during": (0.7, -0.5, 1.0, None, "time window only: the source reports no lines kept (unknown)"),
+                "day-after": (0.6, 30.0, 0.0, 0.0, earlier), "window-end": (0.3, 120.0, 0.0, 0.0, earlier)}
+    for change_id, (confidence, lag, weight, credit, evidence) in expected.items():
         row = got[("s1", change_id)]
         assert row["confidence"] == pytest.approx(confidence)
         assert row["lag_hours"] == pytest.approx(lag)
         assert row["weight"] == pytest.approx(weight)
-    assert sum(r["weight"] for r in got.values()) == pytest.approx(1.0)
+        assert row["credit"] == credit
+        assert row["evidence"] == evidence
 
     # a shorter window moves the confidence and drops links beyond it
     build(con, upto="session_links", link_window_hours=60.0)
@@ -114,31 +117,44 @@ def test_inferred_needs_a_repository_named_by_the_session(con):
     assert rows(con, "session_links") == []
 
 
-def test_session_feeding_two_changes_splits_weight_by_confidence(con):
+def test_a_session_linked_on_evidence_gets_no_credit_from_a_window(con):
     session(con, "s1", user_id="u1", repo="repo-a")
     insert(con, "changes", [
         dict(change_id="named", author_id="u2", repo="repo-z", ai_session_ids=["s1"], merged_at="2026-10-05 11:00"),
-        dict(change_id="inferred", merged_at="2026-10-06 16:00"),  # 0.6 (see above)
+        dict(change_id="inferred", merged_at="2026-10-06 16:00"),
     ])
     build(con, upto="session_links")
-    got = links(con, "confidence", "weight")
-    assert got[("s1", "named")]["weight"] == pytest.approx(1.0 / 1.6)      # 0.625
-    assert got[("s1", "inferred")]["weight"] == pytest.approx(0.6 / 1.6)   # 0.375
+    got = links(con, "weight", "credit", "evidence")
+    assert got[("s1", "named")] == dict(weight=1.0, credit=1.0, evidence="the change names the session")
+    assert got[("s1", "inferred")] == dict(
+        weight=0.0, credit=0.0, evidence="time window only: the session is linked on evidence to another change")
+
+
+def test_two_explicit_links_split_the_session_by_confidence(con):
+    session(con, "s1", user_id="u1", repo="repo-a", commit_sha="c0ffee")
+    insert(con, "changes", [
+        dict(change_id="named", author_id="u2", repo="repo-z", ai_session_ids=["s1"], merged_at="2026-10-05 11:00"),
+        dict(change_id="merged-commit", author_id="u2", repo="repo-z", commit_shas=["c0ffee"],
+             merged_at="2026-10-06 16:00"),
+    ])
+    build(con, upto="session_links")
+    assert {k: v["weight"] for k, v in links(con, "weight").items()} == {
+        ("s1", "named"): 0.5, ("s1", "merged-commit"): 0.5}
 
 
 def test_review_work_is_credited_through_the_reviewed_change(con):
-    # u2's session 09:00-10:00 on Monday in repo-a; u2 reviews u1's changes (review window 24 h)
+    # u2's session 09:00-10:00 on Monday in repo-a; u2 reviews u1's changes (review window 1 h)
     session(con, "s1", user_id="u2", repo="repo-a")
     session(con, "elsewhere", user_id="u2", repo="repo-b")
     insert(con, "changes", [dict(change_id=c, author_id="u1", merged_at="2026-10-08 12:00")
                             for c in ("named", "feedback", "changes-asked", "bare", "unknown", "late")])
     insert(con, "reviews", [
         dict(change_id="named", submitted_at="2026-10-09 12:00", ai_session_ids=["s1"]),  # named: at any time
-        dict(change_id="feedback", submitted_at="2026-10-05 20:00", state="commented", comments=4),
+        dict(change_id="feedback", submitted_at="2026-10-05 10:40", state="commented", comments=4),
         dict(change_id="changes-asked", submitted_at="2026-10-05 11:00", state="changes_requested", comments=0),
         dict(change_id="bare", submitted_at="2026-10-05 11:00", state="approved", comments=0),
         dict(change_id="unknown", submitted_at="2026-10-05 11:00", state="approved", comments=None),
-        dict(change_id="late", submitted_at="2026-10-06 10:01", state="commented", comments=2),  # 24 h 1 min after
+        dict(change_id="late", submitted_at="2026-10-05 11:01", state="commented", comments=2),  # 1 h 1 min after
     ])
     build(con, upto="session_links")
     assert links(con, "method", "credit", "evidence") == {

@@ -58,8 +58,9 @@ def test_outcome_per_week(con):
         dict(session_id="s2", ts="2026-10-06 09:05", repo="repo-b"),
     ])
     insert(con, "changes", [
-        dict(change_id="c1", repo="repo-a", merged_at="2026-10-05 12:00", lines_added=5),    # s1, tiny
-        dict(change_id="c2", repo="repo-a", merged_at="2026-10-05 13:00", lines_added=6, lines_deleted=2),  # s1, tiny
+        dict(change_id="c1", repo="repo-a", merged_at="2026-10-05 12:00", lines_added=5, ai_session_ids=["s1"]),  # tiny
+        dict(change_id="c2", repo="repo-a", merged_at="2026-10-05 13:00", lines_added=6, lines_deleted=2,
+             ai_session_ids=["s1"]),  # tiny
         dict(change_id="c3", repo="repo-q", merged_at="2026-10-07 10:00", lines_added=6, lines_deleted=4),  # no session, tiny
         dict(change_id="c4", repo="repo-z", merged_at="2026-10-08 10:00", lines_added=100),  # no session
         dict(change_id="open", repo="repo-a", merged_at=None, lines_added=1),
@@ -134,6 +135,45 @@ def test_repeat_shares_runs_and_gap_cv(con):
     assert week(con, "u1", W42, "prompts", "gap_cv", "longest_near_run", "near_repeat_share") == dict(
         prompts=2, gap_cv=None, longest_near_run=1, near_repeat_share=0.0)
 
+
+
+def test_exact_repeats_that_kept_nothing(con):
+    # "yes" approves a step and the agent keeps code; "again" regenerates and keeps nothing
+    insert(con, "invocations", [
+        dict(session_id="s1", ts="2026-10-05 09:00", prompt_fingerprint="task", lines_accepted=0),
+        dict(session_id="s1", ts="2026-10-05 09:01", prompt_fingerprint="yes", lines_accepted=0),
+        dict(session_id="s1", ts="2026-10-05 09:02", prompt_fingerprint="yes", lines_accepted=12),   # kept code
+        dict(session_id="s1", ts="2026-10-05 09:03", prompt_fingerprint="again", lines_accepted=0),
+        dict(session_id="s1", ts="2026-10-05 09:04", prompt_fingerprint="again", lines_accepted=0),  # kept nothing
+        dict(session_id="s1", ts="2026-10-05 09:05", prompt_fingerprint="again", lines_accepted=0,
+             commit_sha="abc123"),                                                                    # committed
+        dict(session_id="s1", ts="2026-10-05 09:06", prompt_fingerprint="again", lines_accepted=None),  # unknown
+        # the next week, no prompt reports lines: unknown, not "kept nothing"
+        dict(session_id="s2", ts="2026-10-12 09:00", prompt_fingerprint="again"),
+        dict(session_id="s2", ts="2026-10-12 09:01", prompt_fingerprint="again"),
+    ])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "exact_repeat_share_week", "exact_repeat_unkept_share_week") == dict(
+        exact_repeat_share_week=pytest.approx(4 / 7), exact_repeat_unkept_share_week=pytest.approx(1 / 7))
+    assert week(con, "u1", W42, "exact_repeat_share_week", "exact_repeat_unkept_share_week") == dict(
+        exact_repeat_share_week=pytest.approx(1 / 2), exact_repeat_unkept_share_week=None)
+
+
+def test_idle_sessions_share_of_the_week(con):
+    # "idle": 20 calls writing 10 output tokens each, nothing kept, nothing deployed;
+    # "busy": the same calls writing 500 each; "unknown": idle-looking but its lines are not reported
+    insert(con, "token_usage", [dict(session_id=s, ts=f"2026-10-05 09:{m:02d}", input_tokens=90, output_tokens=out)
+                                for s, out in (("idle", 10), ("busy", 500), ("unknown", 10)) for m in range(20)])
+    insert(con, "invocations", [
+        dict(session_id="idle", ts="2026-10-05 09:00", prompt_fingerprint="continue", lines_accepted=0),
+        dict(session_id="idle", ts="2026-10-05 09:10", prompt_fingerprint="continue", lines_accepted=0),
+        dict(session_id="busy", ts="2026-10-05 09:00", lines_accepted=0),
+        dict(session_id="unknown", ts="2026-10-05 09:00"),
+    ])
+    build(con, upto="user_week_features")
+    got = week(con, "u1", W41, "tokens", "idle_session_token_share", "exact_repeat_unkept_share_week")
+    assert got["idle_session_token_share"] == pytest.approx(20 * 100 / got["tokens"])
+    assert got["exact_repeat_unkept_share_week"] == 0.0  # the idle agent's "continue" counts as idling, not padding
 
 def test_time_of_day_peak_and_snapshot_shares(con):
     insert(con, "token_usage", [
@@ -238,7 +278,7 @@ def test_ai_deployed_changes_are_the_linked_changes_that_shipped(con):
     insert(con, "changes", [
         dict(change_id="shipped", merged_at="2026-10-05 12:00"),
         dict(change_id="merged-only", repo="repo-b", merged_at="2026-10-05 13:00"),
-        dict(change_id="open", merged_at=None, ai_session_ids=["s1", "s2"]),
+        dict(change_id="open", merged_at=None),  # linked to no session
     ])
     insert(con, "deployments", [dict(deployed_at="2026-10-05 15:00", change_ids=["shipped"])])
     build(con, upto="user_week_features")
