@@ -24,6 +24,14 @@ idle_sessions AS (
         AND lines_accepted = 0 AND NOT deployed
 ),
 
+codeless_sessions AS (
+    -- sessions that worked in a repository, kept no code (lines reported, all 0) and fed no merged
+    -- change on evidence: exploration, or volume dressed as work
+    SELECT session_id
+    FROM sessions
+    WHERE len(repos) > 0 AND lines_accepted = 0 AND merged_changes = 0 AND deployed IS NOT NULL
+),
+
 request_tokens AS (
     SELECT
         requests.user_id,
@@ -39,7 +47,8 @@ request_tokens AS (
         coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
         -- fed no merged change on evidence (deployed or not: research that never deploys still merges)
         coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL, false) AS unmerged,
-        requests.session_id IN (SELECT session_id FROM idle_sessions) AS idle
+        requests.session_id IN (SELECT session_id FROM idle_sessions) AS idle,
+        requests.session_id IN (SELECT session_id FROM codeless_sessions) AS codeless
     FROM requests
     LEFT JOIN sessions USING (session_id)
 ),
@@ -102,6 +111,7 @@ volume AS (
         sum(tokens) FILTER (WHERE unshipped) AS unshipped_tokens,
         sum(tokens) FILTER (WHERE unmerged) AS unmerged_tokens,
         sum(tokens) FILTER (WHERE idle) AS idle_tokens,
+        sum(tokens) FILTER (WHERE codeless) AS codeless_tokens,
         coalesce(sum(cost_usd) FILTER (WHERE unshipped), 0) AS unshipped_cost_usd,
         sum(tokens) FILTER (WHERE at_night) AS night_tokens,
         sum(tokens) FILTER (WHERE at_weekend) AS weekend_tokens,
@@ -178,6 +188,7 @@ session_activity AS (
         session_activity_weeks.user_id,
         session_activity_weeks.week_start,
         count(*) AS sessions,
+        count(*) FILTER (WHERE session_id IN (SELECT session_id FROM codeless_sessions)) AS codeless_repo_sessions,
         max(sessions.longest_near_run) AS longest_near_run
     FROM session_activity_weeks
     JOIN sessions USING (session_id)
@@ -248,6 +259,7 @@ SELECT
     coalesce(volume.cache_write_tokens, 0) AS cache_write_tokens,
     coalesce(volume.cost_usd, 0) AS cost_usd,
     coalesce(session_activity.sessions, 0) AS sessions,
+    coalesce(session_activity.codeless_repo_sessions, 0) AS codeless_repo_sessions,
     coalesce(volume.requests, 0) AS requests,
     coalesce(prompting.prompts, 0) AS prompts,
     coalesce(active_time.active_minutes, 0) AS active_minutes,
@@ -267,6 +279,7 @@ SELECT
     coalesce(safe_div(volume.unshipped_tokens, volume.tokens), 0) AS unshipped_token_share,
     coalesce(safe_div(volume.unmerged_tokens, volume.tokens), 0) AS unmerged_token_share,
     coalesce(safe_div(volume.idle_tokens, volume.tokens), 0) AS idle_session_token_share,
+    coalesce(safe_div(volume.codeless_tokens, volume.tokens), 0) AS codeless_repo_token_share,
     coalesce(volume.unshipped_cost_usd, 0) AS unshipped_cost_usd,
     coalesce(prompting.exact_repeat_share, 0) AS exact_repeat_share,
     coalesce(prompting.near_repeat_share, 0) AS near_repeat_share,

@@ -11,7 +11,7 @@ import polars as pl
 TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy but productive
 PEER_FEATURES = (
     "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share", "near_repeat_share",
-    "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share",
+    "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "codeless_repo_sessions",
 )
 GAMING_PERSONAS = {  # persona -> tactic
     "burner": "burn_without_shipping",
@@ -100,6 +100,8 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         "unshipped_token_share": rng.beta(2, 6, n),
         "output_per_request": rng.lognormal(np.log(450), 0.3, n),
         "idle_session_token_share": np.zeros(n),
+        "codeless_repo_sessions": rng.poisson(2.0, n).astype(float),
+        "codeless_repo_token_share": rng.beta(1, 12, n),
     }
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
     col["deployed_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.85).astype(float)

@@ -175,6 +175,23 @@ def test_idle_sessions_share_of_the_week(con):
     assert got["idle_session_token_share"] == pytest.approx(20 * 100 / got["tokens"])
     assert got["exact_repeat_unkept_share_week"] == 0.0  # the idle agent's "continue" counts as idling, not padding
 
+
+def test_codeless_repository_sessions(con):
+    # only "explore" worked in a repository, kept no code (reported) and fed no merged change
+    insert(con, "token_usage", [dict(session_id=s, ts="2026-10-05 09:00", input_tokens=100)
+                                for s in ("explore", "work", "chat", "unknown", "named")])
+    insert(con, "invocations", [
+        dict(session_id="explore", ts="2026-10-05 09:01", repo="r", lines_accepted=0),
+        dict(session_id="work", ts="2026-10-05 09:01", repo="r", lines_accepted=5),
+        dict(session_id="chat", ts="2026-10-05 09:01", repo=None, lines_accepted=0),
+        dict(session_id="unknown", ts="2026-10-05 09:01", repo="r"),                 # lines not reported
+        dict(session_id="named", ts="2026-10-05 09:01", repo="r", lines_accepted=0),  # a merged change names it
+    ])
+    insert(con, "changes", [dict(change_id="c1", repo="r", merged_at="2026-10-05 12:00", ai_session_ids=["named"])])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "codeless_repo_sessions", "codeless_repo_token_share") == dict(
+        codeless_repo_sessions=1, codeless_repo_token_share=pytest.approx(100 / 500))
+
 def test_time_of_day_peak_and_snapshot_shares(con):
     insert(con, "token_usage", [
         dict(ts="2026-10-05 02:00", input_tokens=100),   # Monday night
