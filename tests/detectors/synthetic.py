@@ -11,7 +11,8 @@ import polars as pl
 TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy but productive
 PEER_FEATURES = (
     "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share", "near_repeat_share",
-    "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "codeless_repo_sessions",
+    "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "snapshot_window_share",
+    "codeless_repo_sessions",
 )
 GAMING_PERSONAS = {  # persona -> tactic
     "burner": "burn_without_shipping",
