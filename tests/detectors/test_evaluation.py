@@ -73,6 +73,20 @@ def test_volume_iforest_baseline_runs_on_the_same_rows() -> None:
     assert set(table.get_column("method")) == {"goodhart", "raw_tokens", "iforest_raw_volume"}
 
 
+def test_metrics_do_not_depend_on_the_row_order_of_the_scored_table() -> None:
+    # more rows than the forest's 256-row subsample, so which rows it draws depends on their order
+    n = 400
+    users = [f"u{i:03d}" for i in range(n)]
+    tokens = [float((i * 7919) % 1000) for i in range(n)]
+    scored = pl.DataFrame({"user_id": users, "week_start": [WEEK] * n, "tokens": tokens,
+                           "requests": [t / 10 for t in tokens], "score": [t / 1000 for t in tokens],
+                           "flagged": [t > 950 for t in tokens]})
+    labels = pl.DataFrame({"user_id": users, "week_start": [WEEK] * n, "persona": ["normal"] * n,
+                           "is_gaming": [t > 900 for t in tokens], "tactic": [None] * n})
+    table = evaluate(scored, labels, level="user_week", random_state=1)
+    assert table.equals(evaluate(scored.reverse(), labels, level="user_week", random_state=1))
+
+
 def test_unlabelled_rows_count_as_legit_and_sessions_get_personas() -> None:
     scored = pl.DataFrame({
         "session_id": ["s1", "s2", "s3"], "user_id": ["g1", "ex", "n1"], "week_start": [WEEK] * 3,
