@@ -234,6 +234,7 @@ shipping AS (
         count(*) AS merged_changes,
         count(*) FILTER (WHERE deployed) AS deployed_changes,
         avg(CAST(is_tiny AS DOUBLE)) AS tiny_change_share,
+        count(*) FILTER (WHERE is_tiny) AS tiny_merged_changes,
         safe_div(count(DISTINCT first_deployment_id), count(*) FILTER (WHERE deployed)) AS deployments_per_change,
         avg(lines_changed) AS mean_change_lines
     FROM changes
@@ -300,6 +301,7 @@ SELECT
     prompting.no_repo_prompt_share,
     prompting.mean_prompt_length,
     coalesce(shipping.tiny_change_share, 0) AS tiny_change_share,
+    coalesce(shipping.tiny_merged_changes, 0) AS tiny_merged_changes,
     shipping.deployments_per_change,
     shipping.mean_change_lines
 FROM user_weeks

@@ -159,6 +159,8 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         pl.when(pl.col("merged_changes") > 0).then(pl.col(c)).alias(c)
         for c in ("tiny_change_share", "deployments_per_change", "mean_change_lines")
     ).with_columns(
+        tiny_merged_changes=(pl.col("merged_changes") * pl.col("tiny_change_share").fill_null(0.0)).round(),
+    ).with_columns(
         # one week, no history: the last three weeks are this one
         active_weeks_3w=pl.lit(1, dtype=pl.Int64), unmerged_token_share_3w=pl.col("unmerged_token_share"),
         merged_changes_3w=pl.col("merged_changes"),

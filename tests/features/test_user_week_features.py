@@ -87,6 +87,7 @@ def test_outcome_per_week(con):
         tiny_change_share=0.75,      # c1 (5), c2 (8) and c3 (10) of 4
         mean_change_lines=30.75,     # (5 + 8 + 10 + 100) / 4
     )
+    assert got["tiny_merged_changes"] == 3  # c1, c2 and c3
     assert got["tokens_per_merged_change"] == pytest.approx(4000 / 4)
     assert got["cost_per_merged_change"] == pytest.approx(4.0 / 4)
     assert got["tokens_per_deployed_change"] == pytest.approx(4000 / 3)
