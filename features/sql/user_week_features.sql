@@ -46,7 +46,10 @@ request_tokens AS (
         coalesce(requests.cost_usd, 0) AS cost_usd,
         coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
         -- fed no merged change on evidence (deployed or not: research that never deploys still merges)
-        coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL, false) AS unmerged,
+        -- a session that committed code may feed a change still in review (a long migration merges
+        -- weeks later): pending, not unmerged
+        coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL AND len(sessions.commit_shas) = 0,
+                 false) AS unmerged,
         requests.session_id IN (SELECT session_id FROM idle_sessions) AS idle,
         requests.session_id IN (SELECT session_id FROM codeless_sessions) AS codeless
     FROM requests

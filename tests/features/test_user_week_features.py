@@ -339,12 +339,17 @@ def test_usual_hour_threshold_is_inclusive(con):
 
 
 def test_unmerged_share_counts_sessions_that_fed_no_merged_change(con):
-    # s-merged feeds a merged change that never deploys (research that ships nowhere); s-none feeds nothing
-    insert(con, "invocations", [dict(session_id="s-merged", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=20),
-                                dict(session_id="s-none", ts="2026-10-05 09:00", repo="repo-b", lines_accepted=0)])
+    # s-merged feeds a merged change that never deploys (research that ships nowhere); s-none feeds
+    # nothing; s-pending committed code whose change is still in review: pending, not unmerged
+    insert(con, "invocations", [
+        dict(session_id="s-merged", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=20),
+        dict(session_id="s-none", ts="2026-10-05 09:00", repo="repo-b", lines_accepted=0),
+        dict(session_id="s-pending", ts="2026-10-05 09:00", repo="repo-c", lines_accepted=40, commit_sha="beef01"),
+    ])
     insert(con, "token_usage", [dict(session_id="s-merged", ts="2026-10-05 09:01", input_tokens=100),
-                                dict(session_id="s-none", ts="2026-10-05 09:01", input_tokens=300)])
+                                dict(session_id="s-none", ts="2026-10-05 09:01", input_tokens=300),
+                                dict(session_id="s-pending", ts="2026-10-05 09:01", input_tokens=400)])
     insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-05 12:00", lines_added=20)])
     build(con, upto="user_week_features")
     assert week(con, "u1", W41, "unshipped_token_share", "unmerged_token_share") == dict(
-        unshipped_token_share=1.0, unmerged_token_share=0.75)
+        unshipped_token_share=1.0, unmerged_token_share=300 / 800)
