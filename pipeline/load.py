@@ -19,8 +19,11 @@ Reasons (the first failing check wins; fields are checked in contract order):
     unknown state: <value>          reviews.state not approved | changes_requested | commented
     duplicate                       the id was loaded before (earlier run, file or position)
     malformed JSON | not a JSON object | malformed CSV record
-    unreadable file: <short error>  position 0: the whole file; after a truncated gzip, the
-                                    lost rest at the position after the last record read
+    unreadable file: <short error>  position 0: the whole file; after a truncated gzip or zstd
+                                    file, the lost rest at the position after the last record read
+    unknown format: <name> (...)    position 0: a file in a dataset's folder (or a top-level
+                                    DATASET.<ext>) or a source's folder with a suffix not read there
+    empty file                      position 0: no bytes, or only whitespace (after decompression)
 Positions are 1-based record numbers: see `pipeline.readers`.
 
 Vendor exports under `DIR/sources/<source>/` go through their adapter first (`pipeline.sources`),

@@ -9,8 +9,9 @@ Position convention: `__position` is the 1-based record number in the file.
 - CSV: the record number after the header, blank lines not counted; a quoted field may span
   lines, so a record number is not a line number.
 - JSON lines: the line number among non-blank lines (whitespace-only lines are skipped).
-- 0 stands for the whole file (an unreadable file). For a truncated gzip the records decoded
-  before the damage are kept and the lost rest is one reject at the next position.
+- 0 stands for the whole file: an unreadable file, an empty file (no bytes, or only whitespace)
+  or a file of an unknown format. For a truncated gzip or zstd file the records decoded before
+  the damage are kept and the lost rest is one reject at the next position.
 
 Prompt privacy: rows stay in Python memory (Arrow) or in the file; nothing here writes a table.
 Raw texts for rejected rows are redacted through `fingerprint.redacted_*` for `redact` columns.
@@ -33,6 +34,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import zstandard
 
 from pipeline import fingerprint
 
@@ -42,8 +44,13 @@ class InputFile:
     """One input file of a dataset."""
 
     path: Path
-    format: str  # 'parquet' | 'csv' | 'jsonl'
-    compressed: bool  # gzip
+    format: str  # 'parquet' | 'csv' | 'jsonl' | 'unknown' (recorded as one reject, never read)
+    compressed: bool  # gzip or zstd, by the name's last suffix (see `codec`)
+
+    @property
+    def codec(self) -> str | None:
+        """'gzip' | 'zstd' for a compressed file, else None."""
+        return (compression_of(self.path) or "gzip") if self.compressed else None
 
 
 @dataclass
@@ -61,8 +68,11 @@ class FileRows:
 def find_dataset_files(input_dir: Path, dataset: str) -> list[InputFile] | None:
     """The dataset's files in sorted path order; None when input_dir has no entry for it.
 
-    An entry is a file `DATASET.<ext>[.gz]` or a folder `DATASET/` searched recursively for
-    such files (any base name). Files with other extensions and hidden files are ignored.
+    An entry is a file `DATASET.<ext>[.gz|.zst]` or a folder `DATASET/` searched recursively for
+    such files (any base name). Nothing there is skipped silently: a file of the folder with
+    another extension, or a top-level `DATASET.<other ext>`, is kept with format 'unknown' (the
+    loader records it as rejected). Hidden files and folders (a name starting with '.') are not
+    input files and are skipped.
     """
     found: list[InputFile] = []
     has_entry = False
@@ -72,28 +82,69 @@ def find_dataset_files(input_dir: Path, dataset: str) -> list[InputFile] | None:
             for path in sorted(p for p in entry.rglob("*") if p.is_file()):
                 if not any(part.startswith(".") for part in path.relative_to(entry).parts):
                     kind = input_kind(path)
-                    if kind is not None:
-                        found.append(InputFile(path, *kind))
+                    found.append(InputFile(path, *kind) if kind else InputFile(path, UNKNOWN_FORMAT, False))
         elif entry.is_file():
             kind = input_kind(entry)
             if kind is not None and _strip_extensions(entry.name) == dataset:
                 has_entry = True
                 found.append(InputFile(entry, *kind))
+            elif kind is None and entry.name.startswith(f"{dataset}."):
+                has_entry = True
+                found.append(InputFile(entry, UNKNOWN_FORMAT, False))
     if not has_entry:
         return None
     return sorted(found, key=lambda f: str(f.path))
 
 
 def input_kind(path: Path) -> tuple[str, bool] | None:
-    """(format, gzip-compressed) from a file name, or None for a file that is not an input."""
-    name = path.name.lower()
-    compressed = name.endswith(".gz")
-    if compressed:
-        name = name[:-3]
+    """(format, compressed) from a file name, or None for a file of no known format."""
+    name = strip_compression(path.name.lower())
     for extension, fmt in FORMATS.items():
         if name.endswith(extension):
-            return fmt, compressed
+            return fmt, compression_of(path) is not None
     return None
+
+
+def compression_of(path: Path) -> str | None:
+    """'gzip' (`.gz`) or 'zstd' (`.zst`) from the file name's last suffix, else None."""
+    return COMPRESSIONS.get(path.suffix.lower())
+
+
+def strip_compression(name: str) -> str:
+    """A file name without its compression suffix (`a.jsonl.zst` -> `a.jsonl`)."""
+    suffix = Path(name).suffix
+    return name[: -len(suffix)] if suffix.lower() in COMPRESSIONS else name
+
+
+def unknown_format_reason(name: str, reader: str, suffixes: tuple[str, ...]) -> str:
+    """The reject reason of a file no reader takes: what `reader` ('dataset', 'source') reads instead."""
+    compressed = " or ".join(COMPRESSIONS)
+    return f"unknown format: {name} (this {reader} reads {', '.join(suffixes)}, optionally compressed {compressed})"
+
+
+def blank_file(path: Path) -> bool:
+    """True for a file without content: no bytes, or only whitespace (after decompression, read
+    only as far as the first non-blank byte). A damaged compressed file is not blank: its reader
+    reports the damage."""
+    codec = compression_of(path)
+    try:
+        with open(path, "rb") as fh:
+            stream = None  # the gzip member or zstd frame being decoded
+            while chunk := fh.read(HASH_CHUNK_BYTES):
+                if codec is None:
+                    if not chunk.isspace():
+                        return False
+                    continue
+                while chunk:
+                    stream = stream or _decompressor(codec)
+                    out = stream.decompress(chunk)
+                    if out and not out.isspace():
+                        return False
+                    chunk = stream.unused_data if stream.eof else b""
+                    stream = None if stream.eof else stream
+            return stream is None
+    except (OSError, zlib.error, zstandard.ZstdError):
+        return False
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -122,6 +173,10 @@ def read_file(
     of them, `list_fields` are extracted as JSON so that real lists survive. `redact` names
     columns whose value must never appear in raw text (prompt text).
     """
+    if file.format == UNKNOWN_FORMAT:
+        return rejected_file(unknown_format_reason(file.path.name, "dataset", tuple(FORMATS)))
+    if blank_file(file.path):
+        return rejected_file(EMPTY_FILE)
     try:
         if file.format == "parquet":
             return _read_parquet(con, file, view_name, redact)
@@ -143,7 +198,12 @@ class UnreadableFileError(Exception):
 
 def unreadable_file(message: str) -> FileRows:
     """The whole file as one rejected record at position 0."""
-    return FileRows(None, {}, "NULL", 1, _rejects([0], [None], [f"unreadable file: {message}"]))
+    return rejected_file(f"unreadable file: {message}")
+
+
+def rejected_file(reason: str) -> FileRows:
+    """The whole file as one rejected record at position 0, with `reason`."""
+    return FileRows(None, {}, "NULL", 1, _rejects([0], [None], [reason]))
 
 
 def short_error(exc: BaseException) -> str:
@@ -159,7 +219,10 @@ def short_error(exc: BaseException) -> str:
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, file: InputFile, view_name: str, redact: frozenset[str]) -> FileRows:
     if file.compressed:
-        table = pq.read_table(pa.BufferReader(gzip.decompress(file.path.read_bytes())))
+        data, damage = _decompress(file.path.read_bytes(), file.codec)
+        if damage is not None:
+            raise UnreadableFileError(damage)
+        table = pq.read_table(pa.BufferReader(data))
         table = table.append_column("__position", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
         con.register(view_name, table)
         relation = view_name
@@ -189,9 +252,10 @@ def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
 
 
 def read_bytes(path: Path) -> tuple[bytes, str | None]:
-    """A file's bytes, gunzipped when its name ends in `.gz`, BOM stripped, and for a damaged
-    gzip what went wrong (the bytes are those decoded before the damage). For source adapters."""
-    return _read_bytes(InputFile(path, "jsonl", path.name.lower().endswith(".gz")))
+    """A file's bytes, decompressed when its name ends in `.gz` or `.zst`, BOM stripped, and for
+    a damaged gzip or zstd file what went wrong (the bytes are those decoded before the damage).
+    For source adapters."""
+    return _read_bytes(InputFile(path, "jsonl", compression_of(path) is not None))
 
 
 def lines_array(data: bytes) -> pa.LargeStringArray:
@@ -201,22 +265,36 @@ def lines_array(data: bytes) -> pa.LargeStringArray:
 
 
 def _read_bytes(file: InputFile) -> tuple[bytes, str | None]:
-    """The file's decoded bytes and, for a damaged gzip, what went wrong (the bytes decoded before)."""
+    """The file's decoded bytes and, for a damaged gzip or zstd file, what went wrong (the bytes
+    decoded before)."""
     raw = file.path.read_bytes()
     if not file.compressed:
         return _strip_bom(raw), None
+    data, damage = _decompress(raw, file.codec)
+    return _strip_bom(data), damage
+
+
+def _decompress(raw: bytes, codec: str | None) -> tuple[bytes, str | None]:
+    """gzip or zstd bytes decoded, and what went wrong: `truncated <codec>` when the last member
+    (frame) ends early, `corrupt <codec> (...)` for bad data; the bytes are those decoded before."""
     chunks: list[bytes] = []
     pending = raw
+    errors = zstandard.ZstdError if codec == "zstd" else zlib.error
     try:
-        while pending:  # a gzip file may hold several members
-            stream = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        while pending:  # a gzip file may hold several members, a zstd file several frames
+            stream = _decompressor(codec)
             chunks.append(stream.decompress(pending))
             if not stream.eof:
-                return _strip_bom(b"".join(chunks)), "truncated gzip"
+                return b"".join(chunks), f"truncated {codec}"
             pending = stream.unused_data
-    except zlib.error as exc:
-        return _strip_bom(b"".join(chunks)), f"corrupt gzip ({short_error(exc)})"
-    return _strip_bom(b"".join(chunks)), None
+    except errors as exc:
+        return b"".join(chunks), f"corrupt {codec} ({short_error(exc)})"
+    return b"".join(chunks), None
+
+
+def _decompressor(codec: str | None):
+    """A fresh decoder of one gzip member or zstd frame (`decompress`, `eof`, `unused_data`)."""
+    return zstandard.ZstdDecompressor().decompressobj() if codec == "zstd" else zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
 
 
 def _strip_bom(data: bytes) -> bytes:
@@ -503,15 +581,16 @@ def _damage_reject(records_before: int, damage: str) -> pa.Table:
 
 
 def _strip_extensions(name: str) -> str:
-    kind = input_kind(Path(name))
-    if kind is None:
+    if input_kind(Path(name)) is None:
         return name
-    stem = name[:-3] if kind[1] else name
-    return stem.rsplit(".", 1)[0]
+    return strip_compression(name).rsplit(".", 1)[0]
 
 
 # settings
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}  # outer compression, any format
+UNKNOWN_FORMAT = "unknown"
+EMPTY_FILE = "empty file"
 HASH_CHUNK_BYTES = 1 << 20
 ERROR_CHARS = 100
 READ_ERRORS = (

@@ -2,9 +2,11 @@
 read as the contract's datasets.
 
 A source's files live in `DIR/sources/<source>/` (searched recursively, sorted, hidden files
-skipped; any of its suffixes, optionally `.gz`). Each file goes through its adapter (one module per
-source, `read_<source>(path) -> SourceRows`), then through the loader like a contract file: same
-validation, rejection with reasons, duplicate check and content-hash idempotence. See
+skipped; any of its suffixes, optionally compressed `.gz` or `.zst`). Each file goes through its
+adapter (one module per source, `read_<source>(path) -> SourceRows`), then through the loader like
+a contract file: same validation, rejection with reasons, duplicate check and content-hash
+idempotence. A file no adapter reads (another suffix) or without content is never skipped
+silently: it is one reject at position 0 (`unknown format: ...`, `empty file`). See
 docs/sources.md for the export command of each source.
 """
 from __future__ import annotations
@@ -64,29 +66,44 @@ def present_sources(input_dir: Path) -> list[Source]:
 
 
 def find_source_files(input_dir: Path) -> list[SourceFile]:
-    """Every source file under `input_dir/sources/`, in source then path order (see present_sources)."""
+    """Every file under `input_dir/sources/<source>/`, in source then path order (see
+    present_sources), whatever its suffix (read_source rejects one no adapter reads); hidden
+    files and folders (a name starting with '.') are skipped."""
     found: list[SourceFile] = []
     for source in present_sources(input_dir):
         folder = Path(input_dir) / SOURCES_DIR / source.name
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            relative = path.relative_to(folder).parts
-            name = path.name.lower().removesuffix(".gz")
-            if not any(part.startswith(".") for part in relative) and name.endswith(source.suffixes):
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts):
                 found.append(SourceFile(path, source))
     return found
 
 
+def readable_by(path: Path, source: Source) -> bool:
+    """Whether the file's suffix (after `.gz` or `.zst`) is one the source's adapter reads."""
+    return readers.strip_compression(path.name.lower()).endswith(source.suffixes)
+
+
 def read_source(file: SourceFile) -> SourceRows:
-    """The adapter's rows and rejects; an unreadable file becomes one reject at position 0 (the
-    file's fault: undecodable bytes, JSON DuckDB cannot read; anything else is a bug and raises)."""
+    """The adapter's rows and rejects. The whole file is one reject at position 0 when it has a
+    suffix the adapter does not read, no content, or cannot be read (the file's fault: undecodable
+    bytes, JSON DuckDB cannot read; anything else is a bug and raises)."""
+    if not readable_by(file.path, file.source):
+        return _whole_file_reject(file, readers.unknown_format_reason(file.path.name, "source", file.source.suffixes))
+    if readers.blank_file(file.path):
+        return _whole_file_reject(file, readers.EMPTY_FILE)
     try:
         return file.source.read(file.path)
     except UnreadableSourceError as exc:
         why = str(exc)
     except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
         why = readers.short_error(exc)
+    return _whole_file_reject(file, f"unreadable file: {why}")
+
+
+def _whole_file_reject(file: SourceFile, reason: str) -> SourceRows:
+    """The whole file as one reject at position 0 under the source's primary dataset."""
     reject = pl.DataFrame(
-        {"dataset": [file.source.datasets[0]], "position": [0], "raw": [None], "reason": [f"unreadable file: {why}"]},
+        {"dataset": [file.source.datasets[0]], "position": [0], "raw": [None], "reason": [reason]},
         schema=base.REJECT_SCHEMA,
     )
     return SourceRows({}, reject)

@@ -101,14 +101,16 @@ def test_folder_entry_loads_its_files_in_path_order(con: duckdb.DuckDBPyConnecti
         {"request_id": "r-3", "ts": "2026-10-07T09:00:00Z", "user_id": "u", "session_id": "s", "model": "m",
          "input_tokens": 1, "output_tokens": 1},
     ])
-    inputs.write("token_usage/notes.txt", "ignored")
+    inputs.write("token_usage/notes.txt", "not a dataset file")
 
     summary = run_load(con, inputs.path)
 
-    assert summary.datasets["token_usage"].files_seen == 3
+    assert summary.datasets["token_usage"].files_seen == 4  # notes.txt is recorded, not skipped
     assert table(con, "token_usage t JOIN loaded_files f USING (file_id)", "t.request_id, f.file_id", "f.file_id") == [
         ("r-1", 1), ("r-2", 2), ("r-3", 3),
     ]
+    assert rejected(con) == [("notes.txt", 0, "unknown format: notes.txt (this dataset reads .parquet, .csv, .jsonl, "
+                                              ".ndjson, optionally compressed .gz or .zst)")]
 
 
 def test_csv_quoting_blank_lines_and_crlf(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:

@@ -35,15 +35,19 @@ def rejects(file_rows: readers.FileRows) -> list[tuple]:
 
 def test_find_dataset_files(tmp_path: Path) -> None:
     for name in ["people.csv.gz", "people/b.jsonl", "people/a/z.parquet", "people/.hidden.csv", "people/notes.md",
-                 "people_old.csv", "labels/people.csv", "README.md", "token_usage.ndjson"]:
+                 "people/c.ndjson.zst", "people.xlsx", "people_old.csv", "labels/people.csv", "README.md",
+                 "token_usage.ndjson"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     found = find_dataset_files(tmp_path, "people")
     assert found is not None
-    assert [(str(f.path.relative_to(tmp_path)), f.format, f.compressed) for f in found] == [
-        ("people.csv.gz", "csv", True),
-        ("people/a/z.parquet", "parquet", False),
-        ("people/b.jsonl", "jsonl", False),
+    assert [(str(f.path.relative_to(tmp_path)), f.format, f.compressed, f.codec) for f in found] == [
+        ("people.csv.gz", "csv", True, "gzip"),
+        ("people.xlsx", "unknown", False, None),  # recorded by the loader as an unknown format
+        ("people/a/z.parquet", "parquet", False, None),
+        ("people/b.jsonl", "jsonl", False, None),
+        ("people/c.ndjson.zst", "jsonl", True, "zstd"),
+        ("people/notes.md", "unknown", False, None),
     ]
     assert [f.format for f in find_dataset_files(tmp_path, "token_usage") or []] == ["jsonl"]
     assert find_dataset_files(tmp_path, "changes") is None

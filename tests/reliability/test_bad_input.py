@@ -388,7 +388,10 @@ GOOD_FILES = {
 @pytest.mark.parametrize(
     "name, data, reason",
     [
-        ("token_usage.csv", b"", None),
+        ("token_usage.csv", b"", "empty file"),
+        ("token_usage.csv", b" \r\n\n", "empty file"),
+        ("token_usage.jsonl.zst", b"(\xb5/\xfd", "unreadable file: truncated zstd"),  # a zstd frame cut after its magic number
+        ("token_usage/report.xlsx", b"PK\x03\x04", "unknown format: report.xlsx (this dataset reads "),
         ("token_usage.csv.gz", gzip.compress(GOOD_FILES["token_usage.csv"].encode())[:20], "unreadable file: truncated gzip"),
         ("token_usage.csv", GOOD_FILES["token_usage.csv"].encode("utf-16"), "unreadable file: invalid UTF-8"),
         ("token_usage.jsonl", '{"request_id": "r-1", "user_id": "z\u00fcrich"}\n'.encode("latin-1"), "unreadable file: invalid UTF-8"),
