@@ -34,9 +34,10 @@ and rebuilds `unmapped_identities`, over the whole raw tables.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -82,13 +83,15 @@ def load_inputs(
     max_future_skew: datetime.timedelta,
     now: datetime.datetime,
     default_prices: Path,
+    source_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoadSummary:
     """Load every dataset of the contract found in `input_dir`; files loaded before are skipped.
 
     Writes the raw tables, `rejected_rows`, `loaded_files` (one row per new file) and
     `run_datasets` (one row per dataset); never `runs`. Each dataset is committed on its own.
     Timestamps later than `now + max_future_skew` are rejected. Rows without cost_usd are priced
-    from the input `prices` dataset, falling back per model to `default_prices`.
+    from the input `prices` dataset, falling back per model to `default_prices`. `source_options`
+    maps a source name to keyword arguments for its adapter (the run's `[sources.NAME]` settings).
     """
     storage.create_raw_tables(con)
     _require_utc_session(con)
@@ -103,6 +106,7 @@ def load_inputs(
         known_hashes={sha for (sha,) in con.sql("SELECT sha256 FROM loaded_files").fetchall()},
         next_file_id=con.sql("SELECT coalesce(max(file_id), 0) + 1 FROM loaded_files").fetchall()[0][0],
         default_prices=Path(default_prices),
+        source_options=dict(source_options or {}),
     )
     report = progress.current()
     report.set_total(sum(len(files or []) for files in found.values()) + len(source_files))
@@ -167,6 +171,7 @@ class _RunState:
     known_hashes: set[str]
     next_file_id: int
     default_prices: Path
+    source_options: dict[str, Mapping[str, Any]]  # source name -> keyword arguments of its adapter
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ def _read_sources(files: list[sources.SourceFile], state: _RunState) -> dict[str
         if sha in state.known_hashes:
             continue
         state.known_hashes.add(sha)
-        out = sources.read_source(file)
+        out = sources.read_source(file, state.source_options)
         for dataset in file.source.datasets:
             rejects = out.rejects.filter(pl.col("dataset") == dataset).select("position", "raw", "reason").to_arrow()
             parts.setdefault(dataset, []).append(_SourcePart(

@@ -44,6 +44,7 @@ class ConfigError(UsageError):
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MEMORY_LIMIT = re.compile(r"(\d+(\.\d+)?\s*([KMGT]i?B|%))?", re.IGNORECASE)  # "" = DuckDB's default
 DASK_ADDRESS = re.compile(r"((tcp|tls|ucx|inproc)://[\w.\-\[\]:/]+)?")
+SOURCE_SETTINGS = {"github_deployments": ("environments",)}  # [sources.NAME] keys: adapter keyword arguments
 SETTING_MAX = 1e6  # hours, minutes, bits, weeks: larger values overflow the feature SQL
 
 
@@ -82,6 +83,22 @@ def check_config(config: dict[str, Any]) -> None:
     _whole_number(engine, "dask_workers", 0, 1024)
     _whole_number(engine, "scoring_threads", 1, 64)
     _whole_number(engine, "dask_min_rows", 0, None)
+    _check_sources(config.get("sources", {}))
+
+
+def _check_sources(table: Any) -> None:
+    """[sources.NAME] tables: only the settings an adapter takes (SOURCE_SETTINGS), each a list of strings."""
+    if not isinstance(table, dict):
+        raise ConfigError("[sources] must be a table")
+    for name, settings in table.items():
+        known = SOURCE_SETTINGS.get(name)
+        if known is None or not isinstance(settings, dict):
+            raise ConfigError(f"[sources.{name}] is not a source with settings (known: {', '.join(SOURCE_SETTINGS)})"[:200])
+        for key, value in settings.items():
+            if key not in known:
+                raise ConfigError(f"[sources.{name}] {key} is not a setting (known: {', '.join(known)})"[:200])
+            if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+                raise ConfigError(f"[sources.{name}] {key} must be a list of non-empty strings, not {value!r}"[:200])
 
 
 def _whole_number(engine: dict[str, Any], key: str, low: int, high: int | None) -> None:
@@ -151,6 +168,11 @@ class Settings:
     @property
     def dask_min_rows(self) -> int:
         return int(self.config["engine"]["dask_min_rows"])
+
+    @property
+    def source_options(self) -> dict[str, dict[str, Any]]:
+        """Keyword arguments of each source adapter that has settings ([sources.NAME])."""
+        return {name: dict(table) for name, table in self.config.get("sources", {}).items()}
 
     @property
     def detectors(self) -> dict[str, Any]:

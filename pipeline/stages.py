@@ -68,6 +68,7 @@ def load(db_path: Path, input_dir: Path, run_id: str, settings: Settings, now: d
         return load_inputs(
             con, input_dir, run_id,
             max_future_skew=settings.max_future_skew, now=now, default_prices=settings.default_prices,
+            source_options=settings.source_options,
         )
 
 

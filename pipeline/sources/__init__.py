@@ -11,9 +11,10 @@ docs/sources.md for the export command of each source.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -28,7 +29,7 @@ class Source:
     """A kind of vendor file and the datasets its adapter fills."""
 
     name: str  # the folder under DIR/sources/
-    read: Callable[[Path], SourceRows]
+    read: Callable[..., SourceRows]  # read(path, **options): options only for a source given settings
     datasets: tuple[str, ...]  # the first is primary: records no row came from are rejected under it
     suffixes: tuple[str, ...]
     implied: frozenset[str] = frozenset()  # datasets of implied rows, only offered for identities not yet known
@@ -83,16 +84,19 @@ def readable_by(path: Path, source: Source) -> bool:
     return readers.strip_compression(path.name.lower()).endswith(source.suffixes)
 
 
-def read_source(file: SourceFile) -> SourceRows:
+def read_source(file: SourceFile, options: Mapping[str, Mapping[str, Any]] | None = None) -> SourceRows:
     """The adapter's rows and rejects. The whole file is one reject at position 0 when it has a
     suffix the adapter does not read, no content, or cannot be read (the file's fault: undecodable
-    bytes, JSON DuckDB cannot read; anything else is a bug and raises)."""
+    bytes, JSON DuckDB cannot read; anything else is a bug and raises). `options` maps a source
+    name to keyword arguments of its adapter (`[sources.NAME]` settings); a source without an
+    entry is read with its path alone, so with the adapter's defaults."""
+    kwargs = dict((options or {}).get(file.source.name) or {})
     if not readable_by(file.path, file.source):
         return _whole_file_reject(file, readers.unknown_format_reason(file.path.name, "source", file.source.suffixes))
     if readers.blank_file(file.path):
         return _whole_file_reject(file, readers.EMPTY_FILE)
     try:
-        return file.source.read(file.path)
+        return file.source.read(file.path, **kwargs)
     except UnreadableSourceError as exc:
         why = str(exc)
     except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:

@@ -36,16 +36,20 @@ from pipeline.sources import base
 
 
 def read_claude_code_otel(path: Path) -> base.SourceRows:
-    """token_usage and invocations rows from one Collector file-exporter log file."""
+    """token_usage and invocations rows from one Collector file-exporter file (logs and metrics lines)."""
     with base.connect() as con:
         damage = base.register_lines(con, path, "lines")
         con.execute(_records_sql())
         con.execute(_events_sql())
+        con.execute(_points_sql())
         rejects = pl.concat([
             base.rejects_of(con, _rejects_sql(), PRIMARY),
-            base.damage_reject(con, PRIMARY, "SELECT max(position) FROM units", damage),
-        ])
+            base.rejects_of(con, POINT_REJECTS_SQL, METRICS_DATASET),
+            base.damage_reject(con, PRIMARY, "SELECT max(position) FROM (SELECT position FROM units "
+                                             "UNION ALL SELECT position FROM point_units)", damage),
+        ]).sort("position")
         con.execute(PROMPTS_SQL)
+        con.execute(LINES_SQL)
         return base.SourceRows(
             rows={
                 "token_usage": base.frame(con, TOKEN_USAGE_SQL),
@@ -61,7 +65,10 @@ def _records_sql() -> str:
     """Every log record (each line parsed once, typed) and its resource; a bad line is one unit on its own."""
     return f"""
 CREATE OR REPLACE TEMP TABLE otlp_lines AS
-SELECT line_no, line, kind, CASE WHEN kind = 'ok' THEN json_exists(line, '$.resourceLogs') ELSE false END AS has_logs FROM lines;
+SELECT line_no, line, kind,
+       CASE WHEN kind = 'ok' THEN json_exists(line, '$.resourceLogs') ELSE false END AS has_logs,
+       CASE WHEN kind = 'ok' THEN json_exists(line, '$.resourceMetrics') ELSE false END AS has_metrics
+FROM lines;
 
 CREATE OR REPLACE TEMP TABLE resource_logs AS
 SELECT line_no, e.i AS ri, e.v AS rl
@@ -74,30 +81,52 @@ SELECT line_no, ri, e[1] AS li, e[2] AS rec
 FROM (SELECT line_no, ri, unnest(list_zip(range(1, len(l) + 1), l)) AS e
       FROM (SELECT line_no, ri, flatten(list_transform(rl.scopeLogs, lambda s: s.logRecords)) AS l FROM resource_logs));
 
--- positions: a line's units (its records, or the line itself when bad) follow the earlier lines'
+CREATE OR REPLACE TEMP TABLE resource_metrics AS
+SELECT line_no, e.i AS ri, e.v AS rm
+FROM (SELECT line_no, unnest(enumerate_list(from_json(line, '{{"resourceMetrics": [{{"resource": {{"attributes": {ATTRIBUTES_SCHEMA}}},
+                                                      "scopeMetrics": [{{"metrics": [{METRIC_SCHEMA}]}}]}}]}}').resourceMetrics)) AS e
+      FROM otlp_lines WHERE has_metrics);
+
+-- every data point of a sum metric, with its metric's name and temporality
+CREATE OR REPLACE TEMP TABLE points AS
+SELECT line_no, ri, e[1] AS pi, e[2] AS pt
+FROM (SELECT line_no, ri, unnest(list_zip(range(1, len(l) + 1), l)) AS e
+      FROM (SELECT line_no, ri, flatten(list_transform(rm.scopeMetrics, lambda s: flatten(list_transform(s.metrics,
+                lambda m: list_transform(coalesce(m.sum.dataPoints, []),
+                    lambda p: {{'metric': m.name, 'temporality': m.sum.aggregationTemporality, 'p': p}}))))) AS l
+            FROM resource_metrics));
+
+-- positions: a line's units (its log records, then its sum data points, or the line itself when bad)
+-- follow the earlier lines'
 CREATE OR REPLACE TEMP TABLE blocks AS
 WITH sized AS (
-    SELECT line_no, ri, count(*) AS n FROM records GROUP BY ALL
+    SELECT line_no, 0 AS sig, ri, count(*) AS n FROM records GROUP BY ALL
     UNION ALL
-    SELECT line_no, 0, 1 FROM otlp_lines WHERE NOT has_logs
+    SELECT line_no, 1, ri, count(*) FROM points GROUP BY ALL
+    UNION ALL
+    SELECT line_no, 0, 0, 1 FROM otlp_lines WHERE NOT has_logs AND NOT has_metrics
 )
-SELECT line_no, ri, sum(n) OVER (ORDER BY line_no, ri ROWS UNBOUNDED PRECEDING) - n AS before FROM sized;
+SELECT line_no, sig, ri, sum(n) OVER (ORDER BY line_no, sig, ri ROWS UNBOUNDED PRECEDING) - n AS before FROM sized;
 
 CREATE OR REPLACE TEMP TABLE units AS
 SELECT b.before + r.li AS position, r.line_no, r.ri, r.rec, NULL AS reason, NULL AS line
-FROM records r JOIN blocks b USING (line_no, ri)
+FROM records r JOIN blocks b ON b.line_no = r.line_no AND b.sig = 0 AND b.ri = r.ri
 UNION ALL
-SELECT b.before + 1, l.line_no, 0, NULL, CASE WHEN l.kind = 'ok' THEN 'not an OTLP logs export' ELSE l.kind END,
+SELECT b.before + 1, l.line_no, 0, NULL, CASE WHEN l.kind = 'ok' THEN 'not an OTLP logs or metrics export' ELSE l.kind END,
        rtrim(l.line, chr(13) || chr(10))
-FROM otlp_lines l JOIN blocks b ON b.line_no = l.line_no AND b.ri = 0
-WHERE NOT l.has_logs;
+FROM otlp_lines l JOIN blocks b ON b.line_no = l.line_no AND b.sig = 0 AND b.ri = 0
+WHERE NOT l.has_logs AND NOT l.has_metrics;
+
+CREATE OR REPLACE TEMP TABLE point_units AS
+SELECT b.before + p.pi AS position, p.line_no, p.ri, p.pt
+FROM points p JOIN blocks b ON b.line_no = p.line_no AND b.sig = 1 AND b.ri = p.ri;
 """
 
 
 def _events_sql() -> str:
     """One row per log record: its event and the attributes the mapping reads (record attributes
     over resource attributes), pivoted from one long table of attributes."""
-    value = "coalesce(a.value.stringValue, a.value.intValue, a.value.doubleValue, a.value.boolValue)"
+    value = VALUE_SQL
     pivot = ",\n        ".join(f"any_value(v) FILTER (WHERE k = '{key}') AS \"{key}\"" for key in ATTRIBUTES)
     picked = ",\n        ".join(f'coalesce(r."{key}", s."{key}") AS "{key}"' for key in ATTRIBUTES)
     commit = ", ".join(
@@ -152,7 +181,7 @@ read AS (
         cache_creation_tokens AS cache_write_tokens, cost_usd,
         nullif(prompt, '<REDACTED>') AS prompt_text,
         prompt_length,
-        coalesce({repos}) AS repo,
+        coalesce({repos}, {WORKSPACE_REPO_SQL}) AS repo,
         lower(coalesce({commit})) AS commit_sha,
         {derived_id} AS derived_id,
         CAST(json_object('event', coalesce(body, "event.name"), 'time_unix_nano', time_nanos,
@@ -163,6 +192,62 @@ read AS (
 SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_parsed,
        regexp_full_match(coalesce(commit_sha, ''), '[0-9a-f]{{7,64}}') AS has_commit
 FROM read;
+"""
+
+
+def _points_sql() -> str:
+    """One row per sum data point: metric, temporality, the attributes the mapping reads (point
+    attributes over resource attributes), its value and its increment (cumulative series differenced)."""
+    pivot = ",\n        ".join(f"any_value(v) FILTER (WHERE k = '{key}') AS \"{key}\"" for key in POINT_ATTRIBUTES)
+    picked = ",\n        ".join(f'coalesce(r."{key}", s."{key}") AS "{key}"' for key in POINT_ATTRIBUTES)
+    users = ", ".join(f'"{k}"' for k in USER_ATTRIBUTES)
+    repos = ", ".join(f'"{k}"' for k in REPO_ATTRIBUTES)
+    pairs = f"list_sort(list_transform(coalesce({{l}}, []), lambda a: a.key || '=' || coalesce({VALUE_SQL}, '')))"
+    return f"""
+CREATE OR REPLACE TEMP TABLE point_attrs AS
+SELECT position, {pivot}
+FROM (SELECT position, a.key AS k, {VALUE_SQL} AS v
+      FROM (SELECT position, unnest(coalesce(pt.p.attributes, [NULL])) AS a FROM point_units))
+GROUP BY position;
+
+CREATE OR REPLACE TEMP TABLE metric_resource_attrs AS
+SELECT line_no, ri, {pivot},
+       any_value(series) AS resource_series
+FROM (SELECT line_no, ri, a.key AS k, {VALUE_SQL} AS v, series
+      FROM (SELECT line_no, ri, unnest(coalesce(rm.resource.attributes, [NULL])) AS a,
+                   {pairs.format(l='rm.resource.attributes')} AS series
+            FROM resource_metrics))
+GROUP BY line_no, ri;
+
+CREATE OR REPLACE TEMP TABLE metric_points AS
+WITH read AS (
+    SELECT u.position, u.pt.metric AS metric,
+           CASE WHEN u.pt.temporality IN ('1', 'AGGREGATION_TEMPORALITY_DELTA') THEN 'delta'
+                WHEN u.pt.temporality IN ('2', 'AGGREGATION_TEMPORALITY_CUMULATIVE') THEN 'cumulative' END AS temporality,
+           u.pt.p.startTimeUnixNano AS start_nanos, u.pt.p.timeUnixNano AS time_nanos,
+           TRY_CAST(coalesce(u.pt.p.asInt, u.pt.p.asDouble) AS DOUBLE) AS value,
+           coalesce(u.pt.p.asInt, u.pt.p.asDouble) AS given_value,
+           {picked},
+           u.pt.metric || '|' || coalesce(u.pt.p.startTimeUnixNano, '') || '|'
+               || array_to_string({pairs.format(l='u.pt.p.attributes')}, ',') || '|'
+               || array_to_string(coalesce(s.resource_series, []), ',') AS series
+    FROM point_units u
+    LEFT JOIN point_attrs r USING (position)
+    LEFT JOIN metric_resource_attrs s USING (line_no, ri)
+)
+SELECT position, metric, temporality, time_nanos, value, given_value, series,
+       "session.id" AS session_id, coalesce({users}) AS user_id, coalesce({repos}) AS repo, "type" AS type,
+       make_timestamp(CAST(TRY_CAST(time_nanos AS HUGEINT) // 1000 AS BIGINT)) AS ts_parsed,
+       CASE WHEN temporality = 'delta' THEN value
+            -- cumulative: the increment since the series' previous point in the file; a first point
+            -- (or a drop, i.e. a reset) counts whole
+            ELSE CASE WHEN value >= lag(value) OVER w THEN value - lag(value) OVER w ELSE value END
+       END AS increment,
+       CAST(json_object('metric', metric, 'time_unix_nano', time_nanos, 'start_time_unix_nano', start_nanos,
+                        'aggregation_temporality', temporality, 'value', given_value, 'session.id', "session.id",
+                        'user', coalesce({users}), 'type', "type") AS VARCHAR) AS raw
+FROM read
+WINDOW w AS (PARTITION BY series, value IS NULL ORDER BY TRY_CAST(time_nanos AS HUGEINT), position);
 """
 
 
@@ -199,6 +284,50 @@ FROM candidates
 WHERE pick = 1;
 """
 
+# the lines-added data points (with the session they belong to) and where each one lands: the
+# session's prompt nearest at or before it, else the session's first prompt, else a row of its own
+POINT_REJECTS_SQL = """
+SELECT position, raw,
+       CASE WHEN metric IS NULL OR NOT starts_with(metric, 'claude_code.')
+                THEN 'not a Claude Code metric: ' || left(coalesce(metric, '(no metric name)'), 60)
+            WHEN value IS NULL THEN 'not a number: ' || metric
+            WHEN temporality IS NULL THEN 'unknown aggregation temporality: ' || metric
+            WHEN session_id IS NULL THEN 'no session.id: ' || metric
+       END AS reason
+FROM metric_points
+WHERE metric IS NULL OR NOT starts_with(metric, 'claude_code.')
+   OR (metric = 'claude_code.lines_of_code.count' AND (value IS NULL OR temporality IS NULL OR session_id IS NULL))
+ORDER BY position
+"""
+
+LINES_SQL = """
+CREATE OR REPLACE TEMP TABLE metric_sessions AS  -- sessions whose metrics the file holds: no lines means 0 lines
+SELECT DISTINCT session_id FROM metric_points WHERE starts_with(metric, 'claude_code.') AND session_id IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE lines_points AS
+WITH added AS (
+    SELECT * FROM metric_points
+    WHERE metric = 'claude_code.lines_of_code.count' AND type = 'added' AND value IS NOT NULL AND temporality IS NOT NULL
+      AND session_id IS NOT NULL
+),
+candidates AS (
+    SELECT a.position, a.increment, p.position AS prompt_position,
+           row_number() OVER (PARTITION BY a.position
+                              ORDER BY p.ts_parsed <= a.ts_parsed DESC NULLS LAST,
+                                       CASE WHEN p.ts_parsed <= a.ts_parsed THEN p.ts_parsed END DESC NULLS LAST,
+                                       p.ts_parsed, p.position) AS pick
+    FROM added a LEFT JOIN prompts p ON p.session_id = a.session_id
+)
+SELECT position, increment, prompt_position FROM candidates WHERE pick = 1;
+
+CREATE OR REPLACE TEMP TABLE prompt_lines AS
+SELECT p.position AS prompt_position,
+       CASE WHEN p.session_id IN (SELECT session_id FROM metric_sessions)
+            THEN CAST(round(coalesce(sum(l.increment), 0)) AS BIGINT) END AS lines_accepted
+FROM prompts p LEFT JOIN lines_points l ON l.prompt_position = p.position
+GROUP BY p.position, p.session_id;
+"""
+
 TOKEN_USAGE_SQL = """
 SELECT position AS __position, raw AS __raw, coalesce(request_id, derived_id) AS request_id, ts, user_id,
        session_id, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd,
@@ -207,7 +336,7 @@ FROM events WHERE event = 'claude_code.api_request'
 ORDER BY position
 """
 
-INVOCATIONS_SQL = """
+INVOCATIONS_SQL = f"""
 WITH tool_calls AS (
     SELECT session_id, prompt_id, count(*) AS n
     FROM events WHERE event = 'claude_code.tool_result' AND prompt_id IS NOT NULL
@@ -215,20 +344,28 @@ WITH tool_calls AS (
 )
 SELECT p.position AS __position, p.raw AS __raw, coalesce(p.prompt_id, p.derived_id) AS invocation_id, p.ts,
        p.user_id, p.session_id, p.repo, p.prompt_text, p.prompt_length,
-       CAST(t.n AS VARCHAR) AS tool_calls, c.commit_sha
+       CAST(l.lines_accepted AS VARCHAR) AS lines_accepted, CAST(t.n AS VARCHAR) AS tool_calls, c.commit_sha
 FROM prompts p
+LEFT JOIN prompt_lines l ON l.prompt_position = p.position
 LEFT JOIN commits c ON c.prompt_position = p.position AND c.attached
 LEFT JOIN tool_calls t ON t.session_id = p.session_id AND t.prompt_id = p.prompt_id
 UNION ALL
-SELECT e.position, e.raw, e.derived_id, e.ts, e.user_id, e.session_id, e.repo, NULL, NULL, NULL, e.commit_sha
+SELECT e.position, e.raw, e.derived_id, e.ts, e.user_id, e.session_id, e.repo, NULL, NULL, NULL, NULL, e.commit_sha
 FROM commits c JOIN events e USING (position)
 WHERE NOT c.attached
+UNION ALL  -- lines of a session without a prompt in the file: a row of their own per data point
+SELECT m.position, m.raw, {base.stable_id_sql("cc-", "'lines'", "m.series", "m.time_nanos")}, iso_from_nanos(m.time_nanos),
+       m.user_id, m.session_id, m.repo, NULL, NULL, CAST(CAST(round(l.increment) AS BIGINT) AS VARCHAR), NULL, NULL
+FROM lines_points l JOIN metric_points m USING (position)
+WHERE l.prompt_position IS NULL AND l.increment <> 0
 ORDER BY 1
 """
 
 # settings
 PRIMARY = "token_usage"  # the dataset a record no row came from is rejected under
-USER_ATTRIBUTES = ("user.email", "user.account_uuid", "user.id")  # the first present names the person
+METRICS_DATASET = "invocations"  # the dataset a metric data point is rejected under (lines feed invocations)
+# the first present names the person: the signed-in account (tagged id), its email, its uuid, the install id
+USER_ATTRIBUTES = ("user.account_id", "user.email", "user.account_uuid", "user.id")
 REPO_ATTRIBUTES = ("repo", "vcs.repository.name")  # set through OTEL_RESOURCE_ATTRIBUTES
 COMMIT_ATTRIBUTES = ("git_commit_id", "commit_sha", "vcs.ref.head.revision")
 COMMIT_PARAMETERS = ("git_commit_id", "commit_sha")  # keys inside the tool_parameters JSON
@@ -237,10 +374,19 @@ ID_ATTRIBUTES = ("session.id", "event.sequence", "event.timestamp", "prompt.id",
 ATTRIBUTES = tuple(dict.fromkeys((  # every attribute the mapping reads
     "event.name", "event.timestamp", "event.sequence", "session.id", *USER_ATTRIBUTES, "prompt.id", "request_id", "model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "cost_usd", "prompt", "prompt_length",
-    *REPO_ATTRIBUTES, *COMMIT_ATTRIBUTES, "tool_parameters", "tool_name",
+    *REPO_ATTRIBUTES, *COMMIT_ATTRIBUTES, "tool_parameters", "tool_name", "workspace.host_paths",
 )))
+POINT_ATTRIBUTES = ("session.id", *USER_ATTRIBUTES, *REPO_ATTRIBUTES, "type")
+# an attribute's value as text, whatever its OTLP type (an array: its first element)
+VALUE_SQL = ("coalesce(a.value.stringValue, a.value.intValue, a.value.doubleValue, a.value.boolValue, "
+             "struct_extract(a.value.arrayValue, 'values')[1].stringValue)")
+# the repository named by the first workspace path: its last component ('/src/shop/checkout/' -> 'checkout')
+WORKSPACE_REPO_SQL = """nullif(regexp_extract(rtrim("workspace.host_paths", '/\\'), '[^/\\\\]+$'), '')"""
 # OTLP/JSON shapes, parsed once per line (a value of another shape reads as NULL)
 ATTRIBUTES_SCHEMA = ('[{"key": "VARCHAR", "value": {"stringValue": "VARCHAR", "intValue": "VARCHAR", '
-                     '"doubleValue": "VARCHAR", "boolValue": "VARCHAR"}}]')
+                     '"doubleValue": "VARCHAR", "boolValue": "VARCHAR", "arrayValue": {"values": [{"stringValue": "VARCHAR"}]}}}]')
 RECORD_SCHEMA = ('{"timeUnixNano": "VARCHAR", "observedTimeUnixNano": "VARCHAR", "body": {"stringValue": "VARCHAR"}, '
                  f'"attributes": {ATTRIBUTES_SCHEMA}}}')
+METRIC_SCHEMA = ('{"name": "VARCHAR", "sum": {"aggregationTemporality": "VARCHAR", "dataPoints": [{'
+                 '"startTimeUnixNano": "VARCHAR", "timeUnixNano": "VARCHAR", "asInt": "VARCHAR", "asDouble": "VARCHAR", '
+                 f'"attributes": {ATTRIBUTES_SCHEMA}}}]}}}}')

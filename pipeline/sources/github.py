@@ -14,10 +14,16 @@ Pull requests (`github_pulls`, `GET /repos/OWNER/REPO/pulls?state=closed`) -> ch
 Deployments (`github_deployments`) -> deployments, from either
     a GitHub deployment (`GET /repos/OWNER/REPO/deployments`) with its statuses
         (`GET .../deployments/ID/statuses`) embedded as `statuses`: deployment_id
-        `<repo>/deployments/<id>`, repo (from repository_url), status and deployed_at from the
-        newest status that is not `inactive` (success -> success, failure or error -> failure;
-        queued, pending or in_progress -> rejected as unfinished, so a later export loads it;
-        no status at all -> rejected), commit_shas [sha];
+        `<repo>/deployments/<id>`, repo (from repository_url), commit_shas [sha]. Production only:
+        `production_environment` when given, else `environment` (absent: GitHub's default
+        `production`) in `environments`, case-insensitive; others are rejected `not a production
+        environment: ENV`. Status and deployed_at from the statuses in order (created_at, then
+        id): the last one that is not `inactive` decides: success -> success at its time (a later
+        `inactive` only says a newer deployment superseded it); failure or error -> failure at its
+        time, or rolled_back at the last success's time when a success came before; queued,
+        pending or in_progress -> rejected as unfinished, so a later export loads it; only
+        `inactive` statuses -> rejected `no outcome: only inactive statuses` (GitHub marks old
+        deployments inactive whatever they did); no status at all -> rejected;
     or a Four Keys `deployments` row (deploy_id, time_created, main_commit, changes: the commit
         SHAs it shipped; repo from a `repo` field or the file's folder): status success,
         commit_shas main_commit + changes.
@@ -25,6 +31,7 @@ Deployments (`github_deployments`) -> deployments, from either
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -44,11 +51,15 @@ def read_github_pulls(path: Path) -> base.SourceRows:
         return base.SourceRows({"changes": base.frame(con, _pulls_sql())}, rejects)
 
 
-def read_github_deployments(path: Path) -> base.SourceRows:
-    """deployments rows from one file of GitHub deployments (statuses embedded) or Four Keys rows."""
+def read_github_deployments(path: Path, environments: Sequence[str] | None = None) -> base.SourceRows:
+    """deployments rows from one file of GitHub deployments (statuses embedded) or Four Keys rows;
+    `environments`: the environment names that count as production when a deployment has no
+    `production_environment` (the `[sources.github_deployments] environments` setting; None:
+    PRODUCTION_ENVIRONMENTS)."""
+    names = PRODUCTION_ENVIRONMENTS if environments is None else tuple(environments)
     with base.connect() as con:
         damage = base.register_json_records(con, path, "records")
-        con.execute(_deployments_sql(repo_from_path(path)))
+        con.execute(_deployments_sql(repo_from_path(path), names))
         rejects = pl.concat([
             base.rejects_of(con, DEPLOYMENT_REJECTS_SQL, "deployments"),
             base.damage_reject(con, "deployments", "SELECT max(position) FROM records", damage),
@@ -113,8 +124,9 @@ def _pulls_sql() -> str:
     """
 
 
-def _deployments_sql(path_repo: str | None) -> str:
+def _deployments_sql(path_repo: str | None, environments: Sequence[str]) -> str:
     fallback = readers.sql_literal(path_repo) if path_repo else "NULL"
+    production = "[" + ", ".join(readers.sql_literal(name.strip().lower()) for name in environments) + "]::VARCHAR[]"
     return f"""
     CREATE OR REPLACE TEMP TABLE deployments_read AS
     WITH kinds AS (
@@ -124,19 +136,36 @@ def _deployments_sql(path_repo: str | None) -> str:
                     WHEN json_exists(record, '$.deploy_id') THEN 'four_keys' END AS kind
         FROM records
     ),
-    statuses AS (  -- per GitHub deployment: the newest status that is not 'inactive'
-        SELECT position, arg_max(state, status_at) AS state, max(status_at) AS status_at
-        FROM (SELECT position, s ->> '$.state' AS state, s ->> '$.created_at' AS status_at
-              FROM (SELECT position, unnest(CAST(json_extract(record, '$.statuses[*]') AS JSON[])) AS s
-                    FROM kinds WHERE kind = 'github'))
-        WHERE state IS NOT NULL AND state <> 'inactive'
-        GROUP BY position
+    status_list AS (  -- every status of a GitHub deployment; n counts from the first listed (the newest)
+        SELECT position, e.i AS n, lower(e.v ->> '$.state') AS state, e.v ->> '$.created_at' AS status_at,
+               try_cast(e.v ->> '$.id' AS BIGINT) AS status_id
+        FROM (SELECT position, unnest(enumerate_list(CAST(json_extract(record, '$.statuses[*]') AS JSON[]))) AS e
+              FROM kinds WHERE kind = 'github')
+    ),
+    ordered AS (  -- history order: created_at, then id, then the API's order (newest first)
+        SELECT position, state, status_at,
+               row_number() OVER (PARTITION BY position ORDER BY try_cast(status_at AS TIMESTAMPTZ) NULLS FIRST,
+                                  status_at NULLS FIRST, status_id NULLS FIRST, n DESC) AS seq
+        FROM status_list WHERE state IS NOT NULL
+    ),
+    outcomes AS (  -- the last status that is not 'inactive', and the last success
+        SELECT position,
+               arg_max(state, seq) FILTER (WHERE state <> 'inactive') AS state,
+               arg_max(status_at, seq) FILTER (WHERE state <> 'inactive') AS status_at,
+               arg_max(status_at, seq) FILTER (WHERE state = 'success') AS success_at
+        FROM ordered GROUP BY position
     ),
     github AS (
         SELECT k.position, k.line,
                regexp_extract(k.record ->> '$.repository_url', '/repos/([^/]+/[^/]+)$', 1) AS repo_found,
-               k.record ->> '$.id' AS id, lower(k.record ->> '$.sha') AS sha, s.state, s.status_at
-        FROM kinds k LEFT JOIN statuses s USING (position)
+               k.record ->> '$.id' AS id, lower(k.record ->> '$.sha') AS sha,
+               coalesce(k.record ->> '$.environment', 'production') AS environment,
+               CASE WHEN json_type(k.record -> '$.production_environment') = 'BOOLEAN'
+                    THEN (k.record ->> '$.production_environment') = 'true'
+                    ELSE list_contains({production}, lower(trim(coalesce(k.record ->> '$.environment', 'production'))))
+               END AS is_production,
+               o.position IS NOT NULL AS has_status, o.state, o.status_at, o.success_at
+        FROM kinds k LEFT JOIN outcomes o USING (position)
         WHERE k.kind = 'github'
     ),
     four_keys AS (
@@ -151,10 +180,15 @@ def _deployments_sql(path_repo: str | None) -> str:
     )
     SELECT position AS __position, line AS __raw,
            coalesce(coalesce(nullif(repo_found, ''), {fallback}) || '/', '') || 'deployments/' || id AS deployment_id,
-           coalesce(nullif(repo_found, ''), {fallback}) AS repo, status_at AS deployed_at,
-           CASE state WHEN 'success' THEN 'success' WHEN 'failure' THEN 'failure' WHEN 'error' THEN 'failure' END AS status,
+           coalesce(nullif(repo_found, ''), {fallback}) AS repo,
+           CASE WHEN state IN ('failure', 'error') AND success_at IS NOT NULL THEN success_at ELSE status_at END AS deployed_at,
+           CASE WHEN state = 'success' THEN 'success'
+                WHEN state IN ('failure', 'error') THEN CASE WHEN success_at IS NULL THEN 'failure' ELSE 'rolled_back' END
+           END AS status,
            list_filter([sha], lambda x: x IS NOT NULL) AS commit_shas,
-           CASE WHEN state IS NULL THEN 'no deployment status'
+           CASE WHEN NOT is_production THEN 'not a production environment: ' || left(environment, 40)
+                WHEN NOT has_status THEN 'no deployment status'
+                WHEN state IS NULL THEN 'no outcome: only inactive statuses'
                 WHEN state NOT IN ('success', 'failure', 'error') THEN 'unfinished deployment: ' || left(state, 40) END AS reason
     FROM github
     UNION ALL
@@ -173,3 +207,4 @@ SELECT __position AS position, __raw AS raw, reason FROM deployments_read WHERE 
 
 # settings
 DEPLOYMENTS_FOLDER = "github_deployments"
+PRODUCTION_ENVIRONMENTS = ("production", "prod", "live")  # environment names of a release (default of the setting)

@@ -88,9 +88,11 @@ def inputs(tmp_path: Path) -> InputDir:
 
 
 def run_load(
-    con: duckdb.DuckDBPyConnection, input_dir: Path, run_id: str = "run-1", *, now: datetime.datetime = NOW
+    con: duckdb.DuckDBPyConnection, input_dir: Path, run_id: str = "run-1", *, now: datetime.datetime = NOW,
+    source_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoadSummary:
-    return load_inputs(con, input_dir, run_id, max_future_skew=SKEW, now=now, default_prices=DEFAULT_PRICES)
+    return load_inputs(con, input_dir, run_id, max_future_skew=SKEW, now=now, default_prices=DEFAULT_PRICES,
+                       source_options=source_options)
 
 
 def table(con: duckdb.DuckDBPyConnection, name: str, columns: str = "*", order: str | None = None) -> list[tuple]:

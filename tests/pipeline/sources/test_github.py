@@ -5,7 +5,9 @@ import json
 import shutil
 
 import duckdb
+import pytest
 
+from pipeline.settings import ConfigError, Settings
 from pipeline.sources.github import read_github_deployments, read_github_pulls
 from tests.pipeline.conftest import FIXTURES, InputDir, rejected, run_load, table
 
@@ -99,3 +101,137 @@ def test_loaded_through_the_loader(con: duckdb.DuckDBPyConnection, inputs: Input
         ("pulls.json", 4, "not a pull request"),
         ("pulls.json", 5, "not a JSON object"),
     ]
+
+
+# --- production filter and status history (GitHub's REST schema: deployments with embedded statuses) ---
+
+def gh_deploy(id: int, statuses: list[tuple[int, str, str]], *, environment: str | None = "production",
+              production: bool | None = True) -> dict:
+    """A deployment as GET /repos/shop/checkout/deployments returns it, its statuses (id, state,
+    created_at) embedded newest first as GET .../statuses lists them; None leaves a field out."""
+    deployment = {"id": id, "sha": f"{id:040x}", "ref": "main", "created_at": "2026-10-06T09:00:00Z",
+                  "repository_url": "https://api.github.com/repos/shop/checkout", "transient_environment": False,
+                  "statuses": [{"id": sid, "state": state, "created_at": at, "environment": environment}
+                               for sid, state, at in sorted(statuses, key=lambda s: (s[2], s[0]), reverse=True)]}
+    if environment is not None:
+        deployment["environment"] = environment
+    if production is not None:
+        deployment["production_environment"] = production
+    return deployment
+
+
+def read_records(tmp_path, records: list[dict], **options) -> tuple[list[tuple], list[tuple]]:
+    """(position, status, deployed_at) rows and (position, reason) rejects of a JSON lines export."""
+    path = tmp_path / "deployments.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = read_github_deployments(path, **options)
+    return (out.rows["deployments"].select("__position", "status", "deployed_at").rows(),
+            out.rejects.select("position", "reason").rows())
+
+
+def test_only_production_deployments_load(tmp_path) -> None:
+    """production_environment decides when given; otherwise the environment name, case-insensitive."""
+    ok = [(1, "success", "2026-10-06T10:00:00Z")]
+    rows, rejects = read_records(tmp_path, [
+        gh_deploy(1, ok, environment="production-eu", production=True),   # flagged production: any name
+        gh_deploy(2, ok, environment="production", production=False),     # flagged not production
+        gh_deploy(3, ok, environment="PROD", production=None),            # no flag: a listed name
+        gh_deploy(4, ok, environment="Live", production=None),
+        gh_deploy(5, ok, environment="staging", production=None),
+        gh_deploy(6, ok, environment=None, production=None),              # neither: GitHub's default, production
+    ])
+    assert rows == [(1, "success", "2026-10-06T10:00:00Z"), (3, "success", "2026-10-06T10:00:00Z"),
+                    (4, "success", "2026-10-06T10:00:00Z"), (6, "success", "2026-10-06T10:00:00Z")]
+    assert rejects == [(2, "not a production environment: production"), (5, "not a production environment: staging")]
+    # the list is the adapter's argument: only `staging` now counts (the flag still wins)
+    rows, rejects = read_records(tmp_path, [gh_deploy(3, ok, environment="PROD", production=None),
+                                            gh_deploy(5, ok, environment="staging", production=None),
+                                            gh_deploy(1, ok, environment="x", production=True)], environments=["Staging"])
+    assert [r[0] for r in rows] == [2, 3]
+    assert rejects == [(1, "not a production environment: PROD")]
+
+
+def test_inactive_after_success_is_a_superseded_success(tmp_path) -> None:
+    rows, rejects = read_records(tmp_path, [gh_deploy(1, [
+        (11, "in_progress", "2026-10-06T10:00:00Z"), (12, "success", "2026-10-06T10:05:00Z"),
+        (13, "inactive", "2026-10-07T08:00:00Z"),  # a later deployment replaced it
+    ])])
+    assert rows == [(1, "success", "2026-10-06T10:05:00Z")]
+    assert rejects == []
+
+
+def test_failure_or_error_after_success_is_a_rollback(tmp_path) -> None:
+    rows, rejects = read_records(tmp_path, [
+        gh_deploy(1, [(11, "success", "2026-10-06T10:05:00Z"), (12, "failure", "2026-10-06T10:30:00Z")]),
+        gh_deploy(2, [(21, "success", "2026-10-06T11:05:00Z"), (22, "error", "2026-10-06T11:30:00Z"),
+                      (23, "inactive", "2026-10-07T08:00:00Z")]),
+        gh_deploy(3, [(31, "in_progress", "2026-10-06T12:00:00Z"), (32, "failure", "2026-10-06T12:05:00Z")]),
+        # same created_at: the higher id is the later status, whatever the listed order
+        gh_deploy(4, [(42, "failure", "2026-10-06T13:00:00Z"), (41, "success", "2026-10-06T13:00:00Z")]),
+        gh_deploy(5, [(52, "success", "2026-10-06T14:00:00Z"), (51, "failure", "2026-10-06T14:00:00Z")]),
+    ])
+    assert rows == [
+        (1, "rolled_back", "2026-10-06T10:05:00Z"),  # deployed_at: when it went live
+        (2, "rolled_back", "2026-10-06T11:05:00Z"),
+        (3, "failure", "2026-10-06T12:05:00Z"),      # never succeeded: a plain failure
+        (4, "rolled_back", "2026-10-06T13:00:00Z"),
+        (5, "success", "2026-10-06T14:00:00Z"),
+    ]
+    assert rejects == []
+
+
+def test_a_deployment_with_only_inactive_statuses_has_no_outcome(tmp_path) -> None:
+    rows, rejects = read_records(tmp_path, [
+        gh_deploy(1, [(11, "inactive", "2026-10-07T08:00:00Z")]),
+        gh_deploy(2, [(21, "inactive", "2026-10-07T08:00:00Z"), (22, "inactive", "2026-10-08T08:00:00Z")]),
+        gh_deploy(3, []),
+    ])
+    assert rows == []
+    assert rejects == [(1, "no outcome: only inactive statuses"), (2, "no outcome: only inactive statuses"),
+                       (3, "no deployment status")]
+
+
+def test_a_running_deployment_is_unfinished(tmp_path) -> None:
+    rows, rejects = read_records(tmp_path, [
+        gh_deploy(1, [(11, "queued", "2026-10-06T10:00:00Z")]),
+        gh_deploy(2, [(21, "failure", "2026-10-06T10:00:00Z"), (22, "pending", "2026-10-06T10:10:00Z")]),  # retried
+        gh_deploy(3, [(31, "success", "2026-10-06T10:00:00Z"), (32, "in_progress", "2026-10-06T11:00:00Z"),
+                      (33, "inactive", "2026-10-06T12:00:00Z")]),
+    ])
+    assert rows == []
+    assert rejects == [(1, "unfinished deployment: queued"), (2, "unfinished deployment: pending"),
+                       (3, "unfinished deployment: in_progress")]
+
+
+def test_the_configured_environments_reach_the_adapter_through_a_load(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir, tmp_path
+) -> None:
+    config = tmp_path / "goodhart.toml"
+    config.write_text('[sources.github_deployments]\nenvironments = ["live", "Canary"]\n')
+    settings = Settings.from_file(config)
+    assert settings.source_options == {"github_deployments": {"environments": ["live", "Canary"]}}
+    ok = [(1, "success", "2026-10-06T10:00:00Z")]
+    inputs.jsonl("sources/github_deployments/shop.jsonl", [
+        gh_deploy(1, ok, environment="production", production=None),  # the default list's, not this one's
+        gh_deploy(2, ok, environment="canary", production=None),
+        gh_deploy(3, ok, environment="LIVE", production=None),
+        gh_deploy(4, ok, environment="qa", production=True),
+    ])
+    summary = run_load(con, inputs.path, source_options=settings.source_options)
+    assert table(con, "deployments WHERE repo = 'shop/checkout'", "deployment_id, status") == [
+        ("shop/checkout/deployments/2", "success"), ("shop/checkout/deployments/3", "success"),
+        ("shop/checkout/deployments/4", "success"),
+    ]
+    assert rejected(con, "deployments") == [("shop.jsonl", 1, "not a production environment: production")]
+    assert summary.datasets["deployments"].rows_rejected == 1
+    # without settings the adapter's default list applies
+    assert Settings().source_options == {"github_deployments": {"environments": ["production", "prod", "live"]}}
+
+
+@pytest.mark.parametrize("toml", ['environments = "production"', "environments = [1]", 'environments = [""]',
+                                  'colours = ["red"]'])
+def test_bad_environment_settings_are_refused(toml: str, tmp_path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[sources.github_deployments]\n{toml}\n")
+    with pytest.raises(ConfigError, match=r"\[sources.github_deployments\]"):
+        Settings.from_file(config)
