@@ -13,23 +13,21 @@ directory AS (SELECT user_id, team, org FROM people),
 session_activity_weeks AS (SELECT * FROM session_weeks),
 hour_counts AS (SELECT * FROM user_hour_prompts),
 
-idle_sessions AS (
-    -- an agent kept busy: many calls of almost no output each, no code kept (known), nothing
-    -- deployed. Honest agent calls write ~500 tokens (Copilot and TraceLab traces); a session
-    -- whose lines are not reported is never idle.
-    SELECT session_id
+session_kinds AS (
+    -- what each session was, decided once: read by the request, prompt and session rollups below
+    SELECT
+        session_id,
+        -- idle: an agent kept busy, many calls of almost no output each, no code kept (known),
+        -- nothing deployed. Honest agent calls write ~500 tokens (Copilot and TraceLab traces); a
+        -- session whose lines are not reported is never idle.
+        coalesce(requests >= getvariable('idle_min_requests')
+                 AND output_per_request <= getvariable('idle_output_per_request')
+                 AND lines_accepted = 0 AND NOT deployed, false) AS idle,
+        -- codeless: worked in a repository, kept no code (lines reported, all 0) and fed no merged
+        -- change on evidence: exploration, or volume dressed as work
+        coalesce(len(repos) > 0 AND lines_accepted = 0 AND merged_changes = 0 AND deployed IS NOT NULL,
+                 false) AS codeless
     FROM sessions
-    WHERE requests >= getvariable('idle_min_requests')
-        AND output_per_request <= getvariable('idle_output_per_request')
-        AND lines_accepted = 0 AND NOT deployed
-),
-
-codeless_sessions AS (
-    -- sessions that worked in a repository, kept no code (lines reported, all 0) and fed no merged
-    -- change on evidence: exploration, or volume dressed as work
-    SELECT session_id
-    FROM sessions
-    WHERE len(repos) > 0 AND lines_accepted = 0 AND merged_changes = 0 AND deployed IS NOT NULL
 ),
 
 request_tokens AS (
@@ -50,10 +48,11 @@ request_tokens AS (
         -- weeks later): pending, not unmerged
         coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL AND len(sessions.commit_shas) = 0,
                  false) AS unmerged,
-        requests.session_id IN (SELECT session_id FROM idle_sessions) AS idle,
-        requests.session_id IN (SELECT session_id FROM codeless_sessions) AS codeless
+        coalesce(kinds.idle, false) AS idle,
+        coalesce(kinds.codeless, false) AS codeless
     FROM requests
     LEFT JOIN sessions USING (session_id)
+    LEFT JOIN session_kinds AS kinds USING (session_id)
 ),
 
 request_weeks AS (SELECT DISTINCT user_id, week_start FROM request_tokens),
@@ -152,7 +151,7 @@ prompt_week AS (
         prompts.prompt_length,
         prompts.lines_accepted,
         prompts.commit_sha,
-        prompts.session_id IN (SELECT session_id FROM idle_sessions) AS idle_session,
+        coalesce(kinds.idle, false) AS idle_session,
         repeats.exact_repeat_in_session,
         repeats.near_repeat_in_session,
         repeats.exact_repeat_in_week,
@@ -160,6 +159,7 @@ prompt_week AS (
         repeats.gap_seconds
     FROM prompts
     JOIN repeats USING (invocation_id)
+    LEFT JOIN session_kinds AS kinds ON kinds.session_id = prompts.session_id
 ),
 
 prompting AS (
@@ -191,10 +191,11 @@ session_activity AS (
         session_activity_weeks.user_id,
         session_activity_weeks.week_start,
         count(*) AS sessions,
-        count(*) FILTER (WHERE session_id IN (SELECT session_id FROM codeless_sessions)) AS codeless_repo_sessions,
+        count(*) FILTER (WHERE kinds.codeless) AS codeless_repo_sessions,
         max(sessions.longest_near_run) AS longest_near_run
     FROM session_activity_weeks
     JOIN sessions USING (session_id)
+    JOIN session_kinds AS kinds USING (session_id)
     GROUP BY ALL
 ),
 
