@@ -1,10 +1,36 @@
--- change_deployments: one row per change (change_id), with whether and when it reached production.
+-- change_deployments: one row per change (change_id), with whether and when it reached production,
+-- and whether it declares the AI sessions that fed it.
 -- Deployed means a `success` deployment lists the change; failed and rolled-back ones do not
--- count, a later successful one does.
+-- count, a later successful one does. lines_changed is NULL when the source reports neither
+-- added nor deleted lines (unknown, not an empty change). names_ai_sessions: the change names a
+-- session we hold (a trailer); merges_ai_commits: it merges a commit an assistant made in a
+-- session we hold. Such a change has said which sessions fed it (session_links).
 
 WITH
 raw_changes AS (SELECT * FROM changes),
 raw_deployments AS (SELECT * FROM deployments),
+assistant_commits AS (SELECT DISTINCT lower(commit_sha) AS commit_sha FROM invocations WHERE commit_sha IS NOT NULL),
+
+named_sessions AS (
+    SELECT change_id, unnest(ai_session_ids) AS session_id
+    FROM raw_changes
+),
+
+declared AS (
+    SELECT change_id, true AS names_ai_sessions, false AS merges_ai_commits
+    FROM named_sessions
+    WHERE session_id IN (SELECT session_id FROM invocations) OR session_id IN (SELECT session_id FROM token_usage)
+    UNION ALL
+    SELECT merged.change_id, false, true
+    FROM (SELECT change_id, lower(unnest(commit_shas)) AS commit_sha FROM raw_changes) AS merged
+    WHERE merged.commit_sha IN (SELECT commit_sha FROM assistant_commits)
+),
+
+declarations AS (
+    SELECT change_id, bool_or(names_ai_sessions) AS names_ai_sessions, bool_or(merges_ai_commits) AS merges_ai_commits
+    FROM declared
+    GROUP BY change_id
+),
 
 shipments AS (
     SELECT deployment_id, deployed_at, status, unnest(change_ids) AS change_id
@@ -29,12 +55,17 @@ SELECT
     c.merged_at,
     c.lines_added,
     c.lines_deleted,
-    coalesce(c.lines_added, 0) + coalesce(c.lines_deleted, 0) AS lines_changed,
-    coalesce(c.lines_added, 0) + coalesce(c.lines_deleted, 0) <= getvariable('tiny_change_lines') AS is_tiny,
+    CASE WHEN c.lines_added IS NOT NULL OR c.lines_deleted IS NOT NULL
+         THEN coalesce(c.lines_added, 0) + coalesce(c.lines_deleted, 0) END AS lines_changed,
+    CASE WHEN c.lines_added IS NOT NULL OR c.lines_deleted IS NOT NULL
+         THEN coalesce(c.lines_added, 0) + coalesce(c.lines_deleted, 0) <= getvariable('tiny_change_lines') END AS is_tiny,
     coalesce(d.deployment_attempts, 0) AS deployment_attempts,
     coalesce(d.failed_deployments, 0) AS failed_deployments,
     d.first_success.at AS first_deployed_at,
     d.first_success.id AS first_deployment_id,
-    d.first_success IS NOT NULL AS deployed
+    d.first_success IS NOT NULL AS deployed,
+    coalesce(declarations.names_ai_sessions, false) AS names_ai_sessions,
+    coalesce(declarations.merges_ai_commits, false) AS merges_ai_commits
 FROM raw_changes AS c
 LEFT JOIN per_change AS d USING (change_id)
+LEFT JOIN declarations USING (change_id)

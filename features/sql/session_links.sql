@@ -14,9 +14,11 @@
 -- session that kept no code gets 0 from a time window alone; one whose source reports no lines
 -- gets NULL (unknown, not zero: `evidence` says so). A window link also gets 0 when stronger
 -- evidence places the session's work elsewhere: the session is linked explicitly (a trailer, a
--- commit it made, a review naming it) to any change, or an earlier change of the author's in that
--- repository merged after the session started (work ships in the next change, not in every one
--- of the following days). A window review link is credited when the
+-- commit it made, a review naming it) to any change; the change names its AI sessions and not this
+-- one; the change lists commits other sessions made and none of the commits this session made in
+-- the repository (so it was not squashed away); or an earlier change of the author's in that
+-- repository, not so excluded, merged after the session started (work ships in the next change,
+-- not in every one of the following days). A window review link is credited when the
 -- review carried feedback (comments, or changes requested) and gets 0 for a bare approval (nothing
 -- the session could have produced shows); NULL when the comment count is not reported.
 -- weight splits each session's tokens over its credited (or unknown) links so nothing is
@@ -106,11 +108,26 @@ explicitly_linked AS (
     UNION SELECT session_id FROM explicit_review
 ),
 
-next_merge AS (
-    -- per session and repository, the first of the author's changes merged in its window
-    SELECT session_id, repo, min(c.merged_at) AS merged_at
+window_links AS (
+    -- a window link and whether the change's own declaration leaves this session out
+    SELECT
+        inferred.session_id,
+        inferred.change_id,
+        c.repo,
+        c.merged_at,
+        c.names_ai_sessions AS names_other_sessions,  -- naming this one would make the link explicit
+        coalesce(c.merges_ai_commits AND kept.commits_made > 0, false) AS lists_other_commits
     FROM inferred
     JOIN changes AS c USING (change_id)
+    LEFT JOIN kept ON kept.session_id = inferred.session_id AND kept.repo = c.repo
+),
+
+next_merge AS (
+    -- per session and repository, the first of the author's changes merged in its window that
+    -- does not leave the session out
+    SELECT session_id, repo, min(merged_at) AS merged_at
+    FROM window_links
+    WHERE NOT (names_other_sessions OR lists_other_commits)
     GROUP BY session_id, repo
 ),
 
@@ -160,15 +177,19 @@ credited AS (
         feedback.gave_feedback,
         feedback.comments_unknown,
         linked.session_id IS NOT NULL AS linked_elsewhere,
-        changes.merged_at > next_merge.merged_at AS earlier_change,
+        coalesce(window_link.names_other_sessions, false) AS names_other_sessions,
+        coalesce(window_link.lists_other_commits, false) AS lists_other_commits,
+        coalesce(changes.merged_at > next_merge.merged_at, false) AS earlier_change,
         CASE
             WHEN pairs.method LIKE 'explicit%' THEN 1.0
             WHEN pairs.method = 'inferred_review_window' THEN
                 -- a session that wrote code in the repository was authoring, not reviewing
                 CASE WHEN kept.lines_kept > 0 OR kept.commits_made > 0 THEN 0.0
                      WHEN feedback.gave_feedback THEN 1.0 WHEN feedback.comments_unknown THEN NULL ELSE 0.0 END
-            WHEN linked.session_id IS NOT NULL OR changes.merged_at > next_merge.merged_at THEN 0.0
-            WHEN kept.lines_kept IS NULL THEN NULL
+            WHEN linked.session_id IS NOT NULL OR window_link.names_other_sessions OR window_link.lists_other_commits
+                 OR changes.merged_at > next_merge.merged_at THEN 0.0
+            WHEN kept.lines_kept = 0 THEN 0.0
+            WHEN kept.lines_kept IS NULL OR changes.lines_changed IS NULL THEN NULL
             ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
     FROM pairs
@@ -177,6 +198,9 @@ credited AS (
     LEFT JOIN kept ON kept.session_id = pairs.session_id AND kept.repo = changes.repo
     LEFT JOIN explicitly_linked AS linked
         ON pairs.method = 'inferred_author_repo_window' AND linked.session_id = pairs.session_id
+    LEFT JOIN window_links AS window_link
+        ON pairs.method = 'inferred_author_repo_window'
+        AND window_link.session_id = pairs.session_id AND window_link.change_id = pairs.change_id
     LEFT JOIN next_merge
         ON pairs.method = 'inferred_author_repo_window'
         AND next_merge.session_id = pairs.session_id AND next_merge.repo = changes.repo
@@ -207,9 +231,15 @@ SELECT
                  WHEN credited.comments_unknown THEN 'time window only: the person reviewed the change (comments not reported)'
                  ELSE 'time window only: the person approved the change without feedback' END
         WHEN credited.linked_elsewhere THEN 'time window only: the session is linked on evidence to another change'
+        WHEN credited.names_other_sessions THEN 'time window only: the change names its AI sessions, not this one'
+        WHEN credited.lists_other_commits
+            THEN 'time window only: the change lists the commits of its AI sessions, none of this session''s'
         WHEN credited.earlier_change THEN 'time window only: an earlier change of the author''s in the repository took the session''s work'
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
         WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
+        WHEN changes.lines_changed IS NULL
+            THEN printf('time window only: %d lines kept in the repository; the change''s size is not reported (unknown)',
+                        credited.lines_kept::BIGINT)
         ELSE printf('%d lines kept in the repository, of a %d-line change', credited.lines_kept::BIGINT,
                     changes.lines_changed::BIGINT)
     END AS evidence,

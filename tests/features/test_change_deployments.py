@@ -47,7 +47,7 @@ def test_change_columns_lines_and_tiny(con):
     assert got == {
         "ten": dict(lines_changed=10, is_tiny=True),   # 7 + 3 <= 10
         "eleven": dict(lines_changed=11, is_tiny=False),
-        "null-lines": dict(lines_changed=0, is_tiny=True),
+        "null-lines": dict(lines_changed=None, is_tiny=None),  # not reported: unknown, not an empty change
         "big": dict(lines_changed=800, is_tiny=False),
     }
     assert rows(con, "SELECT change_id, repo, author_id, merged_at FROM change_deployments WHERE change_id = 'ten'") == [

@@ -182,3 +182,37 @@ def test_a_session_that_wrote_code_in_the_repository_is_not_credited_as_the_revi
     assert links(con, "method", "credit", "evidence") == {("wrote", "c1"): dict(
         method="inferred_review_window", credit=0.0,
         evidence="time window only: the session wrote code in the repository, so it was not the review")}
+
+
+def test_a_change_that_declares_its_sessions_gives_no_window_credit_to_others(con):
+    # u1 works in repo-a on Monday morning; three of u1's changes there merge the same afternoon
+    prompts = [dict(session_id=s, user_id="u1", repo="repo-a", ts=ts, lines_accepted=lines, commit_sha=sha)
+               for s, ts, lines, sha in (
+                   ("committer", "2026-10-05 09:00", 20, None), ("committer", "2026-10-05 10:00", None, "aaaa"),
+                   ("hand-coder", "2026-10-05 09:00", 10, None), ("hand-coder", "2026-10-05 10:00", None, None),
+                   ("named", "2026-10-05 09:00", 5, None), ("agent", "2026-10-05 09:00", 5, "bbbb"))]
+    insert(con, "invocations", prompts)
+    insert(con, "changes", [
+        dict(change_id="names-other", merged_at="2026-10-05 11:00", ai_session_ids=["named"], lines_added=40),
+        dict(change_id="lists-other", merged_at="2026-10-05 12:00", commit_shas=["BBBB", "cccc"], lines_added=40),
+        dict(change_id="undeclared", merged_at="2026-10-05 13:00", lines_added=40),
+    ])
+    build(con, upto="session_links")
+    got = links(con, "credit", "evidence")
+    names = "time window only: the change names its AI sessions, not this one"
+    assert got[("committer", "names-other")] == got[("hand-coder", "names-other")] == dict(credit=0.0, evidence=names)
+    # the commit it made is not among the change's: its work is not in there
+    assert got[("committer", "lists-other")] == dict(
+        credit=0.0, evidence="time window only: the change lists the commits of its AI sessions, none of this session's")
+    # a session that committed nothing may have fed it by hand: the first change not excluded takes its work
+    assert got[("hand-coder", "lists-other")] == dict(credit=0.25, evidence="10 lines kept in the repository, of a 40-line change")
+    assert got[("hand-coder", "undeclared")]["credit"] == 0.0
+    assert got[("committer", "undeclared")] == dict(credit=0.5, evidence="20 lines kept in the repository, of a 40-line change")
+
+
+def test_a_change_of_unreported_size_gives_unknown_window_credit(con):
+    insert(con, "invocations", [dict(session_id="s1", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=12)])
+    insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-05 11:00", lines_added=None, lines_deleted=None)])
+    build(con, upto="session_links")
+    assert links(con, "credit", "evidence") == {("s1", "c1"): dict(
+        credit=None, evidence="time window only: 12 lines kept in the repository; the change's size is not reported (unknown)")}
