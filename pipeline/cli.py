@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cron", default=None, help="cron expression (default: daily at 06:00 UTC)")
     serve.add_argument("--report-dir", type=Path, metavar="DIR", help="also write the finance report there after each run")
 
+    board = commands.add_parser("leaderboard", help="AI-assisted shipped work per team (or person), the honest leaderboard")
+    board.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
+    board.add_argument("--weeks", type=_positive_int, default=4, help="the last N weeks of the run (default 4)")
+    board.add_argument("--by", choices=("team", "person"), default="team",
+                       help="rank teams (default) or people (names individuals: only on request)")
+    board.add_argument("--top", type=_positive_int, default=20, help="show the first N (default 20)")
+
     sql = commands.add_parser("sql", help="a read-only SQL session on a published database (or one query, printed whole)")
     sql.add_argument("db", type=Path, metavar="FILE", help="a database written by goodhart run")
     sql.add_argument("query", nargs="?", metavar="QUERY", help="run this one query and exit (default: an interactive session)")
@@ -145,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _quiet_libraries(args.verbose)
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
                 "report": cmd_report, "label": cmd_label, "purge": cmd_purge, "serve": cmd_serve, "sql": cmd_sql,
-                "curve": cmd_curve}
+                "curve": cmd_curve, "leaderboard": cmd_leaderboard}
     kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
     args.on_stage = _kill_at(kill_at) if kill_at else None
     from pipeline.workspace import RunInProgressError
@@ -377,6 +384,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
                     cron=args.cron or flows.DEFAULT_CRON, report_dir=str(args.report_dir) if args.report_dir else None)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> None:
+    from pipeline.leaderboard import LeaderboardError, format_leaderboard, leaderboard
+
+    try:
+        frame = leaderboard(args.db, weeks=args.weeks, by=args.by, top=args.top)
+    except LeaderboardError as error:
+        raise UsageError(str(error)) from None
+    print(format_leaderboard(frame, args.by))
 
 
 def cmd_sql(args: argparse.Namespace) -> None:

@@ -208,7 +208,7 @@ def publish_scores(
         progress.current().advance()
     if fresh and stored == 0:  # no usage at all: the tables still get their columns
         _store(con, score_partition(read_partition(con, None), detectors_config), levels, create=True)
-    for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags"):
+    for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags", "shipped_work"):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline', table)}")
     con.execute(read_sql("pipeline", "views"))
     return summarise(con)

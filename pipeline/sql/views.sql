@@ -36,3 +36,24 @@ SELECT l.session_id, s.user_id, l.change_id, l.method, l.methods, l.confidence, 
 FROM session_links AS l
 JOIN sessions AS s USING (session_id)
 JOIN change_deployments AS c USING (change_id);
+
+-- honest_leaderboard: AI-assisted shipped work per team and week (docs/leaderboard.md), from
+-- shipped_work; most shipped work first. People are ranked only on request (`goodhart leaderboard
+-- --by person` reads shipped_work).
+CREATE OR REPLACE VIEW honest_leaderboard AS
+SELECT week_start, team, org,
+       rank() OVER (PARTITION BY week_start ORDER BY sum(shipped_units) DESC) AS rank,
+       count(DISTINCT user_id) AS people,
+       sum(shipped_units) AS shipped_units,
+       sum(shipped_units) / count(DISTINCT user_id) AS shipped_units_per_person,
+       sum(held_units) AS held_units,
+       sum(ai_deployed_changes) AS ai_deployed_changes,
+       sum(changes_of_unknown_evidence) AS changes_of_unknown_evidence,
+       sum(tokens) AS tokens,
+       sum(cost_usd) AS cost_usd,
+       sum(tokens) / nullif(sum(shipped_units + held_units), 0) AS tokens_per_unit,
+       sum(cost_usd) / nullif(sum(shipped_units + held_units), 0) AS cost_per_unit,
+       sum(wasted_cost_usd) / nullif(sum(cost_usd), 0) AS flagged_waste_share
+FROM shipped_work
+GROUP BY week_start, team, org
+ORDER BY week_start, rank, team;
