@@ -27,7 +27,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun, State
 
 from features.build import FeatureBuild
-from pipeline import progress, runs, stages
+from pipeline import alerts, permissions, progress, root_cause, runs, stages
 from pipeline.load import LoadSummary
 from pipeline.report import ReportSummary, write_report
 from pipeline.settings import Settings
@@ -119,12 +119,23 @@ def finance_report_task(db: Path, report_dir: Path) -> ReportSummary:
 @flow(name="goodhart-report")
 def report_flow(result: stages.RunResult, report_dir: Path | None = None) -> str:
     """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
-    markdown = run_summary_markdown(result)
+    markdown = run_summary_markdown(result) + root_cause.markdown(result.db_path)
     if report_dir is not None:
         report = finance_report_task(result.db_path, report_dir)
         markdown += f"- finance report: `{report.out_dir / 'report.html'}`\n"
     create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
     return markdown
+
+
+@task
+def send_alerts_task(db: Path, settings: Settings, now: datetime, run_id: str | None) -> alerts.AlertSummary:
+    return alerts.send_alerts(db, settings.alert_subscriptions, now=now, run_id=run_id)
+
+
+@flow(name="goodhart-alerts")
+def alerts_flow(db: Path, settings: Settings, now: datetime, run_id: str | None = None) -> alerts.AlertSummary:
+    """After a run has published: send each `[[alerts]]` subscription what it has due (docs/alerts.md)."""
+    return send_alerts_task(db, settings, now, run_id)
 
 
 def _announce_start(flow: Any, flow_run: FlowRun, state: State) -> None:
@@ -161,7 +172,8 @@ def _detection(
     started_at = runs.utc_now()
     run_id = runs.new_run_id(started_at)
     report.stage("opening the database")
-    with run_lock(db_path), building(db_path) as work:
+    modes = permissions.for_group(settings.group_readable)
+    with run_lock(db_path, modes=modes), building(db_path, modes=modes) as work:
         stages.begin(work, run_id, started_at, input_path, settings)
         report.done(stages.database_line(db_path, work))
         report.stage("loading input files")
@@ -189,6 +201,8 @@ def _detection(
     if report_dir is not None:
         report.stage("writing the finance report")
     report_flow(result, report_dir)
+    if settings.alert_subscriptions:
+        alerts_flow(db_path, settings, started_at, run_id)
     if report_dir is not None:
         report.done(f"finance report: {report_dir / 'report.html'}")
     return result

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="chat-style assistant use, or 2026 agent sessions calibrated to published traces (docs/worlds.md)")
     generate.add_argument("--intensity", type=float, default=1.0,
                           help="how hard gamers game, agentic worlds only (0.25, 0.5, 1.0 for a curve; default 1.0)")
+    generate.add_argument("--vendor", action="store_true",
+                          help="write the agentic world as the vendors export it: sources/ and people.csv (docs/sources.md)")
 
     demo = commands.add_parser("demo", help="generate a sample world and run the whole pipeline on it")
     demo.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="where to put the world and database")
@@ -127,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--before", required=True, type=_iso_date, metavar="DATE", help="YYYY-MM-DD (UTC midnight)")
     purge.add_argument("--wait", action="store_true", help="wait for a running run instead of exiting")
 
+    rekey = commands.add_parser(
+        "rekey", help="make the installation's fingerprint key the database's, after rotating it (docs/security.md)")
+    rekey.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
+    rekey.add_argument("--config", type=_existing_file, metavar="FILE", help="the settings naming the key's file or block")
+    rekey.add_argument("--wait", action="store_true", help="wait for a running run instead of exiting")
+
     serve = commands.add_parser("serve", help="serve the detection flow as a Prefect deployment on a cron schedule")
     serve.add_argument("--input", required=True, type=_existing_dir, metavar="DIR")
     serve.add_argument("--db", required=True, type=Path, metavar="FILE")
@@ -141,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rank teams (default) or people (names individuals: only on request)")
     board.add_argument("--top", type=_positive_int, default=20, help="show the first N (default 20)")
 
+    explain = commands.add_parser("explain", help="write a flag's case file: one self-contained HTML page telling its story")
+    explain.add_argument("flag", metavar="FLAG_ID", help="flags.flag_id, e.g. user_week:u0042:2026-10-05 or session:s-1")
+    explain.add_argument("--db", required=True, type=_existing_file, metavar="FILE")
+    explain.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write the case file into")
+
     sql = commands.add_parser("sql", help="a read-only SQL session on a published database (or one query, printed whole)")
     sql.add_argument("db", type=Path, metavar="FILE", help="a database written by goodhart run")
     sql.add_argument("query", nargs="?", metavar="QUERY", help="run this one query and exit (default: an interactive session)")
@@ -152,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _quiet_libraries(args.verbose)
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
                 "report": cmd_report, "label": cmd_label, "purge": cmd_purge, "serve": cmd_serve, "sql": cmd_sql,
-                "curve": cmd_curve, "leaderboard": cmd_leaderboard}
+                "curve": cmd_curve, "explain": cmd_explain, "leaderboard": cmd_leaderboard, "rekey": cmd_rekey}
     kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
     args.on_stage = _kill_at(kill_at) if kill_at else None
     from pipeline.workspace import RunInProgressError
@@ -215,7 +228,8 @@ def _kill_at(spec: str) -> Callable[[str], None]:
 def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):
     """Every check that needs no run, made before anything starts (Prefect included), so that a
     usage error is one line within a second: the settings, the input folder's required datasets,
-    the database path, and whether another run or writer holds the database."""
+    the database path, whether another run or writer holds the database, and the fingerprint key."""
+    from pipeline import fingerprint_key, permissions
     from pipeline.load import check_input_dir
     from pipeline.settings import Settings
     from pipeline.workspace import refuse_if_writer, run_lock
@@ -225,9 +239,10 @@ def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):
         raise UsageError(f"--db must be a file, not a directory: {db}")
     check_input_dir(input_dir)
     if not wait and db.parent.is_dir():
-        with run_lock(db):
+        with run_lock(db, modes=permissions.for_group(settings.group_readable)):
             pass
     refuse_if_writer(db)
+    fingerprint_key.preflight(db, settings)
     return settings
 
 
@@ -283,6 +298,9 @@ def _print_result(result) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from data.generate import generate_world
 
+    if args.vendor:
+        _generate_vendor_world(args)
+        return
     try:
         summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed,
                                  file_format=args.file_format, style=args.style, intensity=args.intensity)
@@ -291,6 +309,26 @@ def cmd_generate(args: argparse.Namespace) -> None:
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
     print(f"wrote {summary.out_dir}: {rows}")
     print(f"  labels: {summary.gaming_user_weeks:,} gaming of {summary.user_weeks:,} user-weeks in {summary.out_dir / 'labels'}")
+
+
+def _generate_vendor_world(args: argparse.Namespace) -> None:
+    """An agentic world written as vendor exports (data/vendor_export.py); its contract form is not kept."""
+    import tempfile
+
+    from data.generate import generate_world
+    from data.vendor_export import export_vendor_world
+
+    if args.style != "agentic" or args.file_format != "parquet":
+        raise UsageError("--vendor writes agentic worlds: add --style agentic (and no --format)")
+    with tempfile.TemporaryDirectory() as world:
+        try:
+            generate_world(Path(world), users=args.users, weeks=args.weeks, seed=args.seed, style="agentic",
+                           intensity=args.intensity)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        export = export_vendor_world(Path(world), args.out)
+    files = ", ".join(f"{source} {len(paths)}" for source, paths in export.files.items())
+    print(f"wrote {export.out_dir}: people.csv, sources/ ({files} files), labels/, vendor_ids/")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -367,6 +405,14 @@ def cmd_purge(args: argparse.Namespace) -> None:
     print(f"purged usage before {args.before} from {args.db}: {deleted} (recorded as {summary.purge_id})")
 
 
+def cmd_rekey(args: argparse.Namespace) -> None:
+    from pipeline.fingerprint_key import adopt_key
+    from pipeline.runs import utc_now
+    from pipeline.settings import Settings
+
+    print(adopt_key(args.db, Settings.from_file(args.config), now=utc_now(), wait=args.wait))
+
+
 def cmd_label(args: argparse.Namespace) -> None:
     from pipeline.runs import utc_now
     from pipeline.verdicts import record_verdict
@@ -394,6 +440,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
     except LeaderboardError as error:
         raise UsageError(str(error)) from None
     print(format_leaderboard(frame, args.by))
+
+
+def cmd_explain(args: argparse.Namespace) -> None:
+    from pipeline.case_file import write_case_file
+
+    print(f"wrote {write_case_file(args.db, args.flag, args.out)}")
 
 
 def cmd_sql(args: argparse.Namespace) -> None:

@@ -45,7 +45,9 @@ import pyarrow as pa
 
 from pipeline import progress, readers, reconcile, sources, storage
 from pipeline.errors import UsageError
-from pipeline.fingerprint import simhash64
+from pipeline.fingerprint import (
+    FingerprintKey, keyed_raw_sql, keyed_sql, simhash64, simhash_key_of, text_fingerprint_sql, use_key,
+)
 from pipeline.readers import glob_literal, quote_ident, sql_literal
 
 
@@ -84,6 +86,7 @@ def load_inputs(
     now: datetime.datetime,
     default_prices: Path,
     source_options: Mapping[str, Mapping[str, Any]] | None = None,
+    key: FingerprintKey,
 ) -> LoadSummary:
     """Load every dataset of the contract found in `input_dir`; files loaded before are skipped.
 
@@ -92,8 +95,10 @@ def load_inputs(
     Timestamps later than `now + max_future_skew` are rejected. Rows without cost_usd are priced
     from the input `prices` dataset, falling back per model to `default_prices`. `source_options`
     maps a source name to keyword arguments for its adapter (the run's `[sources.NAME]` settings).
+    Prompts are fingerprinted under `key` (pipeline.fingerprint), which stays in the connection's memory.
     """
     storage.create_raw_tables(con)
+    use_key(con, key)
     _require_utc_session(con)
     input_dir = Path(input_dir)
     found = check_input_dir(input_dir)
@@ -454,14 +459,14 @@ def _claimed_keys_sql(spec: DatasetSpec) -> str:
 def _register_simhashes(
     con: duckdb.DuckDBPyConnection, relation: str, columns: dict[str, str], file_id: str, view_name: str
 ) -> None:
-    """Per row with a prompt text: its sha256, length and SimHash, by (__file_id, __position).
+    """Per row with a prompt text: its keyed fingerprint, length and SimHash, by (__file_id, __position).
     A view over Python memory, not a table; the texts themselves are dropped once hashed."""
     text = _text_of(quote_ident("prompt_text"), columns["prompt_text"])
     rows = con.sql(
-        f"SELECT __file_id, __position, sha256(text) AS fingerprint, length(text) AS length, text "
+        f"SELECT __file_id, __position, {text_fingerprint_sql('text')} AS fingerprint, length(text) AS length, text "
         f"FROM (SELECT {file_id} AS __file_id, __position, {text} AS text FROM {relation}) WHERE text IS NOT NULL"
     ).to_arrow_table()
-    view = rows.drop_columns(["text"]).append_column("simhash", simhash64(rows["text"]).to_arrow())
+    view = rows.drop_columns(["text"]).append_column("simhash", simhash64(rows["text"], key=simhash_key_of(con)).to_arrow())
     del rows
     # in record batches, so that DuckDB scans the view on all its threads
     con.register(view_name, pa.Table.from_batches(view.to_batches(max_chunksize=VIEW_BATCH_ROWS), view.schema))
@@ -622,7 +627,7 @@ def _commit_dataset(
         rejected = con.execute(
             f"""
             INSERT INTO rejected_rows (run_id, dataset, source_file, position, raw, reason)
-            SELECT {sql_literal(state.run_id)}, {sql_literal(spec.name)}, f.path, r.position, r.raw, r.reason
+            SELECT {sql_literal(state.run_id)}, {sql_literal(spec.name)}, f.path, r.position, {keyed_raw_sql('r.raw')}, r.reason
             FROM {REJECTED} r JOIN {files_view} f USING (file_id)
             ORDER BY r.file_id, r.position
             """
@@ -922,7 +927,7 @@ class DatasetSpec:
             has_fingerprint = "s.fingerprint IS NOT NULL" if has_text else f"{text} IS NOT NULL"
             out["prompt_fingerprint"] = (
                 f"CASE WHEN {has_fingerprint} THEN {'s.fingerprint' if has_text else 'NULL'} "
-                f"WHEN {given_hash} IS NOT NULL THEN 'hash:' || {given_hash} END"
+                f"WHEN {given_hash} IS NOT NULL THEN 'hash:' || {keyed_sql(given_hash)} END"
             )
             out["prompt_simhash"] = "s.simhash" if has_text else "NULL"
             out["prompt_length"] = f"coalesce({values['prompt_length']}, {'s.length' if has_text else f'length({text})'})"
@@ -1074,5 +1079,22 @@ DATASETS: tuple[DatasetSpec, ...] = (  # prices first: token_usage is priced fro
         ),
         required=False,
         columns=("review_id", "change_id", "reviewer_id", "submitted_at", "state", "ai_session_ids", "comments"),
+    ),
+    DatasetSpec(  # optional; a commit SHA names one commit whatever the repository (a fork holds the same one)
+        "ai_commits", "commit_sha",
+        (
+            Field("commit_sha", "string", required=True),
+            Field("repo", "string"),
+            Field("user_id", "string"),
+            Field("committed_at", "timestamp"),
+            Field("ai_lines_added", "integer", max_value=COUNT_MAX),
+            Field("ai_lines_deleted", "integer", max_value=COUNT_MAX),
+            Field("lines_added", "integer", max_value=COUNT_MAX),
+            Field("lines_deleted", "integer", max_value=COUNT_MAX),
+            Field("tool", "string"),
+        ),
+        required=False,
+        columns=("commit_sha", "repo", "user_id", "committed_at", "ai_lines_added", "ai_lines_deleted", "lines_added",
+                 "lines_deleted", "tool"),
     ),
 )

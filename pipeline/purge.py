@@ -6,7 +6,8 @@ deletes the `token_usage` and `invocations` rows with `ts` before DATE (00:00 UT
 the feature tables, the score tables, flags and views from what is left, with the settings of the
 last completed run (so a purge never re-tunes detection). Like a run, it works on a private copy
 under the run lock and publishes with one rename: readers see the database before or after the
-purge, never half of it; a killed purge changes nothing. Each purge is recorded in `purges`.
+purge, never half of it; a killed purge changes nothing. Each purge is recorded in `purges`, with
+the OS account and host that ran it.
 
 Not purged: changes, deployments and people (not usage); `rejected_rows` (raw text of rows that
 were never loaded, prompt text already redacted); analysts' `verdicts`. Files loaded before are
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from features.build import FEATURE_TABLES
 from pipeline import stages
-from pipeline.runs import utc_now
+from pipeline.runs import os_identity, utc_now
 from pipeline.settings import Settings, deep_merge, default_config
 from pipeline.storage import connect, create_raw_tables
 from pipeline.workspace import building, run_lock
@@ -39,8 +40,12 @@ CREATE TABLE IF NOT EXISTS purges (
     requested_at  TIMESTAMP NOT NULL,
     completed_at  TIMESTAMP NOT NULL,
     run_id        VARCHAR,               -- the run whose settings and id the rebuilt scores keep
-    rows_deleted  JSON NOT NULL          -- table -> rows removed (raw: deleted; derived: fewer after the rebuild)
-)
+    rows_deleted  JSON NOT NULL,         -- table -> rows removed (raw: deleted; derived: fewer after the rebuild)
+    os_user       VARCHAR,               -- who ran it: the OS account and host
+    host          VARCHAR
+);
+ALTER TABLE purges ADD COLUMN IF NOT EXISTS os_user VARCHAR;  -- purges recorded before these columns: NULL
+ALTER TABLE purges ADD COLUMN IF NOT EXISTS host VARCHAR;
 """
 
 
@@ -96,8 +101,9 @@ def purge(
 
         with connect(work) as con:
             con.execute(
-                "INSERT INTO purges VALUES (?, ?, ?, ?, ?, ?)",
-                [purge_id, before, requested_at, utc_now(), run_id, json.dumps(rows_deleted)],
+                "INSERT INTO purges (purge_id, before, requested_at, completed_at, run_id, rows_deleted, os_user, host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [purge_id, before, requested_at, utc_now(), run_id, json.dumps(rows_deleted), *os_identity()],
             )
             con.execute("CHECKPOINT")
     return PurgeSummary(purge_id, db_path, before, requested_at, rows_deleted)

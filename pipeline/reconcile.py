@@ -7,16 +7,17 @@ it again changes nothing.
 1. Identities. An identity (a user_id, an email, a login, an account uuid) belongs to at most one
    person: `people.user_id` and its `people_aliases` (case-insensitive; the loader rejects a people
    row claiming an identity someone else already has). Rows of token_usage, invocations (user_id),
-   changes (author_id) and reviews (reviewer_id) whose identity is an alias or a differently-cased
-   id get the person's user_id. The rewrite is in place: since an identity's owner never changes
-   once loaded, the result does not depend on the order files arrived in.
+   changes (author_id), reviews (reviewer_id) and ai_commits (user_id) whose identity is an alias or
+   a differently-cased id get the person's user_id. The rewrite is in place: since an identity's
+   owner never changes once loaded, the result does not depend on the order files arrived in.
 2. Deployments that name commits (`deployment_commits`): change_ids gains every change of the same
    repository that is, or was shipped with, a named commit: the merged changes whose commit_shas
-   hold a named commit (the anchors), and, when an earlier successful deployment of the repository
-   is anchored too, the changes merged after its newest anchor and up to this one's newest anchor
-   (the changes a deploy of that commit contains on a linear main branch). change_ids only grows.
-3. `unmapped_identities`: each identity in the usage, change and review rows that names no person in
-   people, with its source, dataset and row count. Those rows are loaded all the same (team
+   hold a named commit (the anchors), and the changes merged after the newest anchor of the
+   repository's earlier successful deployments (none anchored: every change merged before) and up
+   to this one's newest anchor (the changes a deploy of that commit contains on a linear main
+   branch). change_ids only grows.
+3. `unmapped_identities`: each identity in the usage, change, review and AI commit rows that names
+   no person in people, with its source, dataset and row count. Those rows are loaded all the same (team
    'unassigned'); this table says which identities a people file should map.
 """
 from __future__ import annotations
@@ -46,6 +47,7 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> None:
 # settings
 IDENTITY_COLUMNS = (
     ("token_usage", "user_id"), ("invocations", "user_id"), ("changes", "author_id"), ("reviews", "reviewer_id"),
+    ("ai_commits", "user_id"),
 )
 
 # identity key (lowercased) -> the one person it belongs to
@@ -90,7 +92,9 @@ windows AS (
 contained AS (
     SELECT w.deployment_id, c.change_id
     FROM windows w
-    JOIN main.changes c ON c.repo = w.repo AND c.merged_at > w.previous_tip AND c.merged_at <= w.tip
+    -- no earlier successful deployment anchored (the repository's first): everything merged up to its tip
+    JOIN main.changes c ON c.repo = w.repo AND (w.previous_tip IS NULL OR c.merged_at > w.previous_tip)
+                        AND c.merged_at <= w.tip
     UNION
     SELECT deployment_id, change_id FROM anchors
 )
@@ -111,6 +115,7 @@ WITH used AS (
     UNION ALL SELECT 'invocations', user_id, file_id FROM main.invocations
     UNION ALL SELECT 'changes', author_id, file_id FROM main.changes WHERE author_id IS NOT NULL
     UNION ALL SELECT 'reviews', reviewer_id, file_id FROM main.reviews
+    UNION ALL SELECT 'ai_commits', user_id, file_id FROM main.ai_commits WHERE user_id IS NOT NULL
 )
 SELECT coalesce(f.source, 'contract') AS source, u.dataset, u.identity, count(*) AS rows
 FROM used u

@@ -12,6 +12,8 @@ opens the database read-only and writes into `out_dir`:
     focus_wasted_cost.csv  FinOps FOCUS 1.2 / 1.3 Cost and Usage rows, one per (team, week, model)
     wasted_by_person.csv   per person, only with include_people=True
 
+Files are readable by their owner only, or their group too when the database is (pipeline.permissions).
+
 All numbers are computed set-wise in DuckDB (pipeline/sql/report_*.sql) into temporary tables
 of the read-only connection; Python only draws the few aggregate rows. Money is rounded to the
 cent and tokens to the token by largest remainder, so every file adds up to the same database
@@ -33,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline import permissions, root_cause
 from pipeline.storage import connect, read_sql
 
 
@@ -51,25 +54,29 @@ class ReportError(ValueError):
 
 
 def write_report(
-    db_path: Path, out_dir: Path, *, min_team_size: int = 5, include_people: bool = False
+    db_path: Path, out_dir: Path, *, min_team_size: int = 5, include_people: bool = False,
+    group_readable: bool | None = None,
 ) -> ReportSummary:
     """Write the finance report of the run published in `db_path` into `out_dir` (created if needed).
 
     Teams with fewer than `min_team_size` distinct people are reported as "other" everywhere;
     people are named (wasted_by_person.csv, a top-people table) only when `include_people`.
+    Files are the owner's alone, or the group's too when `group_readable` (None: as the database).
     """
     db_path, out_dir = Path(db_path), Path(out_dir)
     if isinstance(min_team_size, bool) or not isinstance(min_team_size, int) or min_team_size < 1:
         raise ValueError(f"min_team_size must be a positive integer, not {min_team_size!r}")
     if not db_path.is_file():
         raise FileNotFoundError(f"no database file at {db_path}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    modes = permissions.for_output(db_path, group_readable)
+    permissions.make_dir(out_dir, modes)
 
-    with connect(db_path, read_only=True) as con:
+    with connect(db_path, read_only=True) as con, permissions.creating(modes):
         _check_tables(con)
         _build_tables(con, min_team_size=min_team_size, include_people=include_people, db_name=db_path.name)
         files = [_write_csv(con, table, out_dir / name) for name, table in _csv_files(include_people)]
-        data = _report_data(con, include_people=include_people)
+        files += root_cause.report_files(con, out_dir)
+        data = _report_data(con, include_people=include_people) | {"root_cause": root_cause.report_rows(con)}
 
     stale_people = out_dir / PEOPLE_FILE
     if not include_people:
@@ -77,7 +84,10 @@ def write_report(
         stale_people.unlink(missing_ok=True)
 
     page = out_dir / "report.html"
-    page.write_text(render_html(data, db_name=db_path.name), encoding="utf-8")
+    with permissions.creating(modes):
+        page.write_text(render_html(data, db_name=db_path.name), encoding="utf-8")
+    for written in (page, *files):  # a file rewritten keeps its earlier mode otherwise
+        permissions.restrict(written, modes)
     summary = data["summary"]
     return ReportSummary(
         out_dir=out_dir,
@@ -258,6 +268,7 @@ def render_html(data: dict[str, Any], *, db_name: str = "") -> str:
         model_chart=_hbar_chart("chart-model", "Wasted cost by model", [(m["model"], m["wasted_cost_usd"]) for m in charted_models]),
         model_table=_model_table(models),
         people_section=_people_section(data["people"]),
+        root_cause_section=root_cause.html_section(data.get("root_cause")),
         method=_method(min_team_size, people=data["people"] is not None),
         footer=_e(
             f"Goodhart report of run {s['run_id'] or 'none'}"

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import socket
 import uuid
 from datetime import datetime, timezone
 from importlib import metadata
@@ -27,12 +30,41 @@ def code_version() -> str:
         return "unknown"
 
 
+def os_identity() -> tuple[str, str]:
+    """(OS account, host) of this process: the account of its effective user id (not $USER, which
+    anyone can set), or the bare id when the system has no name for it."""
+    uid = os.geteuid()
+    try:
+        account = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        account = str(uid)
+    return account, socket.gethostname()
+
+
+def recorded_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings as a run records them: each alert's destination (a webhook URL, mail
+    credentials) withheld, its kind kept ('slack:(withheld)'). The fingerprint key is never a setting."""
+    alerts = config.get("alerts")
+    if not isinstance(alerts, list):
+        return config
+    withheld = [
+        {**entry, "to": entry["to"].partition(":")[0] + ":(withheld)"}
+        if isinstance(entry, dict) and isinstance(entry.get("to"), str) else entry
+        for entry in alerts
+    ]
+    return {**config, "alerts": withheld}
+
+
 def start_run(
     con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, input_dir: Path, config: dict[str, Any]
 ) -> None:
+    """Open the run's record: who runs it (OS account and host), on what, with which settings."""
+    os_user, host = os_identity()
     con.execute(
-        "INSERT INTO runs (run_id, started_at, status, input_dir, config, code_version) VALUES (?, ?, 'running', ?, ?, ?)",
-        [run_id, started_at, str(input_dir), json.dumps(config, default=str), code_version()],
+        "INSERT INTO runs (run_id, started_at, status, input_dir, config, code_version, os_user, host) "
+        "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+        [run_id, started_at, str(input_dir), json.dumps(recorded_config(config), default=str), code_version(),
+         os_user, host],
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
 from pipeline.errors import UsageError
+from pipeline.alert_subscriptions import Subscription, parse_subscriptions
 
 
 def _read_toml(package: str, name: str) -> dict[str, Any]:
@@ -83,7 +84,23 @@ def check_config(config: dict[str, Any]) -> None:
     _whole_number(engine, "dask_workers", 0, 1024)
     _whole_number(engine, "scoring_threads", 1, 64)
     _whole_number(engine, "dask_min_rows", 0, None)
+    _check_security(config.get("security"))
     _check_sources(config.get("sources", {}))
+    try:
+        parse_subscriptions(config.get("alerts", []))
+    except ValueError as error:
+        raise ConfigError(str(error)[:300]) from None
+
+
+def _check_security(table: Any) -> None:
+    """[security]: the key's block name and file path are strings, group_readable true or false."""
+    if not isinstance(table, dict):
+        raise ConfigError("[security] must be a table")
+    for key in ("fingerprint_key_block", "fingerprint_key_file"):
+        if not isinstance(table.get(key), str):
+            raise ConfigError(f"[security] {key} must be a string (\"\" for none), not {table.get(key)!r}"[:200])
+    if not isinstance(table.get("group_readable"), bool):
+        raise ConfigError("[security] group_readable must be true or false")
 
 
 def _check_sources(table: Any) -> None:
@@ -173,6 +190,27 @@ class Settings:
     def source_options(self) -> dict[str, dict[str, Any]]:
         """Keyword arguments of each source adapter that has settings ([sources.NAME])."""
         return {name: dict(table) for name, table in self.config.get("sources", {}).items()}
+
+    @property
+    def fingerprint_key_block(self) -> str:
+        """The Prefect Secret block holding the fingerprint key ("" for none)."""
+        return str(self.config["security"]["fingerprint_key_block"])
+
+    @property
+    def fingerprint_key_file(self) -> Path | None:
+        """The fingerprint key file; None: the default place (pipeline.fingerprint_key)."""
+        path = self.config["security"]["fingerprint_key_file"]
+        return Path(path).expanduser() if path else None
+
+    @property
+    def group_readable(self) -> bool:
+        """Whether the owner's group may read the database and reports (pipeline.permissions)."""
+        return bool(self.config["security"]["group_readable"])
+
+    @property
+    def alert_subscriptions(self) -> list[Subscription]:
+        """The `[[alerts]]` subscriptions (pipeline.alerts, docs/alerts.md)."""
+        return parse_subscriptions(self.config.get("alerts", []))
 
     @property
     def detectors(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import polars as pl
 
 from detectors.scoring import score_level
 from features.build import FeatureBuild, build_features
-from pipeline import progress, runs
+from pipeline import fingerprint_key, permissions, progress, root_cause, runs
 from pipeline.load import LoadSummary, empty_required_datasets, load_inputs
 from pipeline.errors import UsageError
 from pipeline.settings import Settings
@@ -53,13 +53,20 @@ class RunResult:
 
 
 def begin(db_path: Path, run_id: str, started_at: datetime, input_dir: Path, settings: Settings) -> None:
-    """Create the schema if needed and open the run record (on the run's private copy; a database
-    in a newer storage format than STORAGE_VERSION is rewritten in it first)."""
+    """Create the schema if needed, check the database's fingerprint key against the installation's
+    (a database fingerprinted before keys is migrated: pipeline.fingerprint_key) and open the run
+    record (on the run's private copy; a database in a newer storage format than STORAGE_VERSION
+    is rewritten in it first)."""
     if db_path.exists():
         convert_to_storage_version(db_path)
+    key = fingerprint_key.installation_key(settings)
     with open_db(db_path, settings) as con:
         create_raw_tables(con)
+        migrated = fingerprint_key.check_database(
+            con, key, run_id=run_id, now=started_at, source=fingerprint_key.key_source(settings))
         runs.start_run(con, run_id, started_at, input_dir, settings.config)
+    if migrated:
+        progress.current().line(migrated)
 
 
 def load(db_path: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
@@ -68,7 +75,7 @@ def load(db_path: Path, input_dir: Path, run_id: str, settings: Settings, now: d
         return load_inputs(
             con, input_dir, run_id,
             max_future_skew=settings.max_future_skew, now=now, default_prices=settings.default_prices,
-            source_options=settings.source_options,
+            source_options=settings.source_options, key=fingerprint_key.installation_key(settings),
         )
 
 
@@ -211,6 +218,7 @@ def publish_scores(
     for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags", "shipped_work"):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline', table)}")
     con.execute(read_sql("pipeline", "views"))
+    root_cause.publish(con)
     return summarise(con)
 
 
@@ -304,7 +312,8 @@ def run_local(
     started_at = runs.utc_now()
     run_id = runs.new_run_id(started_at)
     report.stage("opening the database")
-    with run_lock(db_path, wait=wait), building(db_path) as work:
+    modes = permissions.for_group(settings.group_readable)
+    with run_lock(db_path, wait=wait, modes=modes), building(db_path, modes=modes) as work:
         stage("begin")
         begin(work, run_id, started_at, input_dir, settings)
         report.done(database_line(db_path, work))

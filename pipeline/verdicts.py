@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import UsageError
+from pipeline.runs import os_identity
 from pipeline.storage import connect, create_raw_tables, read_sql
 from pipeline.workspace import building, run_lock
 
@@ -37,7 +38,8 @@ def record_verdict(
     analyst: str | None = None, wait: bool = True,
 ) -> None:
     """Record a verdict on a flag of the last run; published atomically like a run. The run's
-    tables and views show it at once (a flag judged legitimate is dismissed by the next run)."""
+    tables and views show it at once (a flag judged legitimate is dismissed by the next run).
+    Beside the `analyst` named, the verdict records the OS account and host that recorded it."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
     if not db_path.is_file():
@@ -51,8 +53,9 @@ def record_verdict(
             (evidence_key, run_id), = flag
             con.execute("BEGIN")
             con.execute(
-                "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [flag_id, evidence_key, verdict, note, analyst, now, run_id],
+                "INSERT INTO verdicts (flag_id, evidence_key, verdict, note, analyst, recorded_at, run_id, os_user, host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [flag_id, evidence_key, verdict, note, analyst, now, run_id, *os_identity()],
             )
             show_latest_verdict(con, flag_id)
             con.execute("COMMIT")

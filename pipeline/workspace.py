@@ -4,6 +4,9 @@ Analysts' read-only connections keep reading the last published file while a run
 never see a half-written one. A lock file serialises runs on the same database (and exists only
 while a run holds it). A run refuses to start, and to publish, while another process holds the
 published file open for writing: the swap would silently drop that process's later writes.
+
+Every file here is created with the run's `permissions.Modes` (owner-only by default); without
+modes given, the published file's own are kept (a verdict or a purge does not widen or narrow them).
 """
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pipeline import permissions
+from pipeline.permissions import Modes
 
 
 class RunInProgressError(RuntimeError):
@@ -42,16 +48,19 @@ def _remove(path: Path) -> None:
 
 
 @contextmanager
-def run_lock(db_path: Path, *, wait: bool = False) -> Iterator[None]:
+def run_lock(db_path: Path, *, wait: bool = False, modes: Modes | None = None) -> Iterator[None]:
     """Hold the database's run lock; raise RunInProgressError at once when busy and not waiting.
 
     The lock file exists only while held: the holder removes it before letting go, and a waiter
-    that wakes on a removed file takes the lock again on the file now at the path.
+    that wakes on a removed file takes the lock again on the file now at the path. It is created
+    with `modes.lock` (default: after the published file's modes), so does a missing folder.
     """
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    modes = modes or permissions.modes_of(db_path)
+    if not db_path.parent.is_dir():
+        permissions.make_dir(db_path.parent, modes)
     path = lock_path(db_path)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _open_lock(path, modes)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -68,6 +77,21 @@ def run_lock(db_path: Path, *, wait: bool = False) -> Iterator[None]:
     finally:
         path.unlink(missing_ok=True)
         os.close(fd)
+
+
+def _open_lock(path: Path, modes: Modes) -> int:
+    """Open (or create, with `modes.lock`) the lock file. A lock file this user may not open is
+    another account's, held by its run (it exists only while held)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, modes.lock)
+    except PermissionError:
+        raise RunInProgressError(
+            f"another account's run holds {path}; try again when it ends (runs and verdicts of several "
+            "accounts need [security] group_readable, docs/security.md)"
+        ) from None
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, modes.lock)  # the umask may have narrowed it
+    return fd
 
 
 def writer_pid(db_path: Path) -> int | None:
@@ -106,13 +130,21 @@ def refuse_if_writer(db_path: Path) -> None:
 
 
 @contextmanager
-def building(db_path: Path) -> Iterator[Path]:
+def building(db_path: Path, *, modes: Modes | None = None) -> Iterator[Path]:
     """Yield a private working copy of `db_path`; on success rename it over `db_path` atomically.
 
     The caller must hold `run_lock` and close every connection to the copy before the block ends.
     A failed or killed run leaves the published file untouched; its copy is removed next time.
+    Files created meanwhile (the copy, its write-ahead log, spill files) get at most `modes.file`
+    and the published file exactly it (default: the published file's current modes).
     """
     refuse_if_writer(db_path)
+    modes = modes or permissions.modes_of(db_path)
+    with permissions.creating(modes):
+        yield from _build(db_path, modes)
+
+
+def _build(db_path: Path, modes: Modes) -> Iterator[Path]:
     work = building_path(db_path)
     _remove(work)
     if db_path.exists():
@@ -138,6 +170,8 @@ def building(db_path: Path) -> Iterator[Path]:
         # writing and has not checkpointed (or was killed). Left there, it would not match the new
         # file, and DuckDB would refuse to open it: keep it aside instead.
         os.replace(foreign_wal, orphaned_wal_path(db_path))
+        permissions.restrict(orphaned_wal_path(db_path), modes)
+    permissions.restrict(work, modes)
     os.replace(work, db_path)
     directory = os.open(db_path.parent, os.O_RDONLY)
     try:

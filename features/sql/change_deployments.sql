@@ -5,6 +5,8 @@
 -- added nor deleted lines (unknown, not an empty change). names_ai_sessions: the change names a
 -- session we hold (a trailer); merges_ai_commits: it merges a commit an assistant made in a
 -- session we hold. Such a change has said which sessions fed it (session_links).
+-- author_ai_lines: lines an AI tool wrote in the change's commits by its author, as the tool's
+-- own code tracking reports them (`ai_commits`, e.g. Cursor); NULL when no commit is tracked.
 
 WITH
 raw_changes AS (SELECT * FROM changes),
@@ -24,6 +26,13 @@ declared AS (
     SELECT merged.change_id, false, true
     FROM (SELECT change_id, lower(unnest(commit_shas)) AS commit_sha FROM raw_changes) AS merged
     WHERE merged.commit_sha IN (SELECT commit_sha FROM assistant_commits)
+),
+
+tracked_lines AS (
+    SELECT merged.change_id, tracked.user_id, sum(tracked.ai_lines_added) AS ai_lines
+    FROM (SELECT change_id, lower(unnest(commit_shas)) AS commit_sha FROM raw_changes) AS merged
+    JOIN ai_commits AS tracked ON lower(tracked.commit_sha) = merged.commit_sha
+    GROUP BY ALL
 ),
 
 declarations AS (
@@ -65,7 +74,9 @@ SELECT
     d.first_success.id AS first_deployment_id,
     d.first_success IS NOT NULL AS deployed,
     coalesce(declarations.names_ai_sessions, false) AS names_ai_sessions,
-    coalesce(declarations.merges_ai_commits, false) AS merges_ai_commits
+    coalesce(declarations.merges_ai_commits, false) AS merges_ai_commits,
+    tracked_lines.ai_lines AS author_ai_lines
 FROM raw_changes AS c
 LEFT JOIN per_change AS d USING (change_id)
 LEFT JOIN declarations USING (change_id)
+LEFT JOIN tracked_lines ON tracked_lines.change_id = c.change_id AND tracked_lines.user_id = c.author_id

@@ -189,7 +189,11 @@ credited AS (
             WHEN linked.session_id IS NOT NULL OR window_link.names_other_sessions OR window_link.lists_other_commits
                  OR changes.merged_at > next_merge.merged_at THEN 0.0
             WHEN kept.lines_kept = 0 THEN 0.0
-            WHEN kept.lines_kept IS NULL OR changes.lines_changed IS NULL THEN NULL
+            WHEN changes.lines_changed IS NULL THEN NULL
+            -- lines unknown for the session: the AI tool's own tracking of the change's commits
+            WHEN kept.lines_kept IS NULL AND changes.author_ai_lines IS NOT NULL
+                THEN least(changes.author_ai_lines / greatest(changes.lines_changed, 1), 1.0)
+            WHEN kept.lines_kept IS NULL THEN NULL
             ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
     FROM pairs
@@ -235,6 +239,9 @@ SELECT
         WHEN credited.lists_other_commits
             THEN 'time window only: the change lists the commits of its AI sessions, none of this session''s'
         WHEN credited.earlier_change THEN 'time window only: an earlier change of the author''s in the repository took the session''s work'
+        WHEN credited.lines_kept IS NULL AND changes.lines_changed IS NOT NULL AND changes.author_ai_lines IS NOT NULL
+            THEN printf('time window only: the source reports no lines kept; the AI tool''s code tracking counts %d AI-written lines of the author''s in this %d-line change',
+                        changes.author_ai_lines::BIGINT, changes.lines_changed::BIGINT)
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
         WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
         WHEN changes.lines_changed IS NULL

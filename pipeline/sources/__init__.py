@@ -1,5 +1,6 @@
-"""Source adapters: vendor exports (Claude Code OpenTelemetry, LiteLLM, Copilot, GitHub, git log)
-read as the contract's datasets.
+"""Source adapters: vendor exports (Claude Code OpenTelemetry and Analytics API, LiteLLM, Copilot,
+GitHub pull requests, deployments and reviews, git log, OpenTelemetry GenAI spans, Cursor AI Code
+Tracking) read as the contract's datasets.
 
 A source's files live in `DIR/sources/<source>/` (searched recursively, sorted, hidden files
 skipped; any of its suffixes, optionally compressed `.gz` or `.zst`). Each file goes through its
@@ -21,6 +22,8 @@ import polars as pl
 
 from pipeline import readers
 from pipeline.sources import base, claude_code_otel, copilot, git_log, github, litellm
+from pipeline.sources import claude_code_analytics, cursor_ai_code
+from pipeline.sources import github_reviews, otel_genai
 from pipeline.sources.base import SourceRows, UnreadableSourceError
 
 
@@ -123,5 +126,10 @@ SOURCES: tuple[Source, ...] = (
     Source("github_pulls", github.read_github_pulls, ("changes",), (".json", ".jsonl", ".ndjson")),
     Source("github_deployments", github.read_github_deployments, ("deployments",), (".json", ".jsonl", ".ndjson")),
     Source("git_log", git_log.read_git_log, ("changes",), (".txt", ".log")),
+    Source("claude_code_analytics", claude_code_analytics.read_claude_code_analytics, ("invocations", "token_usage"),
+           (".json", ".jsonl", ".ndjson")),
+    Source("cursor_ai_code", cursor_ai_code.read_cursor_ai_commits, ("ai_commits",), (".json", ".jsonl", ".ndjson", ".csv")),
+    Source("github_reviews", github_reviews.read_github_reviews, ("reviews",), (".json", ".jsonl", ".ndjson")),
+    Source("otel_genai", otel_genai.read_otel_genai, ("token_usage", "invocations"), (".jsonl", ".json", ".ndjson")),
 )
 BY_NAME = {source.name: source for source in SOURCES}

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from pipeline import readers, storage
+from pipeline import fingerprint, readers, storage
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,76 @@ def register_json_records(con: duckdb.DuckDBPyConnection, path: Path, table: str
     return None
 
 
+def register_api_records(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, items_key: str, record_key: str
+) -> str | None:
+    """Create temp table `table` (position, record, line, reason) like `register_json_records`, for
+    files of API responses as well: a page, an object with `items_key` and without `record_key`
+    (`{"data": [...], "has_more": ...}`), stands for the records in its `items_key`; pages may come
+    one after another (pretty-printed or not, as JSON lines or in an array) and mix with loose
+    records. A page whose `items_key` is not an array is rejected `malformed page: ITEMS_KEY is not a
+    JSON array`. Positions count records, pages' and loose ones alike, in file order (a page itself
+    takes none). Returns the damage of a truncated compressed file (JSON lines only)."""
+    values = f"{table}_values"
+    damage = register_json_values(con, path, values)
+    items, record = readers.sql_literal(f"$.{items_key}"), readers.sql_literal(f"$.{record_key}")
+    each_item = readers.sql_literal(f"$.{items_key}[*]")
+    malformed = readers.sql_literal(f"malformed page: {items_key} is not a JSON array")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH given AS (
+            SELECT *, coalesce(json_exists(record, {items}) AND NOT json_exists(record, {record}), false) AS is_page,
+                   json_type(record -> {items}) = 'ARRAY' AS has_rows
+            FROM {values}
+        ),
+        pieces AS (
+            SELECT position AS outer_position, 0 AS i, record, line,
+                   coalesce(reason, CASE WHEN is_page THEN {malformed} END) AS reason
+            FROM given WHERE NOT (is_page AND has_rows)
+            UNION ALL
+            SELECT outer_position, e.i, CASE WHEN json_type(e.v) = 'OBJECT' THEN e.v END, CAST(e.v AS VARCHAR),
+                   CASE WHEN json_type(e.v) <> 'OBJECT' THEN 'not a JSON object' END
+            FROM (SELECT position AS outer_position, unnest(enumerate_list(json_extract(record, {each_item}))) AS e
+                  FROM given WHERE is_page AND has_rows)
+        )
+        SELECT row_number() OVER (ORDER BY outer_position, i) AS position,
+               CASE WHEN reason IS NULL THEN record END AS record, line, reason
+        FROM pieces
+        """
+    )
+    return damage
+
+
+def register_json_values(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> str | None:
+    """Create temp table `table` (position, record, line, reason) of the file's top-level JSON values,
+    like `register_json_records`, but also for objects written one after another over several lines
+    (pretty-printed API pages). Arrays, and files that are no clean sequence of JSON values (a
+    malformed line, a damaged gzip), go to `register_json_records`. Returns its damage."""
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table}_top AS
+            SELECT row_number() OVER () AS position, json AS v
+            FROM read_json_objects({readers.sql_literal(readers.glob_literal(str(path)))}, format = 'unstructured',
+                                   maximum_object_size = {MAX_JSON_BYTES})
+            """
+        )
+    except duckdb.Error:
+        return register_json_records(con, path, table)
+    if con.sql(f"SELECT count(*) FROM {table}_top WHERE json_type(v) = 'ARRAY'").fetchall()[0][0]:
+        return register_json_records(con, path, table)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT position, CASE WHEN json_type(v) = 'OBJECT' THEN v END AS record, CAST(v AS VARCHAR) AS line,
+               CASE WHEN json_type(v) <> 'OBJECT' THEN 'not a JSON object' END AS reason
+        FROM {table}_top
+        """
+    )
+    return None
+
+
 def damage_reject(con: duckdb.DuckDBPyConnection, dataset: str, after_sql: str, damage: str | None) -> pl.DataFrame:
     """The lost rest of a damaged gzip as one reject after the last position read (`after_sql`)."""
     if damage is None:
@@ -172,11 +242,10 @@ def damage_reject(con: duckdb.DuckDBPyConnection, dataset: str, after_sql: str, 
 
 
 def withheld_sql(text: str, marker: str) -> str:
-    """SQL: `text` as raw, or a note with its sha256 when it mentions `marker` (may hold prompt text)."""
+    """SQL: `text` as raw, or a note with its fingerprint when it mentions `marker` (may hold prompt text)."""
     return (
         f"CASE WHEN contains({text}, {readers.sql_literal(marker)}) THEN "
-        f"CAST(json_object('withheld', 'record may hold prompt text', 'sha256', sha256({text})) AS VARCHAR) "
-        f"ELSE {text} END"
+        f"{fingerprint.withheld_sql('record may hold prompt text', text)} ELSE {text} END"
     )
 
 

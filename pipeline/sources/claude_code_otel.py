@@ -17,7 +17,8 @@ Mapping (positions are log-record numbers in file order; a malformed line counts
     claude_code.user_prompt -> invocations: invocation_id (prompt.id, else a stable id), ts, user_id,
         session_id, prompt_text (the `prompt` attribute when OTEL_LOG_USER_PROMPTS=1; fingerprinted
         by the loader, never stored), prompt_length, repo (`repo` or `vcs.repository.name`, set via
-        OTEL_RESOURCE_ATTRIBUTES), tool_calls (tool_result events of the same prompt.id in the file).
+        OTEL_RESOURCE_ATTRIBUTES), tool_calls (tool_result events of the same prompt.id in the file; 0
+        when none, unknown for a prompt without prompt.id).
     claude_code.tool_result carrying a git commit id (attribute `git_commit_id`, `commit_sha` or
         `vcs.ref.head.revision`, or the same key inside the `tool_parameters` JSON) -> the commit_sha
         of its prompt's invocations row (same prompt.id; without prompt.id, the session's latest
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline import fingerprint
 from pipeline.sources import base
 
 
@@ -138,7 +140,7 @@ def _events_sql() -> str:
     repos = ", ".join(f'"{k}"' for k in REPO_ATTRIBUTES)
     derived_id = base.stable_id_sql("cc-", 'coalesce(body, "event.name")', *(f'"{k}"' for k in ID_ATTRIBUTES), "time_nanos")
     raw_fields = ", ".join(
-        f"'{k}', " + (f"'sha256:' || sha256(\"{k}\")" if k == "prompt" else f'"{k}"')
+        f"'{k}', " + (fingerprint.unkeyed_sql(f'"{k}"') if k == "prompt" else f'"{k}"')
         for k in ATTRIBUTES if k not in ("event.name", "tool_parameters")
     )
     return f"""
@@ -344,7 +346,9 @@ WITH tool_calls AS (
 )
 SELECT p.position AS __position, p.raw AS __raw, coalesce(p.prompt_id, p.derived_id) AS invocation_id, p.ts,
        p.user_id, p.session_id, p.repo, p.prompt_text, p.prompt_length,
-       CAST(l.lines_accepted AS VARCHAR) AS lines_accepted, CAST(t.n AS VARCHAR) AS tool_calls, c.commit_sha
+       CAST(l.lines_accepted AS VARCHAR) AS lines_accepted,
+       -- a prompt.id correlates its tool_result events: none in the file is 0 calls; without one, unknown
+       CAST(CASE WHEN p.prompt_id IS NOT NULL THEN coalesce(t.n, 0) END AS VARCHAR) AS tool_calls, c.commit_sha
 FROM prompts p
 LEFT JOIN prompt_lines l ON l.prompt_position = p.position
 LEFT JOIN commits c ON c.prompt_position = p.position AND c.attached

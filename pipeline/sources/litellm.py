@@ -76,8 +76,7 @@ def _register_csv(con: duckdb.DuckDBPyConnection, path: Path) -> pl.DataFrame:
 
 def _register_json(con: duckdb.DuckDBPyConnection, path: Path) -> pl.DataFrame:
     """Table `logs` from a JSON export (array, pages or lines); its rejects."""
-    damage = _register_json_values(con, path, "values")
-    con.execute(UNWRAP_PAGES_SQL)
+    damage = base.register_api_records(con, path, "records", "data", "request_id")  # an API page: data, no request_id
     picked = ", ".join(f"json_text(record -> {readers.sql_literal('$.' + readers.json_path_key(c))}) AS {quote(c)}" for c in COLUMNS)
     con.execute(
         f"""
@@ -96,62 +95,9 @@ def _register_json(con: duckdb.DuckDBPyConnection, path: Path) -> pl.DataFrame:
     ])
 
 
-def _register_json_values(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> str | None:
-    """Temp table `table` (position, record, line, reason) of the file's top-level JSON values, like
-    `base.register_json_records`, but also for objects written one after another over several lines
-    (pretty-printed API pages). Arrays, and files that are no clean sequence of JSON values
-    (a malformed line, a damaged gzip), go to `base.register_json_records`. Returns its damage."""
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {table}_top AS
-            SELECT row_number() OVER () AS position, json AS v
-            FROM read_json_objects({readers.sql_literal(readers.glob_literal(str(path)))}, format = 'unstructured',
-                                   maximum_object_size = {base.MAX_JSON_BYTES})
-            """
-        )
-    except duckdb.Error:
-        return base.register_json_records(con, path, table)
-    if con.sql(f"SELECT count(*) FROM {table}_top WHERE json_type(v) = 'ARRAY'").fetchall()[0][0]:
-        return base.register_json_records(con, path, table)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT position, CASE WHEN json_type(v) = 'OBJECT' THEN v END AS record, CAST(v AS VARCHAR) AS line,
-               CASE WHEN json_type(v) <> 'OBJECT' THEN 'not a JSON object' END AS reason
-        FROM {table}_top
-        """
-    )
-    return None
-
-
 def quote(name: str) -> str:
     return readers.quote_ident(name)
 
-
-# A page of the proxy's spend logs API (`data` and no `request_id`) stands for the records in its
-# `data`; positions count records, pages' and loose ones alike, in file order.
-UNWRAP_PAGES_SQL = """
-CREATE OR REPLACE TEMP TABLE records AS
-WITH given AS (
-    SELECT *, coalesce(json_exists(record, '$.data') AND NOT json_exists(record, '$.request_id'), false) AS is_page,
-           json_type(record -> '$.data') = 'ARRAY' AS has_rows
-    FROM "values"
-),
-pieces AS (
-    SELECT position AS outer_position, 0 AS i, record, line,
-           coalesce(reason, CASE WHEN is_page THEN 'malformed page: data is not a JSON array' END) AS reason
-    FROM given WHERE NOT (is_page AND has_rows)
-    UNION ALL
-    SELECT outer_position, e.i, CASE WHEN json_type(e.v) = 'OBJECT' THEN e.v END, CAST(e.v AS VARCHAR),
-           CASE WHEN json_type(e.v) <> 'OBJECT' THEN 'not a JSON object' END
-    FROM (SELECT position AS outer_position, unnest(enumerate_list(json_extract(record, '$.data[*]'))) AS e
-          FROM given WHERE is_page AND has_rows)
-)
-SELECT row_number() OVER (ORDER BY outer_position, i) AS position,
-       CASE WHEN reason IS NULL THEN record END AS record, line, reason
-FROM pieces
-"""
 
 # Cached tokens: LiteLLM copies the call's usage (less prompt/completion/total tokens) into
 # metadata.additional_usage_values, and newer versions the whole usage into metadata.usage_object:

@@ -27,8 +27,8 @@ CREATE TABLE IF NOT EXISTS invocations (
     user_id            VARCHAR NOT NULL,
     session_id         VARCHAR NOT NULL,
     repo               VARCHAR,           -- NULL: no repository context
-    prompt_fingerprint VARCHAR,           -- exact: sha256 hex of the text, or 'hash:' || prompt_hash
-    prompt_simhash     UBIGINT,           -- 64-bit SimHash of word tokens; NULL without text
+    prompt_fingerprint VARCHAR,           -- exact, keyed (pipeline/fingerprint.py): HMAC of the text's sha256, or 'hash:' || HMAC of prompt_hash
+    prompt_simhash     UBIGINT,           -- 64-bit SimHash of word tokens, keyed; NULL without text
     prompt_length      INTEGER,           -- characters; given, or measured from the text
     lines_accepted     INTEGER,
     tool_calls         INTEGER,
@@ -75,6 +75,21 @@ CREATE TABLE IF NOT EXISTS reviews (
     position       BIGINT NOT NULL
 );
 
+-- grain: one row per commit (commit_sha); optional dataset: commits an AI coding tool tracked, with the lines it wrote
+CREATE TABLE IF NOT EXISTS ai_commits (
+    commit_sha       VARCHAR NOT NULL,   -- as given (adapters lowercase it); compare with lower() to changes.commit_shas
+    repo             VARCHAR,            -- as the tool names it (Cursor: repoName), NULL: unknown
+    user_id          VARCHAR,            -- who committed (people aliases resolved after each load)
+    committed_at     TIMESTAMP,          -- NULL: unknown
+    ai_lines_added   BIGINT,             -- lines the AI tool wrote that the commit added; NULL: unknown
+    ai_lines_deleted BIGINT,
+    lines_added      BIGINT,             -- all lines the commit added
+    lines_deleted    BIGINT,
+    tool             VARCHAR,            -- e.g. 'cursor'
+    file_id          INTEGER NOT NULL,
+    position         BIGINT NOT NULL
+);
+
 -- grain: one row per person (user_id)
 CREATE TABLE IF NOT EXISTS people (
     user_id  VARCHAR NOT NULL,
@@ -115,7 +130,7 @@ CREATE TABLE IF NOT EXISTS rejected_rows (
     dataset     VARCHAR NOT NULL,
     source_file VARCHAR NOT NULL,
     position    BIGINT NOT NULL,         -- 1-based record number in the file (CSV header not counted); 0: the whole file
-    raw         VARCHAR,                 -- the row as text (prompt text replaced by its fingerprint)
+    raw         VARCHAR,                 -- the row as text (prompt text replaced by 'hmac:' || its fingerprint)
     reason      VARCHAR NOT NULL
 );
 
@@ -192,3 +207,9 @@ CREATE TABLE IF NOT EXISTS deployment_commits (
 
 -- which adapter read a file ('contract' for a contract file); added after the first release
 ALTER TABLE loaded_files ADD COLUMN IF NOT EXISTS source VARCHAR;
+
+-- who ran each run and who recorded each verdict: the OS account and host (docs/security.md); added later
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS os_user VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR;
+ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS os_user VARCHAR;
+ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS host VARCHAR;

@@ -3,7 +3,9 @@
 -- flagged_sessions: flagged sessions, most suspicious first, with their links.
 CREATE OR REPLACE VIEW flagged_sessions AS
 SELECT flag_id, session_id, user_id, team, started_at, ended_at, tokens, cost_usd, wasted_cost_usd, score,
-       severity, detectors, reasons, linked_change_ids, deployed, verdict, evidence
+       severity, detectors, reasons, linked_change_ids, deployed, verdict, evidence,
+       -- the file `goodhart explain FLAG_ID --db FILE --out DIR` writes (pipeline.case_file.case_file_name)
+       'case-' || regexp_replace(flag_id, '[^A-Za-z0-9_.-]', '-', 'g') || '.html' AS case_file
 FROM session_scores
 WHERE flagged
 ORDER BY score DESC;
@@ -11,7 +13,9 @@ ORDER BY score DESC;
 -- flagged_user_weeks: flagged user-weeks, most suspicious first.
 CREATE OR REPLACE VIEW flagged_user_weeks AS
 SELECT flag_id, user_id, team, org, week_start, tokens, cost_usd, wasted_cost_usd, merged_changes, deployed_changes,
-       score, severity, detectors, reasons, verdict, evidence
+       score, severity, detectors, reasons, verdict, evidence,
+       -- the file `goodhart explain FLAG_ID --db FILE --out DIR` writes (pipeline.case_file.case_file_name)
+       'case-' || regexp_replace(flag_id, '[^A-Za-z0-9_.-]', '-', 'g') || '.html' AS case_file
 FROM user_week_scores
 WHERE flagged
 ORDER BY score DESC;

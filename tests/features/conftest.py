@@ -78,6 +78,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         comments=None,
     ),
     "people": dict(team=None, org=None),
+    "ai_commits": dict(repo="repo-a", committed_at=None, ai_lines_added=None, ai_lines_deleted=None,
+                       lines_added=None, lines_deleted=None, tool="cursor"),
 }
 
 

@@ -216,3 +216,22 @@ def test_a_change_of_unreported_size_gives_unknown_window_credit(con):
     build(con, upto="session_links")
     assert links(con, "credit", "evidence") == {("s1", "c1"): dict(
         credit=None, evidence="time window only: 12 lines kept in the repository; the change's size is not reported (unknown)")}
+
+
+def test_a_session_of_unreported_lines_is_credited_by_the_ai_tools_own_code_tracking(con):
+    insert(con, "invocations", [dict(session_id="s1", user_id="u1", repo="repo-a", ts="2026-10-05 09:00"),
+                                dict(session_id="s2", user_id="u1", repo="repo-a", ts="2026-10-08 09:00")])
+    insert(con, "changes", [
+        dict(change_id="tracked", author_id="u1", merged_at="2026-10-05 11:00", commit_shas=["ABC1234"], lines_added=60),
+        dict(change_id="untracked", author_id="u1", merged_at="2026-10-08 11:00", commit_shas=["def5678"], lines_added=60),
+    ])
+    insert(con, "ai_commits", [
+        dict(commit_sha="abc1234", user_id="u1", ai_lines_added=30, tool="cursor"),
+        dict(commit_sha="def5678", user_id="u2", ai_lines_added=60, tool="cursor"),  # not the author's
+    ])
+    build(con, upto="session_links")
+    got = links(con, "credit", "evidence")
+    assert got[("s1", "tracked")] == dict(credit=0.5, evidence=(
+        "time window only: the source reports no lines kept; the AI tool's code tracking counts 30 AI-written "
+        "lines of the author's in this 60-line change"))
+    assert got[("s2", "untracked")] == dict(credit=None, evidence="time window only: the source reports no lines kept (unknown)")

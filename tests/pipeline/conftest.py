@@ -22,6 +22,7 @@ import pytest
 
 from pipeline.load import LoadSummary, load_inputs
 from pipeline.storage import connect
+from tests.conftest import TEST_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -92,7 +93,7 @@ def run_load(
     source_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoadSummary:
     return load_inputs(con, input_dir, run_id, max_future_skew=SKEW, now=now, default_prices=DEFAULT_PRICES,
-                       source_options=source_options)
+                       source_options=source_options, key=TEST_KEY)
 
 
 def table(con: duckdb.DuckDBPyConnection, name: str, columns: str = "*", order: str | None = None) -> list[tuple]:

@@ -110,3 +110,16 @@ def test_python_examples_print_whole_reasons(published: tuple[Path, str], line: 
     with duckdb.connect(str(db), read_only=True) as con:
         (reasons,), = con.sql("SELECT reasons FROM flagged_user_weeks LIMIT 1").fetchall()
     assert reasons in done.stdout
+
+
+@pytest.mark.parametrize("command", [c for c in SHELL if c[:2] == ["goodhart", "explain"]], ids=lambda c: c[1])
+def test_goodhart_explain_writes_the_case_file_the_views_name(
+    published: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    db, flag_id = published
+    monkeypatch.chdir(tmp_path)  # the doc's --out is relative
+    cli.main([_in_test(arg, db, flag_id) for arg in command[1:]])
+    with duckdb.connect(str(db), read_only=True) as con:
+        (case_file,), = con.execute("SELECT case_file FROM flagged_user_weeks WHERE flag_id = ?", [flag_id]).fetchall()
+    out = Path(command[command.index("--out") + 1])
+    assert flag_id in (tmp_path / out / case_file).read_text(encoding="utf-8")

@@ -219,3 +219,14 @@ def test_progress_on_a_terminal_draws_bars_and_keeps_each_finished_stage(contrac
     for finished in ("✓ database: new file", "✓ loaded 18 of 18 rows", "✓ features: full rebuild", "✓ scored 2 user-weeks",
                      "✓ published run"):
         assert finished in shown, (finished, shown)
+
+
+def test_generate_vendor_writes_an_agentic_world_as_vendor_exports(tmp_path: Path) -> None:
+    result = goodhart("generate", str(tmp_path / "v"), "--style", "agentic", "--vendor", "--users", "8", "--weeks", "1",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "v" / "sources").iterdir()) == [
+        "claude_code_otel", "github_deployments", "github_pulls", "github_reviews", "litellm"]
+    assert (tmp_path / "v" / "people.csv").read_text().startswith("user_id,team,org,aliases\n")
+    refused = goodhart("generate", str(tmp_path / "c"), "--vendor", cwd=tmp_path)  # a chat world has no reviews
+    assert refused.returncode == 2 and "--style agentic" in _one_line(refused)

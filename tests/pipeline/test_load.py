@@ -11,9 +11,10 @@ import duckdb
 import pytest
 
 from pipeline import load as load_module
-from pipeline.fingerprint import prompt_fingerprint, simhash64
+from pipeline.fingerprint import given_hash_fingerprint, prompt_fingerprint, simhash64
 from pipeline.load import LoadCountError, MissingDatasetError
 from pipeline.storage import connect
+from tests.conftest import TEST_KEY
 from tests.pipeline.conftest import FIXTURES, NOW, TOKEN_HEADER, InputDir, rejected, run_load, table
 
 TS = datetime.datetime
@@ -40,6 +41,7 @@ def test_contract_example_loads_every_row(con: duckdb.DuckDBPyConnection, tmp_pa
         "changes": (3, 3, 0),
         "deployments": (2, 2, 0),
         "reviews": (3, 3, 0),
+        "ai_commits": (0, 0, 0),
     }
     assert sorted(Path(p).name for p in summary.inputs_seen) == [
         "changes.csv", "deployments.jsonl", "invocations.jsonl", "people.csv", "reviews.jsonl", "token_usage.csv",
@@ -51,9 +53,9 @@ def test_contract_example_loads_every_row(con: duckdb.DuckDBPyConnection, tmp_pa
         ("r-4", TS(2026, 10, 5, 10, 5, 44), pytest.approx((2100 * 1 + 95 * 5 + 1500 * 0.1) / 1e6), "price_table"),
     ]
     assert table(con, "invocations", "invocation_id, prompt_fingerprint, prompt_simhash IS NULL, prompt_length") == [
-        ("i-1", prompt_fingerprint("Why does the cart total drop the discount when the currency changes?"), False, 68),
-        ("i-2", prompt_fingerprint("Apply the fix and add a regression test"), False, 39),
-        ("i-3", "hash:4b1d9e", True, 1412),
+        ("i-1", prompt_fingerprint("Why does the cart total drop the discount when the currency changes?", TEST_KEY), False, 68),
+        ("i-2", prompt_fingerprint("Apply the fix and add a regression test", TEST_KEY), False, 39),
+        ("i-3", given_hash_fingerprint("4b1d9e", TEST_KEY), True, 1412),
     ]
     assert table(con, "changes", "change_id, merged_at, ai_session_ids, commit_shas") == [
         ("pr-17", TS(2026, 10, 6, 15, 20), ["s-100"], ["9f1c2ab77e0d4c1f8a3b5d6e7f8091a2b3c4d5e6"]),
@@ -85,7 +87,7 @@ def test_optional_datasets_may_be_absent(con: duckdb.DuckDBPyConnection, inputs:
     summary = run_load(con, inputs.path)
     assert summary.datasets["people"].files_seen == 0
     assert table(con, "run_datasets", "dataset, files_seen, rows_given, rows_loaded") == [
-        ("changes", 1, 1, 1), ("deployments", 1, 1, 1), ("invocations", 1, 1, 1),
+        ("ai_commits", 0, 0, 0), ("changes", 1, 1, 1), ("deployments", 1, 1, 1), ("invocations", 1, 1, 1),
         ("people", 0, 0, 0), ("prices", 0, 0, 0), ("reviews", 0, 0, 0), ("token_usage", 1, 1, 1),
     ]
     assert table(con, "reviews") == []
@@ -475,6 +477,32 @@ def test_reviewer_aliases_resolve_like_change_authors(con: duckdb.DuckDBPyConnec
     assert table(con, "unmapped_identities WHERE dataset = 'reviews'", "source, identity, rows") == [("contract", "ghost", 1)]
 
 
+
+# --- ai_commits (optional) ---------------------------------------------------------------
+
+
+def test_ai_commits_load_from_a_plain_csv(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    inputs.write("ai_commits.csv", "commit_sha,repo,user_id,committed_at,ai_lines_added,ai_lines_deleted,lines_added,"
+                 "lines_deleted,tool\n"
+                 f"{'a' * 40},shop/checkout,alice,2026-10-06T11:02:00+02:00,90,15,120,30,cursor\n"
+                 f"{'b' * 40},,,,,,,,\n"  # only the commit: everything else unknown (NULL), not 0
+                 f"{'c' * 40},shop/checkout,alice,2026-10-06T12:00:00Z,many,0,10,0,cursor\n"
+                 ",shop/checkout,alice,2026-10-06T12:00:00Z,1,0,1,0,cursor\n"
+                 f"{'a' * 40},shop/fork,alice,2026-10-06T12:00:00Z,90,15,120,30,cursor\n")  # the same commit in a fork
+    summary = run_load(con, inputs.path)
+    assert table(con, "ai_commits", "commit_sha, repo, user_id, committed_at, ai_lines_added, ai_lines_deleted, "
+                                    "lines_added, lines_deleted, tool, position") == [
+        ("a" * 40, "shop/checkout", "alice", TS(2026, 10, 6, 9, 2), 90, 15, 120, 30, "cursor", 1),
+        ("b" * 40, None, None, None, None, None, None, None, None, 2),
+    ]
+    assert rejected(con, "ai_commits") == [
+        ("ai_commits.csv", 3, "not an integer: ai_lines_added"),
+        ("ai_commits.csv", 4, "missing required field: commit_sha"),
+        ("ai_commits.csv", 5, "duplicate"),
+    ]
+    load = summary.datasets["ai_commits"]
+    assert (load.files_seen, load.rows_given, load.rows_loaded, load.rows_rejected) == (1, 5, 2, 3)
+
 # --- cost --------------------------------------------------------------------------------
 
 
@@ -523,9 +551,9 @@ def test_prompt_text_is_fingerprinted_and_never_stored(tmp_path: Path) -> None:
     with connect(db) as con:
         summary = run_load(con, inputs.path)
         assert table(con, "invocations", "invocation_id, prompt_fingerprint, prompt_length") == [
-            ("i-1", prompt_fingerprint(SECRET), len(SECRET)),
-            ("i-2", prompt_fingerprint(SECRET + " please"), 7),  # the given length wins
-            ("i-6", "hash:abc", None),
+            ("i-1", prompt_fingerprint(SECRET, TEST_KEY), len(SECRET)),
+            ("i-2", prompt_fingerprint(SECRET + " please", TEST_KEY), 7),  # the given length wins
+            ("i-6", given_hash_fingerprint("abc", TEST_KEY), None),
             ("i-7", None, None),
         ]
         assert rejected(con, "invocations") == [
@@ -537,13 +565,13 @@ def test_prompt_text_is_fingerprinted_and_never_stored(tmp_path: Path) -> None:
             ("more.csv", 2, "malformed CSV record"),
         ]
         raws = [json.loads(raw) for (raw,) in table(con, "rejected_rows", "raw", "source_file, position")]
-        fingerprinted = "sha256:" + prompt_fingerprint(SECRET)
+        fingerprinted = "hmac:" + prompt_fingerprint(SECRET, TEST_KEY)
         assert raws[0] == {"invocation_id": "i-3", **ok, "ts": "bad", "prompt_text": fingerprinted}
-        assert sorted(raws[1]) == ["sha256", "withheld"]  # cannot be cut out safely: withheld
-        assert raws[2] == {"invocation_id": "i-5", "prompt_text": "sha256:" + prompt_fingerprint(SECRET + " \\q")}
+        assert sorted(raws[1]) == ["fingerprint", "withheld"]  # cannot be cut out safely: withheld
+        assert raws[2] == {"invocation_id": "i-5", "prompt_text": "hmac:" + prompt_fingerprint(SECRET + " \\q", TEST_KEY)}
         assert raws[3] == {"invocation_id": "i-1", **ok, "prompt_text": fingerprinted}
         assert raws[4] == {"invocation_id": "i-8", "ts": "bad", "user_id": "u", "session_id": "s", "prompt_text": fingerprinted}
-        assert sorted(raws[5]) == ["sha256", "withheld"]
+        assert sorted(raws[5]) == ["fingerprint", "withheld"]
         assert summary.datasets["invocations"].rows_loaded == 4
         leaks = con.sql(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE data_type = 'VARCHAR' AND NOT internal AND schema_name = 'main'"
@@ -562,7 +590,8 @@ def test_prompt_simhash_groups_near_duplicates(con: duckdb.DuckDBPyConnection, i
              "Why does the nightly deploy fail on the migration step"]
     inputs.jsonl("invocations.jsonl", [{"invocation_id": f"i-{i}", **ok, "prompt_text": t} for i, t in enumerate(texts)])
     run_load(con, inputs.path)
-    assert table(con, "invocations", "prompt_simhash", "invocation_id") == [(v,) for v in simhash64(texts).to_list()]
+    expected = simhash64(texts, key=TEST_KEY.simhash).to_list()
+    assert table(con, "invocations", "prompt_simhash", "invocation_id") == [(v,) for v in expected]
     distances = table(
         con, "invocations a JOIN invocations b ON a.invocation_id < b.invocation_id",
         "a.invocation_id, b.invocation_id, bit_count(xor(a.prompt_simhash, b.prompt_simhash))", "1, 2",
@@ -606,10 +635,10 @@ def test_parquet_prompts_are_fingerprinted_and_redacted(con: duckdb.DuckDBPyConn
     """)
     run_load(con, inputs.path)
     assert table(con, "invocations", "invocation_id, ts, prompt_fingerprint, prompt_simhash, prompt_length, tool_calls") == [
-        ("i-2", TS(2026, 10, 5, 9, 0), prompt_fingerprint(SECRET), simhash64([SECRET]).item(), len(SECRET), 3),
+        ("i-2", TS(2026, 10, 5, 9, 0), prompt_fingerprint(SECRET, TEST_KEY), simhash64([SECRET], key=TEST_KEY.simhash).item(), len(SECRET), 3),
     ]
     assert table(con, "rejected_rows", "position, reason, raw::JSON ->> 'prompt_text'") == [
-        (1, "negative value: tool_calls", "sha256:" + prompt_fingerprint(SECRET)),
+        (1, "negative value: tool_calls", "hmac:" + prompt_fingerprint(SECRET, TEST_KEY)),
     ]
 
 

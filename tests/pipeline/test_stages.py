@@ -22,10 +22,10 @@ CONTRACT_SCORE_COLUMNS = {
 VIEW_COLUMNS = {
     "flagged_user_weeks": ["flag_id", "user_id", "team", "org", "week_start", "tokens", "cost_usd", "wasted_cost_usd",
                            "merged_changes", "deployed_changes", "score", "severity", "detectors", "reasons", "verdict",
-                           "evidence"],
+                           "evidence", "case_file"],
     "flagged_sessions": ["flag_id", "session_id", "user_id", "team", "started_at", "ended_at", "tokens", "cost_usd",
                          "wasted_cost_usd", "score", "severity", "detectors", "reasons", "linked_change_ids", "deployed",
-                         "verdict", "evidence"],
+                         "verdict", "evidence", "case_file"],
     "wasted_compute_by_team_week": ["team", "org", "week_start", "people", "tokens", "cost_usd", "wasted_cost_usd",
                                     "wasted_share", "flagged_user_weeks"],
     "links": ["session_id", "user_id", "change_id", "method", "methods", "confidence", "credit", "evidence", "lag_hours",

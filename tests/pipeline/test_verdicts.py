@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.runs import os_identity
 from pipeline.settings import Settings
 from pipeline.stages import run_local
 from pipeline.verdicts import UnknownFlagError, record_verdict, verdict_precision
@@ -37,6 +38,14 @@ def test_dismissed_flag_is_not_raised_again_for_the_same_evidence(contract_examp
         assert con.sql("SELECT verdict, note, analyst FROM verdicts").fetchall() == [("legitimate", "spike investigation", "ana")]
         reasons = con.execute("SELECT reasons FROM user_week_scores WHERE flag_id = ?", [BOB_WEEK]).fetchall()[0][0]
     assert reasons.startswith("dismissed by an analyst as legitimate on 2026-10-12 (spike investigation); same evidence:")
+
+
+def test_a_verdict_records_the_os_account_beside_the_analyst(contract_example: Path, tmp_path: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    run_local(contract_example, db, Settings())
+    record_verdict(db, BOB_WEEK, "confirmed", now=NOW, analyst="ana")
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT analyst, os_user, host FROM verdicts").fetchall() == [("ana", *os_identity())]
 
 
 def test_new_evidence_raises_a_dismissed_flag_again(contract_example: Path, tmp_path: Path) -> None:

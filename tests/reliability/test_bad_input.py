@@ -40,6 +40,7 @@ from pipeline.load import DATASETS, MissingDatasetError, load_inputs
 from pipeline.settings import Settings
 from pipeline.stages import run_local
 from pipeline.storage import connect
+from tests.conftest import TEST_KEY
 from tests.reliability.conftest import REPO
 
 NOW = datetime.datetime(2026, 10, 10, 12, 0, tzinfo=datetime.timezone.utc)
@@ -291,7 +292,7 @@ def is_documented(reason: str) -> bool:
 
 
 def load(con: duckdb.DuckDBPyConnection, input_dir: Path, run_id: str):
-    return load_inputs(con, input_dir, run_id, max_future_skew=SKEW, now=NOW, default_prices=DEFAULT_PRICES)
+    return load_inputs(con, input_dir, run_id, max_future_skew=SKEW, now=NOW, default_prices=DEFAULT_PRICES, key=TEST_KEY)
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):

@@ -1,5 +1,6 @@
 """No prompt text anywhere the pipeline writes: a canary prompt, given in every way a row can be
-loaded or rejected, is found in no table, no file, no log line and no report.
+loaded or rejected, is found in no table, no file, no log line and no report. Nor its plain
+sha256 (fingerprints are keyed), nor the fingerprint key itself (docs/security.md).
 
 The database is searched through SQL (every column of every table, cast to text), not only as
 bytes: DuckDB compresses strings, so a byte search alone could miss a stored prompt.
@@ -7,6 +8,7 @@ bytes: DuckDB compresses strings, so a byte search alone could miss a stored pro
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import shutil
@@ -17,6 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.fingerprint import prompt_fingerprint
+from tests.conftest import TEST_KEY, TEST_KEY_HEX
 from tests.reliability.conftest import CANARY, goodhart
 
 pytestmark = pytest.mark.slow
@@ -149,3 +153,51 @@ def test_the_finance_report_holds_no_prompt(canary_run: dict, tmp_path: Path) ->
     assert via_cli.returncode == 0, via_cli.stderr
     assert CANARY not in via_cli.stdout + via_cli.stderr
     assert files_holding(tmp_path / "cli-report", CANARY) == []
+
+
+# --- keyed fingerprints: no guess can be confirmed, and the key is nowhere -------------------------
+
+SECRET_PROMPT = f"please keep {CANARY} secret"  # loaded as c-1 and c-10, rejected in several shapes
+
+
+def key_material() -> list[bytes]:
+    """Every form the key could leak in: the secret and the keys derived from it, raw and as hex,
+    and the HMAC pads the loader hands DuckDB."""
+    padded = TEST_KEY.exact.ljust(64, b"\0")
+    raw = [bytes.fromhex(TEST_KEY_HEX), TEST_KEY.exact, TEST_KEY.simhash,
+           bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)]
+    return raw + [r.hex().encode() for r in raw] + [r.hex().upper().encode() for r in raw]
+
+
+def files_holding_bytes(root: Path, needles: list[bytes]) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
+
+
+def test_the_stored_fingerprint_of_a_known_prompt_is_not_its_plain_sha256(canary_run: dict) -> None:
+    plain = hashlib.sha256(SECRET_PROMPT.encode()).hexdigest()
+    with duckdb.connect(str(canary_run["db"]), read_only=True) as con:
+        stored = dict(con.sql("SELECT invocation_id, prompt_fingerprint FROM invocations "
+                              "WHERE invocation_id IN ('c-1', 'c-10')").fetchall())
+        raws = [raw for (raw,) in con.sql("SELECT raw FROM rejected_rows WHERE raw IS NOT NULL").fetchall()]
+    assert stored == {"c-1": prompt_fingerprint(SECRET_PROMPT, TEST_KEY), "c-10": prompt_fingerprint(SECRET_PROMPT, TEST_KEY)}
+    assert plain not in stored.values()
+    # whoever hashes a guess finds it nowhere: not in a table, not in a file the run wrote
+    assert tables_holding(canary_run["db"], plain) == []
+    assert files_holding(canary_run["out"], plain) == []
+    assert any("hmac:" + stored["c-1"] in raw for raw in raws)  # rejected copies carry the keyed fingerprint
+    assert not any("sha256:" in raw for raw in raws)
+
+
+def test_no_file_the_run_wrote_holds_the_key(canary_run: dict, tmp_path: Path) -> None:
+    material = key_material()
+    assert files_holding_bytes(canary_run["out"], material) == []
+    result = canary_run["result"]
+    assert not any(m.decode("latin-1") in result.stdout + result.stderr for m in material)
+    for hex_form in (TEST_KEY_HEX, TEST_KEY.exact.hex(), TEST_KEY.simhash.hex()):
+        assert tables_holding(canary_run["db"], hex_form) == []
+    report = tmp_path / "report"
+    via_cli = goodhart("report", "--db", str(canary_run["db"]), "--out", str(report), "--min-team-size", "1", cwd=tmp_path)
+    assert via_cli.returncode == 0, via_cli.stderr
+    assert files_holding_bytes(report, material) == []
+    with duckdb.connect(str(canary_run["db"]), read_only=True) as con:  # the database names the key, no more
+        assert con.sql("SELECT key_id FROM fingerprint_keys").fetchall() == [(TEST_KEY.key_id,)]

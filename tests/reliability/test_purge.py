@@ -16,6 +16,7 @@ import pytest
 
 from pipeline import stages
 from pipeline.purge import DERIVED_TABLES, purge
+from pipeline.runs import os_identity
 from pipeline.stages import run_local
 from pipeline.workspace import RunInProgressError, building_path, run_lock
 from tests.reliability.conftest import copy_world, counts
@@ -95,10 +96,11 @@ def test_derived_tables_equal_a_run_that_never_saw_the_purged_rows(purged: dict)
 
 
 def test_purge_is_recorded(purged: dict) -> None:
-    rows = _table(purged["db"], "SELECT purge_id, before, requested_at, run_id, rows_deleted FROM purges")
+    rows = _table(purged["db"], "SELECT purge_id, before, requested_at, run_id, rows_deleted, os_user, host FROM purges")
     assert len(rows) == 1
-    purge_id, before, requested_at, run_id, rows_deleted = rows[0]
+    purge_id, before, requested_at, run_id, rows_deleted, *who = rows[0]
     assert purge_id == purged["summary"].purge_id and before == CUTOFF and requested_at == NOW
+    assert tuple(who) == os_identity()  # who ran it
     assert run_id == _table(purged["db"], "SELECT run_id FROM runs")[0][0]  # scores keep the run they re-score
     assert json.loads(rows_deleted) == purged["summary"].rows_deleted
 

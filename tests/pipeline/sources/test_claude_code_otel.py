@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 
 import duckdb
 
-from pipeline.fingerprint import prompt_fingerprint
+from pipeline.fingerprint import UNKEYED, prompt_fingerprint
 from pipeline.sources.claude_code_otel import read_claude_code_otel
+from tests.conftest import TEST_KEY
 from tests.pipeline.conftest import FIXTURES, InputDir, rejected, run_load, table
 
 LOGS = FIXTURES / "sources" / "claude_code_otel" / "logs.jsonl"
@@ -44,7 +46,8 @@ def test_prompts_become_invocations_and_a_commit_joins_its_prompt() -> None:
         (11, rows["invocation_id"][2], ALICE_SESSION, "shop/checkout", None, None, None, "c0ffee0000000000000000000000000000000001"),
     ]
     assert "Fix the flaky" not in "".join(rows["__raw"].to_list())  # raw text carries the fingerprint only
-    assert "sha256:" + prompt_fingerprint("Fix the flaky checkout test") in rows["__raw"][0]
+    # the placeholder the loader keys before storing (pipeline.fingerprint.keyed_raw_sql)
+    assert UNKEYED + hashlib.sha256(b"Fix the flaky checkout test").hexdigest() in rows["__raw"][0]
 
 
 def test_records_that_are_no_claude_code_event_are_rejected_with_a_reason() -> None:
@@ -66,7 +69,7 @@ def test_loaded_through_the_loader(con: duckdb.DuckDBPyConnection, inputs: Input
         ("alice@corp.example", 1200, 0.0123, "input"),
     ]
     assert table(con, "invocations WHERE session_id <> 's-0'", "invocation_id, prompt_fingerprint, prompt_length, commit_sha", "ts") == [
-        ("p-0001", prompt_fingerprint("Fix the flaky checkout test"), 27, "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"),
+        ("p-0001", prompt_fingerprint("Fix the flaky checkout test", TEST_KEY), 27, "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"),
         ("p-0002", None, 12, None),
         (table(con, "invocations WHERE position = 11", "invocation_id")[0][0], None, None, "c0ffee0000000000000000000000000000000001"),
     ]
@@ -250,3 +253,18 @@ def test_metrics_loaded_through_the_loader_and_an_install_id_mapped_by_aliases(
         ("cc.jsonl", 12, "not a Claude Code metric: http.server.duration"),
     ]
     assert table(con, "unmapped_identities WHERE identity IN ('user_01ALICE', '" + ANON + "')", "identity") == []
+
+
+def test_a_prompt_without_tool_results_made_no_tool_call_unless_it_has_no_prompt_id(inputs: InputDir) -> None:
+    """Regression (a generated world exported as vendor files): prompts with a prompt.id and no
+    tool_result naming it loaded tool_calls NULL, where the correlated events say 0."""
+    tool_result = {"timeUnixNano": _nanos("2026-10-05T09:00:30Z"), "body": {"stringValue": "claude_code.tool_result"},
+                   "attributes": [_kv("event.name", "tool_result"), _kv("session.id", S1), _kv("prompt.id", "p-1"),
+                                  _kv("tool_name", "Read")]}
+    no_id = _prompt("unused", S1, "2026-10-05T09:20:00Z")
+    no_id["attributes"] = [a for a in no_id["attributes"] if a["key"] != "prompt.id"]
+    path = inputs.jsonl("cc.jsonl", [_logs(_prompt("p-1", S1, "2026-10-05T09:00:00Z"), tool_result,
+                                           _prompt("p-2", S1, "2026-10-05T09:10:00Z"), no_id)])
+    rows = read_claude_code_otel(path).rows["invocations"]
+    assert rows.select("invocation_id", "tool_calls").rows()[:2] == [("p-1", "1"), ("p-2", "0")]
+    assert rows["tool_calls"][2] is None  # no prompt.id: its tool results cannot be told apart

@@ -235,3 +235,27 @@ def test_bad_environment_settings_are_refused(toml: str, tmp_path) -> None:
     config.write_text(f"[sources.github_deployments]\n{toml}\n")
     with pytest.raises(ConfigError, match=r"\[sources.github_deployments\]"):
         Settings.from_file(config)
+
+
+def test_a_repositorys_first_deployment_ships_what_was_merged_before_it(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir,
+) -> None:
+    """Regression (a generated world exported as vendor files): a repository's first successful
+    deployment shipped only the change its commit names, so the changes merged before it counted as
+    never deployed."""
+    merged = {1: "2026-10-05T10:00:00Z", 2: "2026-10-05T11:00:00Z", 3: "2026-10-05T12:00:00Z"}
+    inputs.write("sources/github_pulls/pulls.json", json.dumps([
+        {"number": n, "user": {"login": "alice-gh"}, "merged_at": at, "merge_commit_sha": f"{100 + n:040x}",
+         "head": {"sha": f"{n:040d}"}, "base": {"repo": {"full_name": "shop/checkout"}}, "body": None}
+        for n, at in merged.items()
+    ]))
+    inputs.write("sources/github_deployments/1.jsonl", "".join(json.dumps(d) + "\n" for d in (
+        gh_deploy(102, [(1, "failure", "2026-10-05T11:30:00Z")]),  # #2's merge commit; failed
+        gh_deploy(103, [(2, "success", "2026-10-05T12:30:00Z")]),  # #3's: the first success ships #1 to #3
+    )))
+    inputs.write("deployments.jsonl", "")
+    run_load(con, inputs.path)
+    assert table(con, "deployments", "deployment_id, status, change_ids") == [
+        ("shop/checkout/deployments/102", "failure", ["shop/checkout#1", "shop/checkout#2"]),
+        ("shop/checkout/deployments/103", "success", ["shop/checkout#1", "shop/checkout#2", "shop/checkout#3"]),
+    ]

@@ -1,0 +1,11 @@
+-- case_contributions: the flag's evidence, one row per (detector, feature): a rule's part of its
+-- strength, or a model's occlusion attribution (docs/detectors.md), with the value and baseline.
+SELECT
+    e.detector,
+    CASE WHEN e.detector LIKE 'rule:%' THEN 'rule' ELSE 'model' END AS kind,
+    e.feature,
+    e.value,
+    e.baseline,
+    e.contribution,
+    e.text
+FROM case_flag AS flag, unnest(flag.evidence) AS t(e)

@@ -1,0 +1,4 @@
+-- case_links: how each of the week's sessions is linked to shipped work (the `links` view).
+SELECT links.*
+FROM links
+WHERE links.session_id IN (SELECT session_id FROM case_sessions)
