@@ -19,7 +19,8 @@ rebuilds only the ISO weeks that the input rows loaded since the last build can 
 
 The result equals a full build (tests/pipeline/test_incremental.py checks it). A full build is
 made instead when there is no previous build, when the feature SQL or settings changed since, or
-when people, aliases or prices were loaded (they touch every week).
+when people, aliases or prices were loaded, or a bare repository name was resolved (they touch every
+week).
 """
 from __future__ import annotations
 
@@ -284,6 +285,8 @@ def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
     for table in GLOBAL_INPUTS:
         if con.sql(f"SELECT 1 FROM {table} WHERE file_id > $since LIMIT 1", params={"since": since}).fetchall():
             return f"new {table} rows touch every week"
+    if con.sql("SELECT 1 FROM resolved_repositories WHERE file_id > $since LIMIT 1", params={"since": since}).fetchall():
+        return "a repository name was resolved in rows of any week"
     return None
 
 

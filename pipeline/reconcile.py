@@ -16,7 +16,12 @@ it again changes nothing.
    repository's earlier successful deployments (none anchored: every change merged before) and up
    to this one's newest anchor (the changes a deploy of that commit contains on a linear main
    branch). change_ids only grows.
-3. `unmapped_identities`: each identity in the usage, change, review and AI commit rows that names
+3. Repositories of source rows (not contract files, where an empty repo means no repository
+   context): a bare name (no '/', e.g. the folder of Claude Code's workspace path) that is the last
+   part of exactly one OWNER/NAME repository among the changes becomes that repository, once and for
+   all (`resolved_repositories`); a session none of whose prompts names a repository gets the one
+   repository whose changes merged the commits it made, when there is one.
+4. `unmapped_identities`: each identity in the usage, change, review and AI commit rows that names
    no person in people, with its source, dataset and row count. Those rows are loaded all the same (team
    'unassigned'); this table says which identities a people file should map.
 """
@@ -36,6 +41,7 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> None:
                 f"WHERE lower(trim(main.{table}.{column})) = c.key AND main.{table}.{column} <> c.owner"
             )
         con.execute(DEPLOYMENT_CHANGES_SQL)
+        con.execute(REPOSITORIES_SQL)
         con.execute(UNMAPPED_SQL)
         con.execute("DROP TABLE IF EXISTS __claims; DROP TABLE IF EXISTS __deployment_changes")
         con.commit()
@@ -106,6 +112,38 @@ SET change_ids = list_sort(list_distinct(coalesce(main.deployments.change_ids, [
 FROM __deployment_changes x
 WHERE main.deployments.deployment_id = x.deployment_id
   AND NOT list_has_all(coalesce(main.deployments.change_ids, []), x.change_ids);
+"""
+
+REPOSITORIES_SQL = """
+INSERT INTO main.resolved_repositories
+SELECT bare.name, min(c.repo), (SELECT coalesce(max(file_id), 0) FROM main.loaded_files)
+FROM (
+    SELECT DISTINCT lower(i.repo) AS name
+    FROM main.invocations i JOIN main.loaded_files f USING (file_id)
+    WHERE f.source IS NOT NULL AND i.repo IS NOT NULL AND NOT contains(i.repo, '/')
+) AS bare
+JOIN (SELECT DISTINCT repo FROM main.changes WHERE contains(repo, '/')) AS c
+    ON ends_with(lower(c.repo), '/' || bare.name)
+WHERE bare.name NOT IN (SELECT name FROM main.resolved_repositories)
+GROUP BY bare.name
+HAVING count(DISTINCT c.repo) = 1;
+
+UPDATE main.invocations SET repo = r.repo
+FROM main.resolved_repositories r
+WHERE lower(main.invocations.repo) = r.name
+  AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files WHERE source IS NOT NULL);
+
+UPDATE main.invocations SET repo = merged.repo
+FROM (
+    SELECT i.session_id, min(c.repo) AS repo
+    FROM main.invocations i
+    JOIN (SELECT repo, lower(trim(unnest(commit_shas))) AS sha FROM main.changes) c ON c.sha = lower(trim(i.commit_sha))
+    WHERE i.session_id NOT IN (SELECT session_id FROM main.invocations WHERE repo IS NOT NULL)
+    GROUP BY i.session_id
+    HAVING count(DISTINCT c.repo) = 1
+) AS merged
+WHERE main.invocations.session_id = merged.session_id AND main.invocations.repo IS NULL
+  AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files WHERE source IS NOT NULL);
 """
 
 UNMAPPED_SQL = """

@@ -213,3 +213,12 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS os_user VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR;
 ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS os_user VARCHAR;
 ALTER TABLE verdicts ADD COLUMN IF NOT EXISTS host VARCHAR;
+
+-- grain: one row per bare repository name (a folder name a source gave, e.g. Claude Code's
+-- workspace path 'billing') resolved to the one OWNER/NAME repository of the changes that ends
+-- in it (pipeline/reconcile.py); file_id: the newest loaded file when it was resolved
+CREATE TABLE IF NOT EXISTS resolved_repositories (
+    name     VARCHAR NOT NULL,   -- lowercased
+    repo     VARCHAR NOT NULL,
+    file_id  INTEGER NOT NULL
+);
