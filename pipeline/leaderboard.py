@@ -4,11 +4,12 @@ person on request, over the last weeks of a published run. The measure is `shipp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import duckdb
 import polars as pl
 
-from pipeline.storage import connect
+from pipeline.storage import connect, read_sql, write_csv
 
 Level = Literal["team", "person"]
 
@@ -16,8 +17,8 @@ Level = Literal["team", "person"]
 # shows what a token leaderboard would have said.
 LEADERBOARD_SQL = """
 WITH period AS (
-    SELECT * FROM shipped_work
-    WHERE week_start > (SELECT max(week_start) FROM shipped_work) - to_days(CAST($weeks * 7 AS INTEGER))
+    SELECT * FROM {source}
+    WHERE week_start > (SELECT max(week_start) FROM {source}) - to_days(CAST($weeks * 7 AS INTEGER))
 ),
 grouped AS (
     SELECT {key} AS name, any_value(team) AS team,
@@ -42,6 +43,7 @@ FROM grouped
 ORDER BY rank, name
 LIMIT $top
 """
+ALL_WEEKS = 1_000_000
 
 
 class LeaderboardError(ValueError):
@@ -54,10 +56,9 @@ def leaderboard(db_path: Path, *, weeks: int = 4, by: Level = "team", top: int =
     `by="person"`."""
     key = {"team": "team", "person": "user_id"}[by]
     with connect(db_path, read_only=True) as con:
-        has_table = con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'shipped_work'").fetchall()[0][0]
-        if not has_table:
+        if not _has_shipped_work(con):
             raise LeaderboardError(f"{db_path} has no shipped_work table: run `goodhart run` on it first")
-        frame = con.sql(LEADERBOARD_SQL.format(key=key), params={"weeks": weeks, "top": top}).pl()
+        frame = con.sql(LEADERBOARD_SQL.format(key=key, source="shipped_work"), params={"weeks": weeks, "top": top}).pl()
     return frame if by == "person" else frame.drop("team")
 
 
@@ -78,3 +79,59 @@ def format_leaderboard(frame: pl.DataFrame, by: Level) -> str:
         lines.append(f"{row['rank']:>4}  {str(row['name'])[:24]:<24} {row['shipped_units']:>8.1f} "
                      f"{row['ai_deployed_changes']:>7} {cost:>9} {tokens:>12} {waste:>6} {row['token_rank']:>10}")
     return header + "\n".join(lines)
+
+
+# --- the finance report's section (pipeline/report.py) ----------------------------------------
+
+REPORT_FILE = "honest_leaderboard.csv"
+REPORT_TEAMS = 10
+
+
+def report_files(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
+    """Build report_honest_leaderboard on the report's connection (min_team_size set): the whole
+    period, teams under min_team_size merged into 'other' as everywhere in the report; write
+    REPORT_FILE. Nothing when the database predates shipped_work."""
+    if not _has_shipped_work(con):
+        return []
+    con.execute(f"CREATE OR REPLACE TEMP VIEW report_shipped_work AS {read_sql('pipeline', 'report_shipped_work')}")
+    board = LEADERBOARD_SQL.format(key="team", source="report_shipped_work")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE report_honest_leaderboard AS {board}",
+                {"weeks": ALL_WEEKS, "top": ALL_WEEKS})
+    columns = "rank, name AS team, people, shipped_units, held_units, ai_deployed_changes, " \
+              "changes_of_unknown_evidence, tokens, cost_usd, cost_per_unit, tokens_per_unit, flagged_waste_share, token_rank"
+    return [write_csv(con, f"SELECT {columns} FROM report_honest_leaderboard ORDER BY rank, name", out_dir / REPORT_FILE)]
+
+
+def report_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
+    """The top teams for the report page (None: no shipped_work in this database)."""
+    if not _has_shipped_work(con):
+        return None
+    relation = con.sql(f"SELECT * FROM report_honest_leaderboard ORDER BY rank, team LIMIT {REPORT_TEAMS}")
+    return [dict(zip(relation.columns, row)) for row in relation.fetchall()]
+
+
+def html_section(teams: list[dict[str, Any]] | None) -> str:
+    """The report's honest leaderboard: teams by AI-assisted shipped work, beside cost per unit."""
+    from pipeline.report import _e, _table  # the report's own escaping and tables (it imports this module)
+
+    if teams is None:
+        return ""
+    out = ['\n<h2 id="honest-leaderboard">Honest leaderboard: AI-assisted work that shipped</h2>']
+    if not teams:
+        return out[0] + '\n<p class="note">No AI-assisted change reached production in the period.</p>\n'
+    rows = [[str(t["rank"]), t["name"], f"{t['people']:,}", f"{t['shipped_units']:,.1f}", f"{t['ai_deployed_changes']:,}",
+             "unknown" if t["cost_per_unit"] is None else f"${t['cost_per_unit']:,.2f}",
+             "unknown" if t["flagged_waste_share"] is None else f"{t['flagged_waste_share']:.0%}", str(t["token_rank"])]
+            for t in teams]
+    out.append(_table(["Rank", "Team", "People", "Shipped units", "AI changes deployed", "Cost per unit",
+                       "Flagged waste", "Token rank"], rows, 2))
+    note = ("A unit is a deployed change of the company’s typical size, weighted by the evidence that AI fed it: "
+            "lines add up, so splitting work into tiny changes earns nothing, and a week flagged for gaming is held "
+            "back until judged legitimate. The token rank is where the team would stand on a leaderboard of tokens "
+            f"spent. Definition: docs/leaderboard.md; every team in {REPORT_FILE}.")
+    out.append(f'<p class="note">{_e(note)}</p>')
+    return "\n".join(out) + "\n"
+
+
+def _has_shipped_work(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'shipped_work'").fetchall()[0][0])

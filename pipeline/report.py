@@ -11,6 +11,7 @@ opens the database read-only and writes into `out_dir`:
     wasted_by_model.csv    per model (each user-week's wasted cost split by its spend per model)
     focus_wasted_cost.csv  FinOps FOCUS 1.2 / 1.3 Cost and Usage rows, one per (team, week, model)
     wasted_by_person.csv   per person, only with include_people=True
+    honest_leaderboard.csv per team: AI-assisted shipped work ranked (pipeline/leaderboard.py)
 
 Files are readable by their owner only, or their group too when the database is (pipeline.permissions).
 
@@ -35,8 +36,8 @@ from typing import Any
 
 import duckdb
 
-from pipeline import permissions, root_cause
-from pipeline.storage import connect, read_sql
+from pipeline import leaderboard, permissions, root_cause
+from pipeline.storage import connect, read_sql, write_csv
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ def write_report(
         _check_tables(con)
         _build_tables(con, min_team_size=min_team_size, include_people=include_people, db_name=db_path.name)
         files = [_write_csv(con, table, out_dir / name) for name, table in _csv_files(include_people)]
-        files += root_cause.report_files(con, out_dir)
-        data = _report_data(con, include_people=include_people) | {"root_cause": root_cause.report_rows(con)}
+        files += root_cause.report_files(con, out_dir) + leaderboard.report_files(con, out_dir)
+        data = _report_data(con, include_people=include_people) | {
+            "root_cause": root_cause.report_rows(con), "leaderboard": leaderboard.report_rows(con)}
 
     stale_people = out_dir / PEOPLE_FILE
     if not include_people:
@@ -173,9 +175,7 @@ def _build_tables(
 
 
 def _write_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> Path:
-    target = str(path).replace("'", "''")
-    con.execute(f"COPY (SELECT * FROM {table} ORDER BY {_ORDER[table]}) TO '{target}' (FORMAT csv, HEADER)")
-    return path
+    return write_csv(con, f"SELECT * FROM {table} ORDER BY {_ORDER[table]}", path)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -269,6 +269,7 @@ def render_html(data: dict[str, Any], *, db_name: str = "") -> str:
         model_table=_model_table(models),
         people_section=_people_section(data["people"]),
         root_cause_section=root_cause.html_section(data.get("root_cause")),
+        leaderboard_section=leaderboard.html_section(data.get("leaderboard")),
         method=_method(min_team_size, people=data["people"] is not None),
         footer=_e(
             f"Goodhart report of run {s['run_id'] or 'none'}"

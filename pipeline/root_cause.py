@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline.storage import connect, read_sql
+from pipeline.storage import connect, read_sql, write_csv
 
 TABLES = ("waste_by_dimension_week", "waste_root_cause")
 DIMENSIONS = ("team", "org", "model", "tool", "repository")
@@ -98,9 +98,7 @@ def report_files(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
     if not has_tables(con):
         return []
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_root_cause AS {read_sql('pipeline', 'report_root_cause')}")
-    target = str(out_dir / REPORT_FILE).replace("'", "''")
-    con.execute(f"COPY (SELECT * FROM report_root_cause ORDER BY week_start, dimension, rank) TO '{target}' (FORMAT csv, HEADER)")
-    return [out_dir / REPORT_FILE]
+    return [write_csv(con, "SELECT * FROM report_root_cause ORDER BY week_start, dimension, rank", out_dir / REPORT_FILE)]
 
 
 def report_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:

@@ -17,6 +17,13 @@ def read_sql(package: str, name: str) -> str:
     return resources.files(package).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
 
+def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Path:
+    """COPY the rows of `query` to a CSV file with a header at `path`."""
+    target = str(path).replace("'", "''")
+    con.execute(f"COPY ({query}) TO '{target}' (FORMAT csv, HEADER)")
+    return path
+
+
 def connect(
     db_path: Path | str = ":memory:", *, read_only: bool = False, memory_limit: str = ""
 ) -> duckdb.DuckDBPyConnection:

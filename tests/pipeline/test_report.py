@@ -585,3 +585,11 @@ def test_report_of_a_tiny_generated_world(tmp_path: Path) -> None:
     text = all_output_text(out)
     assert users and not [u for u in users if u in text]
     assert len(parse(out / "report.html").svgs["chart-week"]["bars"]) == summary.weeks == 2
+    # the honest leaderboard: teams by AI-assisted shipped work, adding up to the run's shipped_work
+    board = read_csv(out / "honest_leaderboard.csv")
+    units = [Decimal(row["shipped_units"]) for row in board]
+    assert board and units == sorted(units, reverse=True) and board[0]["rank"] == "1"
+    with duckdb.connect(str(db), read_only=True) as con:
+        (shipped,), = con.sql("SELECT sum(shipped_units) FROM shipped_work").fetchall()
+    assert abs(sum(units) - Decimal(str(shipped))) <= Decimal("0.01") * len(board)
+    assert 'id="honest-leaderboard"' in (out / "report.html").read_text(encoding="utf-8")
