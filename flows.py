@@ -27,11 +27,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import FlowRun, State
 
 from features.build import FeatureBuild
-from pipeline import alerts, permissions, progress, root_cause, runs, stages
-from pipeline.load import LoadSummary
-from pipeline.report import ReportSummary, write_report
+from pipeline import progress, stages
+from pipeline.ops import permissions, runs
+from pipeline.publish import alerts, root_cause
+from pipeline.ingest.load import LoadSummary
+from pipeline.publish.report import ReportSummary, write_report
 from pipeline.settings import Settings
-from pipeline.workspace import building, run_lock
+from pipeline.ops.workspace import building, run_lock
 
 DEFAULT_CRON = "0 6 * * *"  # daily, 06:00 UTC
 

@@ -152,8 +152,8 @@ def wrap(owner: Any, attribute: str, meter: Meter, name: Callable[..., str] | st
 
 def instrument_load(meter: Meter) -> None:
     """Per dataset, plus the summed time of file digests and prompt SimHashes."""
-    import pipeline.load as load_module
-    import pipeline.readers as readers_module
+    import pipeline.ingest.load as load_module
+    import pipeline.ingest.readers as readers_module
 
     wrap(load_module, "_load_dataset", meter, lambda con, spec, *a, **k: f"load {spec.name}")
     wrap(load_module, "_register_simhashes", meter, "simhash of prompt texts", summed=True)

@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "curve": cmd_curve, "explain": cmd_explain, "leaderboard": cmd_leaderboard, "rekey": cmd_rekey}
     kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
     args.on_stage = _kill_at(kill_at) if kill_at else None
-    from pipeline.workspace import RunInProgressError
+    from pipeline.ops.workspace import RunInProgressError
 
     try:
         if getattr(args, "db", None) is not None:
@@ -229,10 +229,11 @@ def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):
     """Every check that needs no run, made before anything starts (Prefect included), so that a
     usage error is one line within a second: the settings, the input folder's required datasets,
     the database path, whether another run or writer holds the database, and the fingerprint key."""
-    from pipeline import fingerprint_key, permissions
-    from pipeline.load import check_input_dir
+    from pipeline.ingest import fingerprint_key
+    from pipeline.ops import permissions
+    from pipeline.ingest.load import check_input_dir
     from pipeline.settings import Settings
-    from pipeline.workspace import refuse_if_writer, run_lock
+    from pipeline.ops.workspace import refuse_if_writer, run_lock
 
     settings = Settings.from_file(config)
     if db.exists() and db.is_dir():
@@ -263,7 +264,7 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
 
         result = run_local(input_dir, db, settings, wait=wait, full=full, allow_empty=allow_empty, on_stage=on_stage)
         if report_dir is not None:
-            from pipeline.report import write_report
+            from pipeline.publish.report import write_report
 
             report.stage("writing the finance report")
             write_report(db, report_dir)
@@ -352,9 +353,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from pipeline.evaluate import evaluate_run, markdown_table
+    from pipeline.ops.evaluate import evaluate_run, markdown_table
 
-    from pipeline.verdicts import verdict_precision
+    from pipeline.ops.verdicts import verdict_precision
 
     has_labels = (args.input / "labels").is_dir()
     if not args.db.exists():
@@ -372,7 +373,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_curve(args: argparse.Namespace) -> None:
-    from pipeline.evaluate import intensity_curve, markdown_table
+    from pipeline.ops.evaluate import intensity_curve, markdown_table
     from pipeline.settings import Settings
 
     settings = Settings.from_file(args.config)
@@ -384,7 +385,7 @@ def cmd_curve(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from pipeline.report import ReportError, write_report
+    from pipeline.publish.report import ReportError, write_report
 
     try:
         summary = write_report(args.db, args.out, min_team_size=args.min_team_size, include_people=args.include_people)
@@ -397,8 +398,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_purge(args: argparse.Namespace) -> None:
-    from pipeline.purge import purge
-    from pipeline.runs import utc_now
+    from pipeline.ops.purge import purge
+    from pipeline.ops.runs import utc_now
 
     summary = purge(args.db, args.before, now=utc_now(), wait=args.wait)
     deleted = ", ".join(f"{table} {rows:,}" for table, rows in summary.rows_deleted.items())
@@ -406,16 +407,16 @@ def cmd_purge(args: argparse.Namespace) -> None:
 
 
 def cmd_rekey(args: argparse.Namespace) -> None:
-    from pipeline.fingerprint_key import adopt_key
-    from pipeline.runs import utc_now
+    from pipeline.ingest.fingerprint_key import adopt_key
+    from pipeline.ops.runs import utc_now
     from pipeline.settings import Settings
 
     print(adopt_key(args.db, Settings.from_file(args.config), now=utc_now(), wait=args.wait))
 
 
 def cmd_label(args: argparse.Namespace) -> None:
-    from pipeline.runs import utc_now
-    from pipeline.verdicts import record_verdict
+    from pipeline.ops.runs import utc_now
+    from pipeline.ops.verdicts import record_verdict
 
     record_verdict(args.db, args.flag, args.verdict, now=utc_now(), note=args.note, analyst=args.analyst)
     print(f"recorded: {args.flag} is {args.verdict}")
@@ -433,7 +434,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
-    from pipeline.leaderboard import LeaderboardError, format_leaderboard, leaderboard
+    from pipeline.publish.leaderboard import LeaderboardError, format_leaderboard, leaderboard
 
     try:
         frame = leaderboard(args.db, weeks=args.weeks, by=args.by, top=args.top)
@@ -443,13 +444,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
-    from pipeline.case_file import write_case_file
+    from pipeline.publish.case_file import write_case_file
 
     print(f"wrote {write_case_file(args.db, args.flag, args.out)}")
 
 
 def cmd_sql(args: argparse.Namespace) -> None:
-    from pipeline.sql_session import sql_session
+    from pipeline.ops.sql_session import sql_session
 
     code = sql_session(args.db, args.query)
     if code:
@@ -464,7 +465,7 @@ def _prefect_api(*, services: bool, report) -> Iterator[None]:
     if os.environ.get("PREFECT_API_URL"):
         yield
         return
-    from pipeline.prefect_api import start_temporary_server
+    from pipeline.ops.prefect_api import start_temporary_server
 
     report.stage("starting a temporary Prefect server")
     server = start_temporary_server(services=services)

@@ -13,7 +13,7 @@ from typing import Any
 from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
 from pipeline.errors import UsageError
-from pipeline.alert_subscriptions import Subscription, parse_subscriptions
+from pipeline.publish.alert_subscriptions import Subscription, parse_subscriptions
 
 
 def _read_toml(package: str, name: str) -> dict[str, Any]:
@@ -198,18 +198,18 @@ class Settings:
 
     @property
     def fingerprint_key_file(self) -> Path | None:
-        """The fingerprint key file; None: the default place (pipeline.fingerprint_key)."""
+        """The fingerprint key file; None: the default place (pipeline.ingest.fingerprint_key)."""
         path = self.config["security"]["fingerprint_key_file"]
         return Path(path).expanduser() if path else None
 
     @property
     def group_readable(self) -> bool:
-        """Whether the owner's group may read the database and reports (pipeline.permissions)."""
+        """Whether the owner's group may read the database and reports (pipeline.ops.permissions)."""
         return bool(self.config["security"]["group_readable"])
 
     @property
     def alert_subscriptions(self) -> list[Subscription]:
-        """The `[[alerts]]` subscriptions (pipeline.alerts, docs/alerts.md)."""
+        """The `[[alerts]]` subscriptions (pipeline.publish.alerts, docs/alerts.md)."""
         return parse_subscriptions(self.config.get("alerts", []))
 
     @property

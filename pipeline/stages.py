@@ -18,12 +18,15 @@ import polars as pl
 
 from detectors.scoring import score_level
 from features.build import FeatureBuild, build_features
-from pipeline import fingerprint_key, permissions, progress, root_cause, runs
-from pipeline.load import LoadSummary, empty_required_datasets, load_inputs
+from pipeline import progress
+from pipeline.ingest import fingerprint_key
+from pipeline.ops import permissions, runs
+from pipeline.publish import root_cause
+from pipeline.ingest.load import LoadSummary, empty_required_datasets, load_inputs
 from pipeline.errors import UsageError
 from pipeline.settings import Settings
 from pipeline.storage import connect, convert_to_storage_version, create_raw_tables, read_sql
-from pipeline.workspace import building, run_lock
+from pipeline.ops.workspace import building, run_lock
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -54,7 +57,7 @@ class RunResult:
 
 def begin(db_path: Path, run_id: str, started_at: datetime, input_dir: Path, settings: Settings) -> None:
     """Create the schema if needed, check the database's fingerprint key against the installation's
-    (a database fingerprinted before keys is migrated: pipeline.fingerprint_key) and open the run
+    (a database fingerprinted before keys is migrated: pipeline.ingest.fingerprint_key) and open the run
     record (on the run's private copy; a database in a newer storage format than STORAGE_VERSION
     is rewritten in it first)."""
     if db_path.exists():
@@ -216,8 +219,8 @@ def publish_scores(
     if fresh and stored == 0:  # no usage at all: the tables still get their columns
         _store(con, score_partition(read_partition(con, None), detectors_config), levels, create=True)
     for table in ("latest_verdicts", "user_week_scores", "session_scores", "flags", "shipped_work"):
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline', table)}")
-    con.execute(read_sql("pipeline", "views"))
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline.publish', table)}")
+    con.execute(read_sql("pipeline.publish", "views"))
     root_cause.publish(con)
     return summarise(con)
 

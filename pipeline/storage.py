@@ -78,4 +78,4 @@ def storage_version(con: duckdb.DuckDBPyConnection) -> str:
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables if they do not exist yet (idempotent)."""
-    con.execute(read_sql("pipeline", "raw_tables"))
+    con.execute(read_sql("pipeline.ingest", "raw_tables"))

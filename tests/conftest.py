@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fingerprint import FingerprintKey
-from pipeline.fingerprint_key import ENV_VAR
+from pipeline.ingest.fingerprint import FingerprintKey
+from pipeline.ingest.fingerprint_key import ENV_VAR
 
 # The fingerprint key of every run the tests make, in process or as a `goodhart` subprocess: fixed,
 # so results are reproducible, and given through the environment, so no test writes a key file

@@ -3,7 +3,7 @@ whole pipeline: every count equal to what the world holds (Claude Code lines of 
 lines_accepted), the injected failed, malformed, staging and repeated records rejected with their
 reasons, no unmapped identity, and the world's deployed changes reaching a successful deployment.
 
-Here rather than beside the adapters (tests/pipeline/sources/): what is under test is the export
+Here rather than beside the adapters (tests/pipeline/ingest/sources/): what is under test is the export
 (the module this file mirrors), checked the only way that proves it: the adapters read it back.
 """
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipeline.load import LoadSummary, load_inputs
+from pipeline.ingest.load import LoadSummary, load_inputs
 from pipeline.storage import connect
 from tests.conftest import TEST_KEY
 

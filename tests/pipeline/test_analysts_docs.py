@@ -19,7 +19,7 @@ import pytest
 from data.generate import generate_world
 from pipeline import cli
 from pipeline.settings import Settings
-from pipeline.sql_session import sql_session
+from pipeline.ops.sql_session import sql_session
 from pipeline.stages import run_local
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"

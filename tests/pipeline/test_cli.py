@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.workspace import run_lock
+from pipeline.ops.workspace import run_lock
 from tests.processes import children_running, wait_until_gone
 
 GOODHART = [sys.executable, "-m", "pipeline.cli"]

@@ -71,7 +71,7 @@ def test_a_database_from_before_the_pinned_format_moves_to_it_at_its_next_run(
 ) -> None:
     from datetime import datetime
 
-    from pipeline.verdicts import record_verdict
+    from pipeline.ops.verdicts import record_verdict
 
     published = tmp_path / "v14.duckdb"
     run_local(contract_example, published, Settings())

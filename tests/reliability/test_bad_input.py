@@ -35,8 +35,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import load as load_module
-from pipeline.load import DATASETS, MissingDatasetError, load_inputs
+from pipeline.ingest import load as load_module
+from pipeline.ingest.load import DATASETS, MissingDatasetError, load_inputs
 from pipeline.settings import Settings
 from pipeline.stages import run_local
 from pipeline.storage import connect

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from pipeline.stages import run_local
-from pipeline.workspace import building_path, orphaned_wal_path
+from pipeline.ops.workspace import building_path, orphaned_wal_path
 from tests.reliability.conftest import completed_runs, copy_world, counts, start_goodhart
 
 pytestmark = pytest.mark.slow

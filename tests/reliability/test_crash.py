@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from pipeline.stages import run_local
-from pipeline.workspace import building_path
+from pipeline.ops.workspace import building_path
 from tests.reliability.conftest import completed_runs, copy_world, counts, goodhart, start_goodhart
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.fingerprint import prompt_fingerprint
+from pipeline.ingest.fingerprint import prompt_fingerprint
 from tests.conftest import TEST_KEY, TEST_KEY_HEX
 from tests.reliability.conftest import CANARY, goodhart
 
@@ -141,7 +141,7 @@ def test_no_log_line_holds_the_prompt(canary_run: dict) -> None:
 
 
 def test_the_finance_report_holds_no_prompt(canary_run: dict, tmp_path: Path) -> None:
-    report = pytest.importorskip("pipeline.report", reason="pipeline/report.py (the finance report) is not there yet")
+    report = pytest.importorskip("pipeline.publish.report", reason="pipeline/publish/report.py (the finance report) is not there yet")
     out = tmp_path / "report"
     report.write_report(canary_run["db"], out, min_team_size=1, include_people=True)
     assert any(out.iterdir())

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from pipeline import stages
-from pipeline.purge import DERIVED_TABLES, purge
-from pipeline.runs import os_identity
+from pipeline.ops.purge import DERIVED_TABLES, purge
+from pipeline.ops.runs import os_identity
 from pipeline.stages import run_local
-from pipeline.workspace import RunInProgressError, building_path, run_lock
+from pipeline.ops.workspace import RunInProgressError, building_path, run_lock
 from tests.reliability.conftest import copy_world, counts
 
 pytestmark = pytest.mark.slow
