@@ -1,56 +1,358 @@
-"""Prefect flows: one per job (load, features, detect, report) and a parent that chains them.
+"""The pipeline's one chain of steps (load, features, detect, publish, report, alerts) and the jobs
+that run it, as Prefect flows or plain.
 
-The logic lives in plain functions (pipeline.stages); these wrappers add orchestration only:
-coarse tasks at stage boundaries, retries where input I/O can fail, a run summary artifact, and
-a served deployment with a daily schedule (`python flows.py serve`).
+`chain` is the only place that orders the steps. It is handed a step runner: `PrefectSteps` runs
+each step as its Prefect flow (coarse tasks at step boundaries, retries where input I/O can fail,
+a run summary artifact); `PlainSteps` calls the same plain functions in this process (`goodhart
+run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the job's edge, where
+the detectors' default config is merged in (`with_detector_defaults`).
 
-Scoring fans out: the detect flow submits one task per week (`stages.DetectPartition`: that
-week's feature rows, models fit on them alone) to its task runner, a Prefect DaskTaskRunner on a
-local Dask cluster, or on an existing cluster given `[engine] dask_address`. DuckDB work (load,
-features, publish) stays in the flow's process, on the database file.
+Scoring fans out the same way in both: each week (`DetectPartition`: that week's feature rows,
+models fit on them alone) is submitted to an executor, at most a bounded number in flight, and
+stored in week order as it comes back. Plain: a thread pool. Prefect: the detect flow's task
+runner, a DaskTaskRunner on a local Dask cluster, or an existing one given `[engine]
+dask_address`. DuckDB work (load, features, publish) stays in the job's process, on the database file.
+
+This is also the only module that imports both features/ and detectors/: the pipeline package
+knows neither, and is handed what it needs (purge's rebuild, evaluate's metrics) from here.
 """
 from __future__ import annotations
 
 import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import duckdb
+import polars as pl
 import prefect
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect.deployments.runner import RunnerDeployment
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.context import FlowRunContext
+from prefect.deployments.runner import RunnerDeployment
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from features.build import FeatureBuild
-from pipeline import progress, stages
+from detectors.config import default_config as detector_defaults
+from detectors.config import merge_config as merge_detector_config
+from detectors.scoring import score_level
+from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
+from pipeline import progress, sql_models
+from pipeline.ingest import fingerprint_key
+from pipeline.ingest.load import LoadSummary, empty_required_datasets, load_inputs
+from pipeline.ops import evaluate as evaluation
 from pipeline.ops import permissions, runs
-from pipeline.publish import alerts, root_cause
-from pipeline.ingest.load import LoadSummary
-from pipeline.publish.report import ReportSummary, write_report
-from pipeline.settings import Settings
+from pipeline.ops import purge as retention
 from pipeline.ops.workspace import building, run_lock
+from pipeline.publish import alerts, root_cause, scores
+from pipeline.publish.report import ReportSummary, write_report
+from pipeline.publish.scores import DetectPartition, DetectSummary, ScoredPartition
+from pipeline.settings import Settings
+from pipeline.storage import connect, convert_to_storage_version, create_raw_tables
 
 DEFAULT_CRON = "0 6 * * *"  # daily, 06:00 UTC
+DERIVED_TABLES = (*sql_models.declared("features"), *scores.SCORE_TABLES)  # what derives from raw usage (a purge rebuilds them)
 
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    db_path: Path
+    load: LoadSummary
+    features: FeatureBuild
+    detect: DetectSummary
+
+    @property
+    def feature_rows(self) -> dict[str, int]:
+        return self.features.rows
+
+
+def with_detector_defaults(settings: Settings) -> Settings:
+    """The settings with the detectors' packaged defaults merged under their [detectors] table
+    (rules merge by name: one threshold can change without restating the rule). Idempotent."""
+    return settings.with_detectors(merge_detector_config(detector_defaults(), settings.detectors))
+
+
+# --- the steps as plain functions over a database file (each opens its own connection) ---------
+
+def open_db(db_path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with the run's settings (UTC, DuckDB memory limit)."""
+    return connect(db_path, read_only=read_only, memory_limit=settings.duckdb_memory_limit)
+
+
+def begin(db_path: Path, run_id: str, started_at: datetime, input_dir: Path, settings: Settings) -> None:
+    """Create the schema if needed, check the database's fingerprint key against the installation's
+    (a database fingerprinted before keys is migrated: pipeline.ingest.fingerprint_key) and open the run
+    record (on the run's private copy; a database in a newer storage format than STORAGE_VERSION
+    is rewritten in it first)."""
+    if db_path.exists():
+        convert_to_storage_version(db_path)
+    key = fingerprint_key.installation_key(settings)
+    with open_db(db_path, settings) as con:
+        create_raw_tables(con)
+        migrated = fingerprint_key.check_database(
+            con, key, run_id=run_id, now=started_at, source=fingerprint_key.key_source(settings))
+        runs.start_run(con, run_id, started_at, input_dir, settings.config)
+    if migrated:
+        progress.current().line(migrated)
+
+
+def load_step(db_path: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+    """Validate and load every new input file; bad rows go to rejected_rows."""
+    with open_db(db_path, settings) as con:
+        return load_inputs(
+            con, input_dir, run_id,
+            max_future_skew=settings.max_future_skew, now=now, default_prices=settings.default_prices,
+            source_options=settings.source_options, key=fingerprint_key.installation_key(settings),
+        )
+
+
+def empty_required(db_path: Path, settings: Settings) -> str | None:
+    """Why the run must stop after its load (a required dataset holds no rows), or None."""
+    with open_db(db_path, settings, read_only=True) as con:
+        return empty_required_datasets(con)
+
+
+def features_step(db_path: Path, settings: Settings, incremental: bool = False) -> FeatureBuild:
+    """Rebuild sessions, links and the feature tables from the raw tables: all of them, or (when
+    `incremental`) only the weeks the newly loaded rows can change."""
+    with open_db(db_path, settings) as con:
+        models = sql_models.load("features", TEMPLATE_CONTEXT)
+        return build_features(con, settings.feature_variables, incremental=incremental, models=models)
+
+
+def score_partition(partition: DetectPartition, detectors_config: dict[str, Any]) -> ScoredPartition:
+    """Rules and models over one week: pure (no database), so it runs on any worker."""
+    return ScoredPartition(
+        partition.week_start,
+        score_level(partition.user_weeks, "user_week", detectors_config),
+        score_level(partition.sessions, "session", detectors_config),
+    )
+
+
+class Scored(Protocol):
+    def result(self) -> ScoredPartition: ...
+
+
+def detect_step(
+    db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date] | None,
+    submit: Callable[[DetectPartition], Scored], *, in_flight: int,
+) -> DetectSummary:
+    """Score the weeks (every week when `weeks` is None) and publish the score tables, flags and
+    views. Each week is read on this thread (the connection is not shared) and handed to `submit`
+    (a thread pool's, or a Prefect task runner's); at most `in_flight` weeks are submitted and not
+    yet stored, so memory holds a few weeks, not all."""
+    with open_db(db_path, settings) as con:
+        to_score = scores.partition_weeks(con, weeks)
+        progress.current().set_total(len(to_score))
+        submitted = (submit(scores.read_partition(con, week)) for week in to_score)
+        scored = in_order(submitted, lambda future: future.result(), in_flight=in_flight)
+        return scores.publish_scores(
+            con, run_id, scored, weeks,
+            empty=lambda: score_partition(scores.read_partition(con, None), settings.detectors))
+
+
+def in_order(started: Iterable[S], finish: Callable[[S], T], *, in_flight: int) -> Iterator[T]:
+    """Finish each started piece of work in order, starting the next ones lazily so that at most
+    `in_flight` are started and not yet finished (bounded memory for a stream of futures)."""
+    pending: deque[S] = deque()
+    for item in started:
+        pending.append(item)
+        if len(pending) >= in_flight:
+            yield finish(pending.popleft())
+    while pending:
+        yield finish(pending.popleft())
+
+
+# --- the step runners --------------------------------------------------------------------------
+
+class Steps(Protocol):
+    """One method per step the chain runs (begin and the publish are the chain's own)."""
+
+    def load(self, work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary: ...
+    def features(self, work: Path, settings: Settings, incremental: bool) -> FeatureBuild: ...
+    def detect(self, work: Path, run_id: str, settings: Settings, weeks: list[date] | None) -> DetectSummary: ...
+    def report(self, result: RunResult, report_dir: Path | None) -> None: ...
+    def alerts(self, db: Path, settings: Settings, now: datetime, run_id: str) -> None: ...
+
+
+class PlainSteps:
+    """The steps as plain calls in this process; weeks scored on `scoring_threads` threads."""
+
+    def load(self, work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+        return load_step(work, input_dir, run_id, settings, now)
+
+    def features(self, work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
+        return features_step(work, settings, incremental)
+
+    def detect(self, work: Path, run_id: str, settings: Settings, weeks: list[date] | None) -> DetectSummary:
+        threads = settings.scoring_threads
+        with ThreadPoolExecutor(threads) as pool:
+            return detect_step(work, run_id, settings, weeks,
+                               lambda partition: pool.submit(score_partition, partition, settings.detectors),
+                               in_flight=2 * threads)
+
+    def report(self, result: RunResult, report_dir: Path | None) -> None:
+        if report_dir is not None:
+            write_report(result.db_path, report_dir)
+
+    def alerts(self, db: Path, settings: Settings, now: datetime, run_id: str) -> None:
+        alerts.send_alerts(db, settings.alert_subscriptions, now=now, run_id=run_id)
+
+
+class PrefectSteps:
+    """The steps as Prefect flows (subflows of the running flow, or flows of their own)."""
+
+    def load(self, work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+        return load_flow(work, input_dir, run_id, settings, now)
+
+    def features(self, work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
+        return features_flow(work, settings, incremental)
+
+    def detect(self, work: Path, run_id: str, settings: Settings, weeks: list[date] | None) -> DetectSummary:
+        with open_db(work, settings, read_only=True) as con:
+            rows = scores.rows_to_score(con, weeks)
+        return detect_flow.with_options(task_runner=scoring_task_runner(settings, rows))(work, run_id, settings, weeks)
+
+    def report(self, result: RunResult, report_dir: Path | None) -> None:
+        report_flow(result, report_dir)
+
+    def alerts(self, db: Path, settings: Settings, now: datetime, run_id: str) -> None:
+        alerts_flow(db, settings, now, run_id)
+
+
+# --- the chain ---------------------------------------------------------------------------------
+
+def chain(
+    steps: Steps, input_dir: Path, db_path: Path, settings: Settings, *, report_dir: Path | None = None,
+    wait: bool = False, full: bool = False, allow_empty: bool = False, send_alerts: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+) -> RunResult:
+    """The whole detection run: lock, private copy, begin, load, features, detect, publish
+    atomically (pipeline.ops.workspace), then the report and alerts. Incremental (only the weeks
+    new rows change) when the settings say so, unless `full`. When a required dataset holds no
+    rows after the load, the load alone is published (the run recorded as failed) and
+    EmptyDatasetError raised, unless `allow_empty`.
+
+    `on_stage(name)` is called as each stage starts: begin, load, features, detect, finish, and
+    publish (the build is complete and closed, just before the rename); tests use it to kill or
+    pause a run at a chosen point, benchmarks to time the stages.
+    """
+    settings = with_detector_defaults(settings)
+    stage = on_stage or (lambda name: None)
+    report = progress.current()
+    started_at = runs.utc_now()
+    run_id = runs.new_run_id(started_at)
+    report.stage("opening the database")
+    modes = permissions.for_group(settings.group_readable)
+    with run_lock(db_path, wait=wait, modes=modes), building(db_path, modes=modes) as work:
+        stage("begin")
+        begin(work, run_id, started_at, input_dir, settings)
+        report.done(database_line(db_path, work))
+        stage("load")
+        report.stage("loading input files")
+        load_summary = steps.load(work, input_dir, run_id, settings, started_at)
+        report.done(load_line(load_summary))
+        empty = None if allow_empty else empty_required(work, settings)
+        if empty is None:
+            feature_build, detect_summary = derive(
+                steps, work, run_id, settings, incremental=settings.incremental and not full, on_stage=stage)
+        stage("finish")
+        runs.close_run(work, run_id, load_summary.inputs_seen, empty)
+        stage("publish")
+        report.stage("publishing")
+    if empty is not None:
+        report.done(f"published the load only (run {run_id}, failed)")
+        raise runs.empty_dataset_error(empty, db_path)
+    report.done(f"published run {run_id} to {db_path}")
+    result = RunResult(run_id, db_path, load_summary, feature_build, detect_summary)
+    if report_dir is not None:
+        report.stage("writing the finance report")
+    steps.report(result, report_dir)
+    if send_alerts and settings.alert_subscriptions:
+        steps.alerts(db_path, settings, started_at, run_id)
+    if report_dir is not None:
+        report.done(f"finance report: {report_dir / 'report.html'}")
+    return result
+
+
+def derive(
+    steps: Steps, work: Path, run_id: str, settings: Settings, *, incremental: bool,
+    on_stage: Callable[[str], None] = lambda name: None,
+) -> tuple[FeatureBuild, DetectSummary]:
+    """Features, then detection of the weeks they rebuilt (every week unless `incremental`), on
+    the database file `work`: the part of the chain a purge reruns."""
+    report = progress.current()
+    on_stage("features")
+    report.stage("building sessions, links and features")
+    feature_build = steps.features(work, settings, incremental)
+    report.done(features_line(feature_build))
+    on_stage("detect")
+    report.stage("scoring weeks")
+    weeks = None if feature_build.weeks is None else list(feature_build.weeks)
+    detect_summary = steps.detect(work, run_id, settings, weeks)
+    report.done(scores.detect_line(detect_summary))
+    return feature_build, detect_summary
+
+
+def run_local(
+    input_dir: Path, db_path: Path, settings: Settings, *, wait: bool = False, full: bool = False,
+    allow_empty: bool = False, on_stage: Callable[[str], None] | None = None, report_dir: Path | None = None,
+) -> RunResult:
+    """The whole detection run without Prefect (`goodhart run --no-prefect`, tests, benchmarks):
+    the chain on PlainSteps. It sends no alerts: they go out from Prefect runs (`goodhart run`, serve)."""
+    return chain(PlainSteps(), Path(input_dir), Path(db_path), settings, report_dir=report_dir, wait=wait, full=full,
+                 allow_empty=allow_empty, send_alerts=False, on_stage=on_stage)
+
+
+# --- what each stage says when it ends -----------------------------------------------------------
+
+def database_line(db_path: Path, work: Path) -> str:
+    size = work.stat().st_size if work.exists() else 0
+    return f"database: a private copy of {db_path} ({size / 2**20:,.0f} MiB)" if db_path.exists() else f"database: new file {db_path}"
+
+
+def load_line(load: LoadSummary) -> str:
+    datasets = load.datasets.values()
+    given, rejected = sum(d.rows_given for d in datasets), sum(d.rows_rejected for d in datasets)
+    files, skipped = sum(d.files_loaded for d in datasets), sum(d.files_skipped for d in datasets)
+    rows = ", ".join(f"{d.dataset} {d.rows_loaded:,}" for d in datasets if d.rows_given)
+    return (f"loaded {given - rejected:,} of {given:,} rows ({rejected:,} rejected) from {files:,} new files, "
+            f"{skipped:,} already loaded" + (f": {rows}" if rows else ""))
+
+
+def features_line(build: FeatureBuild) -> str:
+    sessions, user_weeks = build.rows.get("sessions", 0), build.rows.get("user_week_features", 0)
+    if build.weeks is None:
+        return f"features: full rebuild ({build.reason}): {sessions:,} sessions, {user_weeks:,} user-weeks"
+    weeks = ", ".join(str(week) for week in build.weeks) or "none"
+    return f"features: weeks rebuilt: {weeks} ({build.reason})"
+
+
+# --- Prefect: tasks and flows, one per step ------------------------------------------------------
 
 @task(retries=2, retry_delay_seconds=10)  # input files may sit on flaky network storage
 def load_inputs_task(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
-    return stages.load(work, input_dir, run_id, settings, now)
+    return load_step(work, input_dir, run_id, settings, now)
 
 
 @task
 def build_features_task(work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
-    return stages.features(work, settings, incremental=incremental)
+    return features_step(work, settings, incremental)
 
 
 @task(cache_policy=NO_CACHE)  # inputs are data frames: nothing to gain from hashing them
-def score_partition_task(partition: stages.DetectPartition, detectors_config: dict[str, Any]) -> stages.ScoredPartition:
-    return stages.score_partition(partition, detectors_config)
+def score_partition_task(partition: DetectPartition, detectors_config: dict[str, Any]) -> ScoredPartition:
+    return score_partition(partition, detectors_config)
 
 
 @flow(name="goodhart-load")
@@ -66,20 +368,12 @@ def features_flow(work: Path, settings: Settings, incremental: bool = False) -> 
 
 
 @flow(name="goodhart-detect")
-def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> stages.DetectSummary:
+def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> DetectSummary:
     """Score each week (all, or `weeks`) as its own task on the flow's task runner, and store
-    each as it comes back, in week order; then publish the score tables, flags and views. At most
-    `in_flight` weeks are submitted and not yet stored, so memory holds a few weeks, not all."""
-    in_flight = 2 * _tasks_at_once(settings)
-    with stages.open_db(work, settings) as con:
-        to_score = stages.partition_weeks(con, weeks)
-        progress.current().set_total(len(to_score))
-        submitted = (
-            score_partition_task.submit(stages.read_partition(con, week), settings.detectors)
-            for week in to_score
-        )
-        scored = stages.in_order(submitted, lambda future: future.result(), in_flight=in_flight)
-        return stages.publish_scores(con, run_id, settings.detectors, scored, weeks)
+    each as it comes back, in week order; then publish the score tables, flags and views."""
+    return detect_step(work, run_id, settings, weeks,
+                       lambda partition: score_partition_task.submit(partition, settings.detectors),
+                       in_flight=2 * _tasks_at_once(settings))
 
 
 def _tasks_at_once(settings: Settings) -> int:
@@ -119,7 +413,7 @@ def finance_report_task(db: Path, report_dir: Path) -> ReportSummary:
 
 
 @flow(name="goodhart-report")
-def report_flow(result: stages.RunResult, report_dir: Path | None = None) -> str:
+def report_flow(result: RunResult, report_dir: Path | None = None) -> str:
     """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
     markdown = run_summary_markdown(result) + root_cause.markdown(result.db_path)
     if report_dir is not None:
@@ -156,61 +450,19 @@ def _announce_end(flow: Any, flow_run: FlowRun, state: State) -> None:
       on_completion=[_announce_end], on_failure=[_announce_end], on_crashed=[_announce_end])
 def detection_flow(
     input_dir: str, db: str, config: str | None = None, report_dir: str | None = None, full: bool = False,
-    allow_empty: bool = False,
-) -> stages.RunResult:
-    """The scheduled job: load, link and features, detect, publish atomically, report. Only the
-    weeks new rows change are rebuilt (`[run] incremental`), unless `full`. A required dataset
-    with no rows publishes the load alone and fails the run, unless `allow_empty`."""
+    allow_empty: bool = False, wait: bool = False,
+) -> RunResult:
+    """The scheduled job: the chain on PrefectSteps (load, link and features, detect, publish
+    atomically, report, alerts). Only the weeks new rows change are rebuilt (`[run] incremental`),
+    unless `full`. A required dataset with no rows publishes the load alone and fails the run,
+    unless `allow_empty`. `wait`: wait for a run holding the database instead of failing."""
     plain = progress.plain_unless_installed()  # a served run prints its stages on serve's output
     with progress.reporting(plain) if plain else nullcontext():
-        return _detection(Path(input_dir), Path(db), Settings.from_file(Path(config) if config else None),
-                          Path(report_dir) if report_dir else None, full=full, allow_empty=allow_empty)
+        return chain(PrefectSteps(), Path(input_dir), Path(db), Settings.from_file(Path(config) if config else None),
+                     report_dir=Path(report_dir) if report_dir else None, wait=wait, full=full, allow_empty=allow_empty)
 
 
-def _detection(
-    input_path: Path, db_path: Path, settings: Settings, report_dir: Path | None, *, full: bool, allow_empty: bool
-) -> stages.RunResult:
-    report = progress.current()
-    started_at = runs.utc_now()
-    run_id = runs.new_run_id(started_at)
-    report.stage("opening the database")
-    modes = permissions.for_group(settings.group_readable)
-    with run_lock(db_path, modes=modes), building(db_path, modes=modes) as work:
-        stages.begin(work, run_id, started_at, input_path, settings)
-        report.done(stages.database_line(db_path, work))
-        report.stage("loading input files")
-        load_summary = load_flow(work, input_path, run_id, settings, started_at)
-        report.done(stages.load_line(load_summary))
-        empty = None if allow_empty else stages.empty_required(work, settings)
-        if empty is None:
-            report.stage("building sessions, links and features")
-            feature_build = features_flow(work, settings, settings.incremental and not full)
-            report.done(stages.features_line(feature_build))
-            report.stage("scoring weeks")
-            weeks = None if feature_build.weeks is None else list(feature_build.weeks)
-            with stages.open_db(work, settings, read_only=True) as con:
-                rows_to_score = stages.rows_to_score(con, weeks)
-            runner = scoring_task_runner(settings, rows_to_score)
-            detect_summary = detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
-            report.done(stages.detect_line(detect_summary))
-        stages.finish(work, run_id, load_summary, empty)
-        report.stage("publishing")
-    if empty is not None:
-        report.done(f"published the load only (run {run_id}, failed)")
-        raise stages.empty_dataset_error(empty, db_path)
-    report.done(f"published run {run_id} to {db_path}")
-    result = stages.RunResult(run_id, db_path, load_summary, feature_build, detect_summary)
-    if report_dir is not None:
-        report.stage("writing the finance report")
-    report_flow(result, report_dir)
-    if settings.alert_subscriptions:
-        alerts_flow(db_path, settings, started_at, run_id)
-    if report_dir is not None:
-        report.done(f"finance report: {report_dir / 'report.html'}")
-    return result
-
-
-def run_summary_markdown(result: stages.RunResult) -> str:
+def run_summary_markdown(result: RunResult) -> str:
     lines = [
         f"# Goodhart run `{result.run_id}`",
         "",
@@ -254,9 +506,36 @@ def serve(
     prefect.serve(daily_deployment(input_dir, db, config, cron, report_dir))
 
 
-if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] != "serve":
-        sys.exit("usage: python flows.py serve --input DIR --db FILE [--config FILE] [--cron EXPR]")
-    from pipeline.cli import main
+# --- the other jobs that need features or detectors: purge, evaluate -----------------------------
 
-    main(sys.argv[1:])
+def rederive(work: Path, run_id: str, settings: Settings) -> tuple[FeatureBuild, DetectSummary]:
+    """Rebuild every week's features and scores of the database file `work` (a purge's rebuild),
+    with the chain's own steps, plain."""
+    return derive(PlainSteps(), work, run_id, with_detector_defaults(settings), incremental=False)
+
+
+def purge(
+    db_path: Path, before: date, *, now: datetime, settings: Settings | None = None, wait: bool = False
+) -> retention.PurgeSummary:
+    """Delete raw usage before `before` and rebuild what derives from it, atomically
+    (pipeline.ops.purge; `goodhart purge`)."""
+    return retention.purge(db_path, before, now=now, rederive=rederive, derived_tables=DERIVED_TABLES,
+                           settings=settings, wait=wait)
+
+
+def evaluate_run(db_path: Path, input_dir: Path, *, fixed_k: int = 50) -> dict[str, pl.DataFrame]:
+    """A run's scores against a generated world's labels, beside two baselines (`goodhart evaluate`)."""
+    from detectors.evaluation import evaluate
+
+    return evaluation.evaluate_run(db_path, input_dir, metrics=evaluate, fixed_k=fixed_k)
+
+
+def intensity_curve(
+    out_dir: Path, *, users: int, weeks: int, seed: int, settings: Settings,
+    intensities: tuple[float, ...] = evaluation.CURVE_INTENSITIES,
+) -> pl.DataFrame:
+    """Detection over gaming intensity on generated agentic worlds, each run plain (`goodhart curve`)."""
+    from detectors.evaluation import evaluate
+
+    return evaluation.intensity_curve(out_dir, users=users, weeks=weeks, seed=seed, metrics=evaluate,
+                                      run=lambda world, db: run_local(world, db, settings), intensities=intensities)

@@ -1,7 +1,7 @@
 """The reference a team would write first: pandas + scikit-learn, everything in memory.
 
 A subset of the pipeline's features, written the obvious way (defaults everywhere, no tuning):
-  - volume per user-week: tokens, cost (reported, else priced from data/prices.csv), requests,
+  - volume per user-week: tokens, cost (reported, else priced from pipeline/ingest/prices.csv), requests,
     sessions;
   - exact prompt repetition: sha256 of each prompt text (or the given prompt_hash), repeats of an
     earlier prompt of the same session and of the same user-week, by `duplicated`;
@@ -58,7 +58,7 @@ def run(input_dir: Path, meter: Any = None) -> dict[str, int]:
         deployments = pd.concat([pd.read_parquet(p) for p in dataset_files(input_dir, "deployments", "parquet")],
                                 ignore_index=True)
         people = pd.concat([pd.read_csv(p) for p in dataset_files(input_dir, "people", "csv")], ignore_index=True)
-        prices = pd.read_csv(resources.files("data").joinpath("prices.csv"))
+        prices = pd.read_csv(resources.files("pipeline.ingest").joinpath("prices.csv"))
 
     with phase("volume per user-week"):
         tokens[list(TOKEN_KINDS)] = tokens[list(TOKEN_KINDS)].fillna(0)

@@ -11,7 +11,7 @@ and from inside (the step's JSON): `work s`, the measured work alone, and its ph
 Steps: python start-up and imports (fixed costs), Prefect's ephemeral API (fixed cost, cold on
 a new PREFECT_HOME, then warm), world generation (not part of the pipeline), the floor (bare
 DuckDB scan-and-aggregate, best of two), the stages load / features / detect each in its own
-process on one database file, the whole run through pipeline.stages.run_local in one process
+process on one database file, the whole run through flows.run_local in one process
 (stages timed inside it), the same through the Prefect flow `goodhart run` starts, and the
 pandas + scikit-learn reference. Results go to a markdown file, one section per world size,
 replaced when that size is run again.
@@ -601,7 +601,8 @@ def breakdown(steps: list[Step]) -> list[str]:
             indent = "&nbsp;&nbsp;" * max(phase["depth"] - 1, 0) + ("· " if phase["depth"] > 1 else "")
             out.append(f"| {indent}{phase['name']} | {phase['seconds']:.2f} | {phase['seconds'] / total:.0%} "
                        f"| {phase['peak_gib']:.2f} |")
-        out.append(f"| lock, private copy, fsync and rename | {total - staged:.2f} | {(total - staged) / total:.0%} | |")
+        out.append(f"| between the stages (empty-dataset check, closing the run record) | {total - staged:.2f} "
+                   f"| {(total - staged) / total:.0%} | |")
         for name, seconds in e2e.totals.items():
             out.append(f"| (summed over calls) {name} | {seconds:.2f} | {seconds / total:.0%} | |")
         out.append("")

@@ -119,11 +119,11 @@ class _Phase:
 
 def wrap(owner: Any, attribute: str, meter: Meter, name: Callable[..., str] | str | None = None,
          *, summed: bool = False) -> bool:
-    """Replace owner.attribute by a timed wrapper (a phase, or a summed total); False if absent.
-
-    Only the pipeline's module-level names are wrapped, so the code measured is the code that
-    runs: the stages call each other through those names.
-    """
+    """Replace owner.attribute, a public function, by a timed wrapper (a phase, or a summed
+    total); False if absent. Only for the insides of a stage (one feature table, file digests):
+    the stages themselves are timed through the progress events every run reports (StageTimer)."""
+    if attribute.startswith("_"):
+        raise ValueError(f"bench times public functions only, not {attribute}")
     original = getattr(owner, attribute, None)
     if original is None or not callable(original):
         return False
@@ -147,22 +147,34 @@ def wrap(owner: Any, attribute: str, meter: Meter, name: Callable[..., str] | st
     return True
 
 
-# --- instrumentation of the pipeline's stages ---------------------------------------------
+def stage_timer(meter: Meter):
+    """A progress reporter (pipeline.progress) that makes each stage a run reports a phase: the
+    same events, so the same phases, whether the chain runs plain or as Prefect flows."""
+    from pipeline import progress
+
+    class StageTimer(progress.Reporter):
+        def stage(self, title: str, total: int | None = None) -> None:
+            meter.start(title)
+
+        def done(self, summary: str) -> None:
+            meter.stop()
+
+    return progress.reporting(StageTimer())
+
+
+# --- the insides of the stages --------------------------------------------------------------
 
 
 def instrument_load(meter: Meter) -> None:
-    """Per dataset, plus the summed time of file digests and prompt SimHashes."""
-    import pipeline.ingest.load as load_module
+    """The summed time of file digests, and identity reconciliation where the loader has it."""
     import pipeline.ingest.readers as readers_module
 
-    wrap(load_module, "_load_dataset", meter, lambda con, spec, *a, **k: f"load {spec.name}")
-    wrap(load_module, "_register_simhashes", meter, "simhash of prompt texts", summed=True)
     wrap(readers_module, "file_digest", meter, "sha256 of input files", summed=True)
-    # parts that only some versions of the loader have (source adapters, identity reconciliation)
-    wrap(load_module, "_read_sources", meter, "read source-adapter files")
-    reconcile = getattr(load_module, "reconcile", None)
-    if reconcile is not None:
-        wrap(reconcile, "reconcile", meter, "reconcile identities")
+    try:
+        import pipeline.ingest.reconcile as reconcile_module
+    except ImportError:
+        return
+    wrap(reconcile_module, "reconcile", meter, "reconcile identities")
 
 
 def instrument_features(meter: Meter) -> None:
@@ -171,28 +183,23 @@ def instrument_features(meter: Meter) -> None:
 
     wrap(build_module, "build_table", meter,
          lambda con, table, **k: f"table {table}" + (" (rebuilt weeks)" if k.get("temporary") else ""))
-    wrap(build_module, "_weeks_to_rebuild", meter, "find the weeks new rows change")
-    wrap(build_module, "_slice_inputs", meter, "slice the rebuilt weeks' events")
 
 
 def instrument_detect(meter: Meter) -> None:
-    import pipeline.stages as stages
+    import flows
+    from pipeline.publish import scores
 
-    wrap(stages, "read_partition", meter, "read week partitions", summed=True)
-    wrap(stages, "score_level", meter, lambda frame, level, *a, **k: f"score {level}s", summed=True)
-    wrap(stages, "publish_scores", meter, "publish scores, flags, views")
-    wrap(stages, "summarise", meter, "summarise")
+    wrap(scores, "read_partition", meter, "read week partitions", summed=True)
+    wrap(flows, "score_partition", meter, "score week partitions (summed over threads)", summed=True)
+    wrap(scores, "publish_scores", meter, "publish scores, flags, views")
+    wrap(scores, "summarise", meter, "summarise")
 
 
 def instrument_stages(meter: Meter) -> None:
-    """Every stage of run_local (and of the Prefect flow's tasks) as a phase, with its insides."""
-    import pipeline.stages as stages
-
+    """The insides of every stage (the stages themselves: stage_timer)."""
     instrument_load(meter)
     instrument_features(meter)
     instrument_detect(meter)
-    for stage in ("begin", "load", "features", "detect", "finish"):
-        wrap(stages, stage, meter, stage)
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -204,7 +211,7 @@ def step_python(args: dict, meter: Meter) -> dict:
 
 
 IMPORTS = ("numpy", "pyarrow", "polars", "duckdb", "scipy", "sklearn.ensemble", "pyod.models.ecod",
-           "pipeline.stages", "prefect", "flows")
+           "pipeline.ingest.load", "prefect", "flows")
 
 
 def step_imports(args: dict, meter: Meter) -> dict:
@@ -296,17 +303,17 @@ def step_load(args: dict, meter: Meter) -> dict:
     """begin + load on a fresh database file (no run lock, no private copy)."""
     import datetime
 
-    from pipeline import stages
+    import flows
 
-    settings = _settings(args)
+    settings = flows.with_detector_defaults(_settings(args))
     instrument_load(meter)
     now = datetime.datetime.now(datetime.UTC)
     db, input_dir = Path(args["db"]), Path(args["input"])
     started = time.perf_counter()
     with meter.phase("begin"):
-        stages.begin(db, args["run_id"], now, input_dir, settings)
+        flows.begin(db, args["run_id"], now, input_dir, settings)
     with meter.phase("load"):
-        summary = stages.load(db, input_dir, args["run_id"], settings, now)
+        summary = flows.PlainSteps().load(db, input_dir, args["run_id"], settings, now)
     seconds = time.perf_counter() - started
     rows = {name: d.rows_loaded for name, d in summary.datasets.items()}
     rejected = sum(d.rows_rejected for d in summary.datasets.values())
@@ -314,12 +321,12 @@ def step_load(args: dict, meter: Meter) -> dict:
 
 
 def step_features(args: dict, meter: Meter) -> dict:
-    from pipeline import stages
+    import flows
 
-    settings = _settings(args)
+    settings = flows.with_detector_defaults(_settings(args))
     instrument_features(meter)
     started = time.perf_counter()
-    rows = stages.features(Path(args["db"]), settings).rows
+    rows = flows.PlainSteps().features(Path(args["db"]), settings, False).rows
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": rows,
             "note": f"{rows.get('sessions', 0):,} sessions, {rows.get('user_week_features', 0):,} user-weeks, "
@@ -327,40 +334,42 @@ def step_features(args: dict, meter: Meter) -> dict:
 
 
 def step_detect(args: dict, meter: Meter) -> dict:
-    from pipeline import stages
+    import flows
 
-    settings = _settings(args)
+    settings = flows.with_detector_defaults(_settings(args))
     instrument_detect(meter)
     started = time.perf_counter()
     with meter.phase("detect"):
-        summary = stages.detect(Path(args["db"]), args["run_id"], settings)
+        summary = flows.PlainSteps().detect(Path(args["db"]), args["run_id"], settings, None)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": {"user_weeks": summary.user_weeks, "sessions": summary.sessions},
-            "note": f"{summary.user_weeks_flagged:,} of {summary.user_weeks:,} user-weeks and "
-                    f"{summary.sessions_flagged:,} of {summary.sessions:,} sessions flagged"}
+            "note": _flagged(summary)}
+
+
+def _flagged(detect: Any) -> str:
+    """How many user-weeks and sessions a detect summary flagged."""
+    return (f"{detect.user_weeks_flagged:,} of {detect.user_weeks:,} user-weeks and "
+            f"{detect.sessions_flagged:,} of {detect.sessions:,} sessions flagged")
 
 
 def _run_result(result: Any, seconds: float) -> dict:
     rows = {f"loaded {name}": d.rows_loaded for name, d in result.load.datasets.items()}
     rows.update({f"table {name}": count for name, count in result.feature_rows.items()})
-    detect = result.detect
     built = result.features
     rebuilt = ("every week" if built.weeks is None
                else f"{len(built.weeks)} week(s) rebuilt ({', '.join(str(w) for w in built.weeks)})")
-    return {"seconds": seconds, "rows": rows,
-            "note": f"{rebuilt}; {detect.user_weeks_flagged:,} of {detect.user_weeks:,} user-weeks, "
-                    f"{detect.sessions_flagged:,} of {detect.sessions:,} sessions flagged"}
+    return {"seconds": seconds, "rows": rows, "note": f"{rebuilt}; {_flagged(result.detect)}"}
 
 
 def step_end_to_end(args: dict, meter: Meter) -> dict:
-    """pipeline.stages.run_local in one process: lock, private copy, every stage, atomic publish."""
-    from pipeline import stages
+    """flows.run_local in one process: lock, private copy, every stage, atomic publish."""
+    import flows
 
     settings = _settings(args)
     instrument_stages(meter)
     started = time.perf_counter()
-    with meter.phase("run_local"):
-        result = stages.run_local(Path(args["input"]), Path(args["db"]), settings)
+    with meter.phase("run_local"), stage_timer(meter):
+        result = flows.run_local(Path(args["input"]), Path(args["db"]), settings)
     return _run_result(result, time.perf_counter() - started)
 
 
@@ -376,7 +385,7 @@ def step_flow(args: dict, meter: Meter) -> dict:
         Path(config).write_text(f'[engine]\nduckdb_memory_limit = "{args["duckdb_memory_limit"]}"\n')
     instrument_stages(meter)
     started = time.perf_counter()
-    with meter.phase("detection_flow"):
+    with meter.phase("detection_flow"), stage_timer(meter):
         result = flows.detection_flow(str(args["input"]), str(args["db"]), config)
     return _run_result(result, time.perf_counter() - started)
 

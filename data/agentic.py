@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +45,8 @@ from data.generate import (
     COST_FILLED_ELSEWHERE,
     DAY,
     GPT5,
-    HAIKU,
     HOUR,
     MINUTE,
-    MODELS,
     OPUS,
     SECOND,
     SHARED_REPOS,
@@ -64,21 +61,23 @@ from data.generate import (
     Org,
     Table,
     WorldSummary,
-    _gather_lists,
-    _prices,
     _week_start,
-    _write_frame,
     build_deployments,
     build_org,
+    call_models,
+    conform,
+    deployments_frame,
     epoch_ms,
     index_within,
-    null_strings,
+    invocations_frame,
+    people_frame,
     prefixed_ids,
     random_shas,
     segment_cumsum,
-    sha256_hex,
     to_datetime,
+    token_usage_frame,
     truncated_lognormal,
+    write_world,
 )
 from data.generate import LEGIT_PERSONAS as CHAT_LEGIT_PERSONAS
 from data.generate import TACTICS as CHAT_TACTICS
@@ -629,12 +628,7 @@ def build_calls(rng: np.random.Generator, sessions: Table, turns: Table, prompt_
     context = np.rint(context).astype(np.int64)
     uncached = context - cache_read
 
-    model = sessions["model"].astype(np.int8)[session]
-    sub_agent = rng.random(total)
-    model[(model <= OPUS) & (model != HAIKU) & (sub_agent < 0.12)] = HAIKU
-    model[(model == GPT5) & (sub_agent < 0.10)] = GPT5_MINI
-    model[rng.random(total) < 0.0025] = UNPRICED
-    del sub_agent
+    model = call_models(rng, sessions["model"].astype(np.int8)[session], total)
     claude = (model <= OPUS) | (model == UNPRICED)
     cache_write = np.where(claude, np.rint(uncached * rng.uniform(0.9, 1.0, total)), 0).astype(np.int64)
     output = np.minimum(np.rint(sessions["output"][session] * np.exp(rng.normal(0, 1.0, total))) + 1,
@@ -1072,45 +1066,8 @@ def contract_frames(world: AgenticWorld, session_ids: np.ndarray) -> dict[str, p
     user_ids = pl.Series(org.user_ids)
     repo_names = pl.Series(org.repo_names + [None], dtype=pl.String)  # index -1 -> null
     session_id_series = pl.Series(session_ids)
-
-    session = calls["session"]
-    model = calls["model"]
-    price = _prices()[model]
-    cost = (calls["input_tokens"] * price[:, 0] + calls["output_tokens"] * price[:, 1]
-            + calls["cache_read_tokens"] * price[:, 2] + calls["cache_write_tokens"] * price[:, 3]) / 1e6
-    order = np.lexsort((np.arange(len(calls)), calls["ts_ms"]))
-    token_usage = pl.DataFrame({
-        "ts_ms": calls["ts_ms"],
-        "user_id": user_ids.gather(sessions["user"][session]),
-        "session_id": session_id_series.gather(session),
-        "model": pl.Series(MODELS).gather(model),
-        "input_tokens": calls["input_tokens"], "output_tokens": calls["output_tokens"],
-        "cache_read_tokens": calls["cache_read_tokens"], "cache_write_tokens": calls["cache_write_tokens"],
-        "cost_usd": pl.Series(np.round(cost, 6)).set(pl.Series(~calls["cost_filled"]), None),
-        "tool": pl.Series(TOOLS).gather(sessions["tool"][session]),
-    })[order]
-    token_usage = token_usage.select(
-        prefixed_ids("r-", token_usage.height).alias("request_id"), to_datetime("ts_ms").alias("ts"),
-        pl.exclude("ts_ms"))
-
-    turn_session = turns["session"]
-    hashed = sessions["hashed"][turn_session]
-    hashes = sha256_hex(activity.text.filter(pl.Series(hashed)))
-    invocations = pl.DataFrame({
-        "ts_ms": turns["ts_ms"],
-        "user_id": user_ids.gather(sessions["user"][turn_session]),
-        "session_id": session_id_series.gather(turn_session),
-        "repo": repo_names.gather(turns["repo"] % (len(org.repo_names) + 1)),
-        "prompt_text": activity.text.set(pl.Series(hashed), None),
-        "prompt_hash": null_strings(len(hashed)).scatter(np.flatnonzero(hashed), hashes),
-        "prompt_length": turns["length"],
-        "lines_accepted": turns["lines"],
-        "tool_calls": turns["tool_calls"],
-        "commit_sha": _shas(turns["sha"]),
-    })[np.lexsort((turns["position"], turn_session, turns["ts_ms"]))]
-    invocations = invocations.select(
-        prefixed_ids("i-", invocations.height).alias("invocation_id"), to_datetime("ts_ms").alias("ts"),
-        pl.exclude("ts_ms"))
+    token_usage = token_usage_frame(org, sessions, calls, session_id_series, TOOLS, cost_missing=~calls["cost_filled"])
+    invocations = invocations_frame(org, sessions, turns, activity.text, session_id_series, _shas(turns["sha"]))
 
     changes = world.changes
     change_ids = prefixed_ids("c-", changes.height)
@@ -1128,13 +1085,7 @@ def contract_frames(world: AgenticWorld, session_ids: np.ndarray) -> dict[str, p
               pl.when(pl.col("merged_ms") >= 0).then(to_datetime("merged_ms")).alias("merged_at"),
               "lines_added", "lines_deleted", "ai_session_ids", "commit_shas")
 
-    deployments = world.deployments.select(
-        prefixed_ids("d-", world.deployments.height).alias("deployment_id"),
-        repo_names.gather(world.deployments["repo"]).alias("repo"),
-        to_datetime("deployed_ms").alias("deployed_at"),
-        "status",
-        _gather_lists(world.deployments["row"], change_ids).alias("change_ids"),
-    )
+    deployments = deployments_frame(org, world.deployments, change_ids)
     reviews = world.reviews
     review_frame = pl.DataFrame({
         "review_id": prefixed_ids("v-", reviews.height),
@@ -1146,13 +1097,8 @@ def contract_frames(world: AgenticWorld, session_ids: np.ndarray) -> dict[str, p
         "comments": reviews["comments"].cast(pl.Int64),
     }).select("review_id", "change_id", "reviewer_id", to_datetime("submitted_ms").alias("submitted_at"), "state",
               "ai_session_ids", "comments")
-    people = pl.DataFrame({
-        "user_id": org.user_ids,
-        "team": pl.Series(org.team_names).gather(org.user_team),
-        "org": pl.Series(org.org_names).gather(org.team_org[org.user_team]),
-    })
-    return {"token_usage": token_usage, "invocations": invocations, "changes": change_frame,
-            "deployments": deployments, "reviews": review_frame, "people": people}
+    return conform({"token_usage": token_usage, "invocations": invocations, "changes": change_frame,
+                    "deployments": deployments, "reviews": review_frame, "people": people_frame(org)})
 
 
 def _ids_of(index_lists: pl.Series, ids: pl.Series) -> pl.Series:
@@ -1259,35 +1205,12 @@ def labels(world: AgenticWorld, session_ids: np.ndarray, frames: dict[str, pl.Da
     return {"user_weeks": user_weeks, "sessions": session_labels, "links": links}
 
 
-DAILY_DATASETS = ("token_usage", "invocations")
-SINGLE_DATASETS = ("changes", "deployments", "reviews")
-
-
 def write(out_dir: Path, frames: dict[str, pl.DataFrame], label_frames: dict[str, pl.DataFrame],
           meta: dict[str, object], file_format: str) -> dict[str, int]:
-    """Write the datasets (replacing an earlier world in the same folder) and labels; rows per dataset."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in (*DAILY_DATASETS, "labels"):
-        shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in (*SINGLE_DATASETS, "people"):
-        for suffix in (".parquet", ".csv", ".jsonl"):
-            (out_dir / name).with_suffix(suffix).unlink(missing_ok=True)
-    for name in DAILY_DATASETS:
-        folder = out_dir / name
-        folder.mkdir()
-        frame = frames[name]  # sorted by ts: each day is a zero-copy slice
-        day = frame["ts"].dt.date()
-        boundaries = np.flatnonzero(np.diff(day.to_physical().to_numpy())) + 1
-        for first, end in zip(np.r_[0, boundaries], np.r_[boundaries, frame.height], strict=True):
-            _write_frame(frame.slice(first, end - first), folder / f"{day[int(first)]:%Y-%m-%d}", file_format)
-    for name in SINGLE_DATASETS:
-        _write_frame(frames[name], out_dir / name, file_format)
-    frames["people"].write_csv(out_dir / "people.csv")
-    (out_dir / "labels").mkdir()
-    for name, frame in label_frames.items():
-        frame.write_parquet(out_dir / "labels" / f"{name}.parquet")
+    """Write the datasets (replacing an earlier world in the same folder), labels and labels/world.json."""
+    rows = write_world(out_dir, frames, label_frames, file_format)
     (out_dir / "labels" / "world.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return {name: frame.height for name, frame in frames.items()}
+    return rows
 
 
 def generate_agentic_world(out_dir: Path, *, users: int, weeks: int, seed: int, start: datetime.date,

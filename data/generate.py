@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import shutil
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -30,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from data import prompts
+from pipeline.ingest import contract
 
 SECOND = 1_000
 MINUTE = 60 * SECOND
@@ -596,6 +598,16 @@ def build_requests(rng: np.random.Generator, sessions: Table, prompt_table: Tabl
     return Table({"prompt": prompt, "session": session, "ts_ms": ts_ms, **tokens})
 
 
+def call_models(rng: np.random.Generator, model: np.ndarray, total: int) -> np.ndarray:
+    """The model of each of `total` calls from its session's (`model`, int8, changed in place): some
+    sub-agent calls go to Haiku or GPT-5 mini, a few to a model without a price."""
+    sub_agent = rng.random(total)
+    model[(model <= OPUS) & (model != HAIKU) & (sub_agent < 0.12)] = HAIKU
+    model[(model == GPT5) & (sub_agent < 0.10)] = GPT5_MINI
+    model[rng.random(total) < 0.0025] = UNPRICED
+    return model
+
+
 def request_tokens(rng: np.random.Generator, sessions: Table, prompt_table: Table, prompt: np.ndarray,
                    session: np.ndarray, first_of_prompt: np.ndarray) -> dict[str, np.ndarray]:
     """Model and token counts per request: the context grows through the session (compacted when
@@ -620,12 +632,7 @@ def request_tokens(rng: np.random.Generator, sessions: Table, prompt_table: Tabl
     del prompt_tokens
     output = (np.rint(sessions["output"][session] * np.exp(rng.normal(0, 0.7, total))) + 1).astype(np.int64)
 
-    model = sessions["model"].astype(np.int8)[session]
-    sub_agent = rng.random(total)
-    model[(model <= OPUS) & (model != HAIKU) & (sub_agent < 0.12)] = HAIKU
-    model[(model == GPT5) & (sub_agent < 0.10)] = GPT5_MINI
-    model[rng.random(total) < 0.0025] = UNPRICED
-    del sub_agent
+    model = call_models(rng, sessions["model"].astype(np.int8)[session], total)
     writes_cache = (model <= OPUS) & (rng.random(total) < 0.7) & ~cached_from_start
     new_tokens = np.where(step == 0, context, growth * rng.uniform(0.5, 1.2, total))
     cache_write = np.where(writes_cache, np.rint(new_tokens), 0).astype(np.int64)
@@ -847,7 +854,7 @@ def _gather_lists(index_lists: pl.Series, values: pl.Series) -> pl.Series:
     return flat.group_by("list", maintain_order=True).agg("value")["value"]
 
 
-PRICES_CSV = Path(__file__).with_name("prices.csv")
+PRICES_CSV = resources.files("pipeline.ingest").joinpath("prices.csv")  # the production price table
 COST_FILLED_SHARE = {"cursor": 0.6}  # clients that report cost; others report it rarely
 COST_FILLED_ELSEWHERE = 0.03
 
@@ -857,7 +864,7 @@ def _prices() -> np.ndarray:
 
     The unpriced model gets Sonnet's price for the rows whose client reports a cost itself.
     """
-    table = pl.read_csv(PRICES_CSV)
+    table = pl.read_csv(PRICES_CSV.read_bytes())
     by_model = {row["model"]: row for row in table.iter_rows(named=True)}
     columns = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
     priced = [name if name in by_model else "sonnet-4.5" for name in MODELS]
@@ -868,55 +875,15 @@ def _contract_frames(rng: np.random.Generator, org: Org, activity: Activity, ses
                      prompt_shas: pl.Series, changes: pl.DataFrame, shas: pl.DataFrame,
                      deployments: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The five contract datasets, in the contract's column order and types."""
-    sessions, prompt_table, requests = activity.sessions, activity.prompts, activity.requests
-    user_ids = pl.Series(org.user_ids)
+    sessions, requests = activity.sessions, activity.requests
     repo_names = pl.Series(org.repo_names + [None], dtype=pl.String)  # index -1 -> null
     session_id_series = pl.Series(session_ids)
 
-    # token_usage
-    session = requests["session"]
-    tool = sessions["tool"][session]
-    model = requests["model"]
+    tool = sessions["tool"][requests["session"]]
     filled_share = np.where(tool == TOOLS.index("cursor"), COST_FILLED_SHARE["cursor"], COST_FILLED_ELSEWHERE)
-    price = _prices()[model]
-    cost = (requests["input_tokens"] * price[:, 0] + requests["output_tokens"] * price[:, 1]
-            + requests["cache_read_tokens"] * price[:, 2] + requests["cache_write_tokens"] * price[:, 3]) / 1e6
-    token_order = np.argsort(requests["ts_ms"], kind="stable")
-    token_usage = pl.DataFrame({
-        "ts_ms": requests["ts_ms"],
-        "user_id": user_ids.gather(sessions["user"][session]),
-        "session_id": session_id_series.gather(session),
-        "model": pl.Series(MODELS).gather(model),
-        "input_tokens": requests["input_tokens"], "output_tokens": requests["output_tokens"],
-        "cache_read_tokens": requests["cache_read_tokens"], "cache_write_tokens": requests["cache_write_tokens"],
-        "cost_usd": pl.Series(np.round(cost, 6)).set(pl.Series(rng.random(len(requests)) >= filled_share), None),
-        "tool": pl.Series(TOOLS).gather(tool),
-    })[token_order]
-    token_usage = token_usage.select(
-        prefixed_ids("r-", token_usage.height).alias("request_id"), to_datetime("ts_ms").alias("ts"),
-        pl.exclude("ts_ms"))
-
-    # invocations
-    prompt_session = prompt_table["session"]
-    hashed = sessions["hashed"][prompt_session]
-    hashes = sha256_hex(activity.text.filter(pl.Series(hashed)))
-    invocations = pl.DataFrame({
-        "ts_ms": prompt_table["ts_ms"],
-        "user_id": user_ids.gather(sessions["user"][prompt_session]),
-        "session_id": session_id_series.gather(prompt_session),
-        "repo": repo_names.gather(prompt_table["repo"] % (len(org.repo_names) + 1)),
-        "prompt_text": activity.text.set(pl.Series(hashed), None),
-        "prompt_hash": null_strings(len(hashed)).scatter(np.flatnonzero(hashed), hashes),
-        "prompt_length": prompt_table["length"],
-        "lines_accepted": prompt_table["lines"],
-        "tool_calls": prompt_table["tool_calls"].astype(np.int64),
-        "commit_sha": prompt_shas,
-    })
-    prompt_order = np.lexsort((prompt_table["position"], prompt_session, prompt_table["ts_ms"]))
-    invocations = invocations[prompt_order]
-    invocations = invocations.select(
-        prefixed_ids("i-", invocations.height).alias("invocation_id"), to_datetime("ts_ms").alias("ts"),
-        pl.exclude("ts_ms"))
+    token_usage = token_usage_frame(org, sessions, requests, session_id_series, TOOLS,
+                                    cost_missing=rng.random(len(requests)) >= filled_share)
+    invocations = invocations_frame(org, sessions, activity.prompts, activity.text, session_id_series, prompt_shas)
 
     # changes (their `row` is their position in id order)
     change_ids = prefixed_ids("c-", changes.height)
@@ -928,30 +895,92 @@ def _contract_frames(rng: np.random.Generator, org: Org, activity: Activity, ses
     ).select(
         "change_id",
         repo_names.gather(changes["repo"]).alias("repo"),
-        user_ids.gather(changes["author"]).alias("author_id"),
+        pl.Series(org.user_ids).gather(changes["author"]).alias("author_id"),
         pl.when(pl.col("merged_ms") >= 0).then(to_datetime("merged_ms")).alias("merged_at"),
         "lines_added", "lines_deleted",
         pl.when(pl.col("named_id").is_not_null()).then(pl.concat_list("named_id"))
         .otherwise(pl.lit([], dtype=pl.List(pl.String))).alias("ai_session_ids"),
         pl.col("commit_shas").fill_null(pl.lit([], dtype=pl.List(pl.String))),
     )
+    return conform({"token_usage": token_usage, "invocations": invocations, "changes": change_frame,
+                    "deployments": deployments_frame(org, deployments, change_ids), "people": people_frame(org)})
 
-    # deployments
-    deployment_frame = deployments.select(
+
+# --- the contract datasets, shared with data/agentic.py ---------------------------------------
+
+
+def token_usage_frame(org: Org, sessions: Table, calls: Table, session_ids: pl.Series, tools: tuple[str, ...],
+                      cost_missing: np.ndarray) -> pl.DataFrame:
+    """token_usage: one row per model call in time order, ids r-000000001...; cost_usd from the default
+    price table, left empty where `cost_missing`."""
+    session, model = calls["session"], calls["model"]
+    price = _prices()[model]
+    cost = (calls["input_tokens"] * price[:, 0] + calls["output_tokens"] * price[:, 1]
+            + calls["cache_read_tokens"] * price[:, 2] + calls["cache_write_tokens"] * price[:, 3]) / 1e6
+    frame = pl.DataFrame({
+        "ts_ms": calls["ts_ms"],
+        "user_id": pl.Series(org.user_ids).gather(sessions["user"][session]),
+        "session_id": session_ids.gather(session),
+        "model": pl.Series(MODELS).gather(model),
+        "input_tokens": calls["input_tokens"], "output_tokens": calls["output_tokens"],
+        "cache_read_tokens": calls["cache_read_tokens"], "cache_write_tokens": calls["cache_write_tokens"],
+        "cost_usd": pl.Series(np.round(cost, 6)).set(pl.Series(cost_missing), None),
+        "tool": pl.Series(tools).gather(sessions["tool"][session]),
+    })[np.argsort(calls["ts_ms"], kind="stable")]
+    return _numbered(frame, "request_id", "r-")
+
+
+def invocations_frame(org: Org, sessions: Table, prompts: Table, text: pl.Series, session_ids: pl.Series,
+                      commit_shas: pl.Series) -> pl.DataFrame:
+    """invocations: one row per prompt in time order, ids i-000000001...; the prompts of hashed
+    sessions give their sha256 (prompt_hash) instead of their text."""
+    prompt_session = prompts["session"]
+    hashed = sessions["hashed"][prompt_session]
+    hashes = sha256_hex(text.filter(pl.Series(hashed)))
+    frame = pl.DataFrame({
+        "ts_ms": prompts["ts_ms"],
+        "user_id": pl.Series(org.user_ids).gather(sessions["user"][prompt_session]),
+        "session_id": session_ids.gather(prompt_session),
+        "repo": pl.Series(org.repo_names + [None], dtype=pl.String).gather(prompts["repo"] % (len(org.repo_names) + 1)),
+        "prompt_text": text.set(pl.Series(hashed), None),
+        "prompt_hash": null_strings(len(hashed)).scatter(np.flatnonzero(hashed), hashes),
+        "prompt_length": prompts["length"],
+        "lines_accepted": prompts["lines"],
+        "tool_calls": prompts["tool_calls"].astype(np.int64),
+        "commit_sha": commit_shas,
+    })[np.lexsort((prompts["position"], prompt_session, prompts["ts_ms"]))]
+    return _numbered(frame, "invocation_id", "i-")
+
+
+def deployments_frame(org: Org, deployments: pl.DataFrame, change_ids: pl.Series) -> pl.DataFrame:
+    """deployments: ids d-000000001... in row order; change_ids from the changes' rows."""
+    return deployments.select(
         prefixed_ids("d-", deployments.height).alias("deployment_id"),
-        repo_names.gather(deployments["repo"]).alias("repo"),
+        pl.Series(org.repo_names + [None], dtype=pl.String).gather(deployments["repo"]).alias("repo"),
         to_datetime("deployed_ms").alias("deployed_at"),
         "status",
         _gather_lists(deployments["row"], change_ids).alias("change_ids"),
     )
 
-    people = pl.DataFrame({
+
+def people_frame(org: Org) -> pl.DataFrame:
+    return pl.DataFrame({
         "user_id": org.user_ids,
         "team": pl.Series(org.team_names).gather(org.user_team),
         "org": pl.Series(org.org_names).gather(org.team_org[org.user_team]),
     })
-    return {"token_usage": token_usage, "invocations": invocations, "changes": change_frame,
-            "deployments": deployment_frame, "people": people}
+
+
+def conform(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Each dataset's frame with the contract's columns, order and types (pipeline/ingest/contract.py)."""
+    return {name: frame.select(pl.col(column).cast(dtype) for column, dtype in contract.file_schema(name).items())
+            for name, frame in frames.items()}
+
+
+def _numbered(frame: pl.DataFrame, id_column: str, prefix: str) -> pl.DataFrame:
+    """Ids in row order first, then ts from ts_ms, then the other columns."""
+    return frame.select(prefixed_ids(prefix, frame.height).alias(id_column), to_datetime("ts_ms").alias("ts"),
+                        pl.exclude("ts_ms"))
 
 
 def _week_start(ts_ms: np.ndarray, start_ms: int) -> pl.Series:
@@ -1021,17 +1050,18 @@ def _write_frame(frame: pl.DataFrame, path: Path, file_format: str) -> None:
         frame.write_ndjson(path.with_suffix(".jsonl"))
 
 
-DAILY_DATASETS = ("token_usage", "invocations")
-SINGLE_DATASETS = ("changes", "deployments")
+DAILY_DATASETS = ("token_usage", "invocations")  # one file a day; the other datasets one file each
+FILE_DATASETS = ("changes", "deployments", "reviews", "people")
 
 
-def _write(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.DataFrame],
-           file_format: str) -> dict[str, int]:
-    """Write datasets (replacing an earlier world in the same folder) and labels; rows per dataset."""
+def write_world(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.DataFrame],
+                file_format: str) -> dict[str, int]:
+    """Write datasets (replacing an earlier world in the same folder) and labels; rows per dataset.
+    people is always people.csv; a dataset without a frame (reviews in a chat world) is left out."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (*DAILY_DATASETS, "labels"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in (*SINGLE_DATASETS, "people", "reviews"):  # reviews: left by an agentic world
+    for name in FILE_DATASETS:
         for suffix in (".parquet", ".csv", ".jsonl"):
             (out_dir / name).with_suffix(suffix).unlink(missing_ok=True)
 
@@ -1043,9 +1073,11 @@ def _write(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.
         boundaries = np.flatnonzero(np.diff(day.to_physical().to_numpy())) + 1
         for first, end in zip(np.r_[0, boundaries], np.r_[boundaries, frame.height], strict=True):
             _write_frame(frame.slice(first, end - first), folder / f"{day[int(first)]:%Y-%m-%d}", file_format)
-    for name in SINGLE_DATASETS:
-        _write_frame(frames[name], out_dir / name, file_format)
-    frames["people"].write_csv(out_dir / "people.csv")
+    for name in FILE_DATASETS:
+        if name == "people":
+            frames[name].write_csv(out_dir / "people.csv")
+        elif name in frames:
+            _write_frame(frames[name], out_dir / name, file_format)
 
     (out_dir / "labels").mkdir()
     for name, frame in labels.items():
@@ -1106,7 +1138,7 @@ def generate_world(out_dir: Path, *, users: int = 200, weeks: int = 8, seed: int
     labels = _labels(org, habits, activity, session_ids, builder.start_ms)
     frames = _contract_frames(rng, org, activity, session_ids, prompt_shas, changes, shas, deployments)
     del activity, prompt_shas  # free the working arrays before writing
-    rows = _write(out_dir, frames, labels, file_format)
+    rows = write_world(out_dir, frames, labels, file_format)
     user_weeks = labels["user_weeks"]
     return WorldSummary(out_dir=out_dir, users=users, weeks=weeks, seed=seed, rows=rows,
                         gaming_user_weeks=int(user_weeks["is_gaming"].sum()), user_weeks=user_weeks.height)

@@ -9,8 +9,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from numba.core.caching import NullCache
-from numba.core.dispatcher import Dispatcher
 
 from detectors.base import MatrixDetector, robust_location_scale
 
@@ -46,9 +44,12 @@ def _member_class(name: str) -> type:
 def _cache_numba_compilation(module: ModuleType) -> None:
     """Keep the machine code of the module's numba functions on disk (numba's own cache, keyed by
     source and CPU; next to the module or in the user's cache folder). Otherwise every process
-    compiles them again at its first fit: ~3 s for HBOS, a third of a daily run."""
+    compiles them again at its first fit: ~3 s for HBOS, a third of a daily run. numba is imported
+    here, with the first pyod member: a command that scores nothing never loads it."""
+    from numba.extending import is_jitted
+
     for function in vars(module).values():
-        if isinstance(function, Dispatcher) and isinstance(function._cache, NullCache):
+        if is_jitted(function):
             try:
                 function.enable_caching()
             except RuntimeError:  # no writable cache folder: compile per process, as pyod does

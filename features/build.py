@@ -1,4 +1,12 @@
-"""Build the feature tables from the raw tables, one SQL file per table, in dependency order.
+"""Build the feature tables from the raw tables: features/sql/<table>.sql, one file per table.
+
+The files are models of the SQL model runner (pipeline/sql_models.py), which orders them by their
+references and builds each; this module holds what is particular to the features: the Jinja
+context (the peer features, declared once), the incremental settings and the build state
+(feature_state). features/ imports nothing of pipeline/: the caller passes the loaded models,
+
+    build_features(con, variables, incremental=True,
+                   models=pipeline.sql_models.load("features", features.build.TEMPLATE_CONTEXT))
 
 A full build recreates every table. An incremental build (`build_features(..., incremental=True)`)
 rebuilds only the ISO weeks that the input rows loaded since the last build can change:
@@ -10,8 +18,8 @@ rebuilds only the ISO weeks that the input rows loaded since the last build can 
    week of the sessions those changes are or may become linked to.
 3. The weeks whose trailing windows (usual hours, peer baselines, one's own history) read a seed
    week join too: the next `max(usual_hours_weeks - 1, peer_weeks - 1, own_weeks)` weeks.
-4. The event-grained tables (`WEEK_PARTITIONED`) are computed from temporary copies of
-   token_usage and invocations (they shadow the real tables, so the same SQL runs) holding those
+4. The event-grained tables (`-- kind: incremental_by_week` in their header) are computed from
+   temporary copies of token_usage and invocations (they shadow the real tables, so the same SQL runs) holding those
    weeks' rows plus every event of the sessions with an event in them, so a session crossing into
    an untouched week is still computed whole. Only the rebuilt weeks' rows replace the old ones
    (rows of other weeks computed from a partial slice are dropped); the small tables derived
@@ -30,29 +38,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Protocol
 
 import duckdb
-import jinja2
-
-from pipeline.storage import read_sql
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-# Each name is both the table and the file features/sql/<name>.sql that selects it.
-FEATURE_TABLES: tuple[str, ...] = (
-    "session_weeks",
-    "sessions",
-    "change_deployments",
-    "session_links",
-    "change_attribution",
-    "deployment_attribution",
-    "prompt_repeats",
-    "session_features",
-    "user_hour_prompts",
-    "user_week_features",
-    "peer_baselines",
-    "user_week_peer_features",
-)
 
 # The user-week features compared with peers (peer_baselines, user_week_peer_features): each gets
 # f_<level>_median and f_<level>_z for every level. Declared here once; the SQL is rendered from it.
@@ -67,16 +57,20 @@ PEER_FEATURES: dict[str, float] = {
 }
 PEER_LEVELS: tuple[str, ...] = ("team", "org", "company", "own")
 
-# Tables an incremental build replaces week by week (each has a week_start column), in build order.
-WEEK_PARTITIONED: tuple[str, ...] = (
-    "session_weeks", "sessions", "session_links", "prompt_repeats", "session_features", "user_hour_prompts", "user_week_features",
-)
+# What the feature SQL is rendered with (Jinja): the runner loads the package "features" with it.
+TEMPLATE_CONTEXT: dict[str, Any] = {"peer_features": PEER_FEATURES, "peer_scopes": PEER_LEVELS}
+
+# --- incremental settings (the week-partitioned tables are those of kind incremental_by_week) ---
 # Partitioned tables later SQL must read whole (trailing windows), not only the rebuilt weeks.
 READ_WHOLE: frozenset[str] = frozenset({"user_hour_prompts"})
 # Raw tables shadowed by their rebuilt weeks' rows during an incremental build.
 SLICED_INPUTS: tuple[str, ...] = ("token_usage", "invocations")
 # Loading rows into these changes every week: the next build is a full one.
 GLOBAL_INPUTS: tuple[str, ...] = ("people", "people_aliases", "prices")
+# Full tables rebuilt before the seed weeks are found (affected_weeks compares the two versions).
+SEED_INPUTS: tuple[str, ...] = ("change_deployments",)
+# The query (kind query) giving the seed weeks.
+SEED_QUERY = "affected_weeks"
 
 FEATURE_STATE_DDL = """
 -- grain: one row: what the feature tables were last built from
@@ -88,6 +82,17 @@ CREATE TABLE IF NOT EXISTS feature_state (
     weeks_rebuilt  DATE[]              -- NULL for a full build
 )
 """
+
+
+class Models(Protocol):
+    """The models of the package "features" as the SQL model runner loads them
+    (pipeline.sql_models.load("features", TEMPLATE_CONTEXT)): features/ never imports pipeline/."""
+
+    def order(self, select: str | None = None, *, kinds: Any = ...) -> tuple[str, ...]: ...
+    def sql(self, name: str) -> str: ...
+    def run_macros(self, con: duckdb.DuckDBPyConnection) -> None: ...
+    def build(self, con: duckdb.DuckDBPyConnection, name: str, *, temporary: bool | None = None) -> None: ...
+    def fingerprint(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -107,28 +112,43 @@ def set_variables(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float 
         con.execute(f"SET VARIABLE {name} = $value", {"value": value})
 
 
+def feature_tables(models: Models) -> tuple[str, ...]:
+    """Every feature table, in build order."""
+    return models.order()
+
+
+def week_partitioned(models: Models) -> tuple[str, ...]:
+    """The tables an incremental build replaces week by week (kind incremental_by_week), in build order."""
+    return models.order(kinds=("incremental_by_week",))
+
+
 def build_features(
     con: duckdb.DuckDBPyConnection,
     variables: Mapping[str, float | int],
-    tables: tuple[str, ...] = FEATURE_TABLES,
+    tables: tuple[str, ...] | None = None,
     *,
     incremental: bool = False,
+    models: Models,
 ) -> FeatureBuild:
-    """(Re)build the feature tables: all of `tables`, or only the weeks new rows can change."""
+    """(Re)build the feature tables: all (or `tables`, in build order), or only the weeks new rows
+    can change. `models`: the package "features" loaded by the SQL model runner."""
+    every = feature_tables(models)
+    whole = tables is None or set(tables) >= set(every)
+    tables = every if tables is None else tuple(t for t in every if t in tables)
     set_variables(con, variables)
-    con.execute(read_sql("features", "macros"))
+    models.run_macros(con)
     con.execute(FEATURE_STATE_DDL)
-    fingerprint = _fingerprint(variables)
+    fingerprint = _fingerprint(models, variables)
     max_file_id = con.sql("SELECT coalesce(max(file_id), 0) FROM loaded_files").fetchall()[0][0]
-    why_full = _why_full(con, fingerprint) if incremental and tables == FEATURE_TABLES else "a full build was asked"
+    why_full = _why_full(con, every, fingerprint) if incremental and whole else "a full build was asked"
     if why_full is not None:
         for table in tables:
-            build_table(con, table)
+            build_table(con, table, models=models)
         weeks = None
     else:
-        weeks = _rebuild_weeks(con, variables, max_file_id)
+        weeks = _rebuild_weeks(con, models, variables, max_file_id)
     rows = {table: con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in tables}
-    if tables == FEATURE_TABLES:
+    if whole:
         con.execute("DELETE FROM feature_state")
         con.execute(
             "INSERT INTO feature_state VALUES (now()::TIMESTAMP, ?, ?, ?, ?)",
@@ -138,26 +158,13 @@ def build_features(
     return FeatureBuild(rows, weeks, reason)
 
 
-def model_sql(table: str) -> str:
-    """The SELECT of feature table `table`: features/sql/<table>.sql, rendered with Jinja (as dbt
-    does) where it loops over the declared peer features and levels."""
-    return _JINJA.from_string(read_sql("features", table)).render(peer_features=PEER_FEATURES, peer_scopes=PEER_LEVELS)
-
-
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-
-
-def build_table(con: duckdb.DuckDBPyConnection, table: str, *, temporary: bool = False) -> None:
-    """CREATE OR REPLACE one feature table (or a TEMP one, shadowing the real one) from its SQL."""
-    kind = "TEMP TABLE" if temporary else "TABLE"
-    try:
-        con.execute(f"CREATE OR REPLACE {kind} {table} AS {model_sql(table)}")
-    except duckdb.Error as error:
-        raise RuntimeError(f"building feature table {table!r} failed: {error}") from error
+def build_table(con: duckdb.DuckDBPyConnection, table: str, *, temporary: bool = False, models: Models) -> None:
+    """CREATE OR REPLACE one feature table (or a TEMP one, shadowing the real one) by the runner."""
+    models.build(con, table, temporary=temporary)
 
 
 def _rebuild_weeks(
-    con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int], max_file_id: int
+    con: duckdb.DuckDBPyConnection, models: Models, variables: Mapping[str, float | int], max_file_id: int
 ) -> tuple[date, ...]:
     """Steps 1-4 of the module doc; returns the weeks rebuilt."""
     database = _quoted(con.sql("SELECT current_database()").fetchall()[0][0])
@@ -167,23 +174,26 @@ def _rebuild_weeks(
         # whole tables would only re-add their doubles in another order)
         return ()
     con.execute("SET VARIABLE since_file_id = $since", {"since": since})
-    con.execute("CREATE OR REPLACE TEMP TABLE __previous_change_deployments AS SELECT * FROM change_deployments")
-    build_table(con, "change_deployments")
+    for table in SEED_INPUTS:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __previous_{table} AS SELECT * FROM {table}")
+        build_table(con, table, models=models)
+    partitioned = week_partitioned(models)
     try:
-        weeks = _weeks_to_rebuild(con, variables)
+        weeks = _weeks_to_rebuild(con, models, variables)
         if weeks:
             con.execute("SET VARIABLE rebuild_weeks = $weeks", {"weeks": list(weeks)})
             try:
                 _slice_inputs(con, database)
-                _replace_weeks(con, database)
+                _replace_weeks(con, models, database)
             finally:
-                for table in (*SLICED_INPUTS, *WEEK_PARTITIONED):
+                for table in (*SLICED_INPUTS, *partitioned):
                     con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
-        for table in FEATURE_TABLES:
-            if table not in WEEK_PARTITIONED and table != "change_deployments":
-                build_table(con, table)
+        for table in feature_tables(models):
+            if table not in partitioned and table not in SEED_INPUTS:
+                build_table(con, table, models=models)
     finally:
-        con.execute("DROP TABLE IF EXISTS temp.main.__previous_change_deployments")
+        for table in SEED_INPUTS:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.__previous_{table}")
     return weeks
 
 
@@ -212,25 +222,27 @@ def _slice_inputs(con: duckdb.DuckDBPyConnection, database: str) -> None:
         con.execute("DROP TABLE IF EXISTS temp.main.__sessions_in_weeks")
 
 
-def _replace_weeks(con: duckdb.DuckDBPyConnection, database: str) -> None:
+def _replace_weeks(con: duckdb.DuckDBPyConnection, models: Models, database: str) -> None:
     """Build each week-partitioned table from the slices and replace the rebuilt weeks' rows only
     (rows of other weeks come from partial slices and are dropped)."""
-    for table in WEEK_PARTITIONED:
-        build_table(con, table, temporary=True)
+    for table in week_partitioned(models):
+        build_table(con, table, temporary=True, models=models)
         con.execute(f"DELETE FROM {database}.main.{table} WHERE {IN_REBUILT_WEEKS}")
         con.execute(f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table} WHERE {IN_REBUILT_WEEKS}")
         if table in READ_WHOLE:  # later tables read all its weeks: the real one from now on
             con.execute(f"DROP TABLE temp.main.{table}")
 
 
-def _weeks_to_rebuild(con: duckdb.DuckDBPyConnection, variables: Mapping[str, float | int]) -> tuple[date, ...]:
+def _weeks_to_rebuild(
+    con: duckdb.DuckDBPyConnection, models: Models, variables: Mapping[str, float | int]
+) -> tuple[date, ...]:
     """Seed weeks plus the weeks whose trailing windows read them (step 3).
 
     The windows are applied once, not repeatedly: a later week joins because its usual hours or
     peer baselines read the seed weeks, and what it contributes to windows (its own volume,
     links and shipping) does not change, so it moves no further week.
     """
-    seeds = {row[0] for row in con.sql(read_sql("features", "affected_weeks")).fetchall()}
+    seeds = {row[0] for row in con.sql(models.sql(SEED_QUERY)).fetchall()}
     if not seeds:
         return ()
     # a week's usual hours and team/org/company baselines read it and the weeks before it; its own-
@@ -270,7 +282,7 @@ WHERE c.week_start + to_days(7 * step) <= newest.week_start
 """
 
 
-def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
+def _why_full(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], fingerprint: str) -> str | None:
     """Why this build cannot be incremental, or None when it can."""
     state = con.sql("SELECT fingerprint, max_file_id FROM feature_state").fetchall()
     if not state:
@@ -278,7 +290,7 @@ def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
     if state[0][0] != fingerprint:
         return "the feature SQL or settings changed since the last build"
     present = {row[0] for row in con.sql("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
-    missing = [t for t in FEATURE_TABLES if t not in present]
+    missing = [t for t in tables if t not in present]
     if missing:
         return f"feature table {missing[0]} is missing"
     since = state[0][1]
@@ -290,11 +302,10 @@ def _why_full(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str | None:
     return None
 
 
-def _fingerprint(variables: Mapping[str, float | int]) -> str:
+def _fingerprint(models: Models, variables: Mapping[str, float | int]) -> str:
+    """sha256 of the settings and every feature model (macros included) as rendered."""
     digest = hashlib.sha256(json.dumps(dict(variables), sort_keys=True, default=str).encode())
-    digest.update(read_sql("features", "macros").encode())
-    for table in FEATURE_TABLES:
-        digest.update(model_sql(table).encode())
+    digest.update(models.fingerprint().encode())
     return digest.hexdigest()
 
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -160,14 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, *, on_stage: Callable[[str], None] | None = None) -> None:
+    """The `goodhart` command. `on_stage(name)`: called as each stage of a `run --no-prefect` starts
+    (flows.chain; tests use it to kill a run at a chosen point)."""
     args = build_parser().parse_args(argv)
     _quiet_libraries(args.verbose)
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
                 "report": cmd_report, "label": cmd_label, "purge": cmd_purge, "serve": cmd_serve, "sql": cmd_sql,
                 "curve": cmd_curve, "explain": cmd_explain, "leaderboard": cmd_leaderboard, "rekey": cmd_rekey}
-    kill_at = os.environ.get("GOODHART_TEST_KILL_AT")  # tests only: see _kill_at
-    args.on_stage = _kill_at(kill_at) if kill_at else None
+    args.on_stage = on_stage
     from pipeline.ops.workspace import RunInProgressError
 
     try:
@@ -209,22 +208,6 @@ def _check_db_path(db: Path) -> None:
         raise UsageError(f"--db path must not contain {' or '.join(repr(c) for c in bad)} (DuckDB cannot open it): {db}")
 
 
-def _kill_at(spec: str) -> Callable[[str], None]:
-    """Tests only (GOODHART_TEST_KILL_AT=STAGE or STAGE+SECONDS, `run --no-prefect`): SIGKILL this
-    process when the run's STAGE starts, or SECONDS later, to prove a killed run loses nothing."""
-    stage, _, delay = spec.partition("+")
-
-    def on_stage(name: str) -> None:
-        if name == stage and not delay:
-            os.kill(os.getpid(), signal.SIGKILL)
-        elif name == stage:
-            timer = threading.Timer(float(delay), os.kill, (os.getpid(), signal.SIGKILL))
-            timer.daemon = True  # a run that ends first exits normally
-            timer.start()
-
-    return on_stage
-
-
 def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):
     """Every check that needs no run, made before anything starts (Prefect included), so that a
     usage error is one line within a second: the settings, the input folder's required datasets,
@@ -256,20 +239,15 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
     with progress.reporting(progress.for_stream(sys.stderr)) as report:
         if use_prefect:
             with _prefect_api(services=False, report=report):
-                from flows import detection_flow
+                import flows
 
-                return detection_flow(str(input_dir), str(db), str(config) if config else None,
-                                      str(report_dir) if report_dir else None, full, allow_empty)
-        from pipeline.stages import run_local
+                return flows.detection_flow(str(input_dir), str(db), str(config) if config else None,
+                                            str(report_dir) if report_dir else None, full=full,
+                                            allow_empty=allow_empty, wait=wait)
+        import flows
 
-        result = run_local(input_dir, db, settings, wait=wait, full=full, allow_empty=allow_empty, on_stage=on_stage)
-        if report_dir is not None:
-            from pipeline.publish.report import write_report
-
-            report.stage("writing the finance report")
-            write_report(db, report_dir)
-            report.done(f"finance report: {report_dir / 'report.html'}")
-    return result
+        return flows.run_local(input_dir, db, settings, wait=wait, full=full, allow_empty=allow_empty,
+                               on_stage=on_stage, report_dir=report_dir)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -353,8 +331,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from pipeline.ops.evaluate import evaluate_run, markdown_table
-
+    from flows import evaluate_run
+    from pipeline.ops.evaluate import markdown_table
     from pipeline.ops.verdicts import verdict_precision
 
     has_labels = (args.input / "labels").is_dir()
@@ -373,7 +351,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_curve(args: argparse.Namespace) -> None:
-    from pipeline.ops.evaluate import intensity_curve, markdown_table
+    from flows import intensity_curve
+    from pipeline.ops.evaluate import markdown_table
     from pipeline.settings import Settings
 
     settings = Settings.from_file(args.config)
@@ -398,7 +377,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_purge(args: argparse.Namespace) -> None:
-    from pipeline.ops.purge import purge
+    from flows import purge
     from pipeline.ops.runs import utc_now
 
     summary = purge(args.db, args.before, now=utc_now(), wait=args.wait)

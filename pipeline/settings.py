@@ -1,4 +1,8 @@
-"""One settings object: packaged defaults merged with an optional user TOML file, built once at the edge."""
+"""One settings object: packaged defaults merged with an optional user TOML file, built once at the edge.
+
+The `[detectors]` table is kept as the user wrote it: the detectors' own defaults are merged in
+by flows.py (`Settings.with_detectors`), so that reading settings imports nothing of the detectors.
+"""
 from __future__ import annotations
 
 import math
@@ -10,8 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from detectors.config import default_config as detector_defaults
-from detectors.config import merge_config as merge_detector_config
 from pipeline.errors import UsageError
 from pipeline.publish.alert_subscriptions import Subscription, parse_subscriptions
 
@@ -33,9 +35,8 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def default_config() -> dict[str, Any]:
-    config = _read_toml("pipeline", "default_config.toml")
-    config["detectors"] = detector_defaults()
-    return config
+    """The packaged pipeline settings; `detectors` empty (no overrides of the detectors' defaults)."""
+    return _read_toml("pipeline", "default_config.toml") | {"detectors": {}}
 
 
 class ConfigError(UsageError):
@@ -146,10 +147,13 @@ class Settings:
                 raise ConfigError(f"cannot read {path}: {error}") from None
             if not isinstance(user.get("detectors", {}), dict):
                 raise ConfigError("[detectors] must be a table")
-            # detector rules merge by name (one threshold can change without restating the rule)
-            detectors = merge_detector_config(config.pop("detectors"), user.pop("detectors", {}))
-            config = deep_merge(config, user) | {"detectors": detectors}
+            config = deep_merge(config, user)
         return cls(config)
+
+    def with_detectors(self, detectors: dict[str, Any]) -> "Settings":
+        """These settings with `detectors` as the whole [detectors] table (flows.py merges the
+        detectors' defaults in at the edge, rules by name)."""
+        return Settings(self.config | {"detectors": detectors})
 
     @property
     def max_future_skew(self) -> timedelta:
@@ -214,8 +218,9 @@ class Settings:
 
     @property
     def detectors(self) -> dict[str, Any]:
-        return self.config["detectors"]
+        """The [detectors] table: the user's overrides, or (after flows merged them) the whole config."""
+        return self.config.get("detectors", {})
 
     @property
     def default_prices(self) -> Path:
-        return Path(str(resources.files("data").joinpath("prices.csv")))
+        return Path(str(resources.files("pipeline.ingest").joinpath("prices.csv")))

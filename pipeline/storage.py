@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.ingest.contract import raw_tables_ddl
+
 # The oldest DuckDB whose clients (CLI, Python, JDBC...) must open a published file. A file keeps
 # the storage version it was created with, whatever DuckDB later writes to it.
 STORAGE_VERSION = "v1.4.0"
@@ -78,4 +80,5 @@ def storage_version(con: duckdb.DuckDBPyConnection) -> str:
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables if they do not exist yet (idempotent)."""
-    con.execute(read_sql("pipeline.ingest", "raw_tables"))
+    con.execute(raw_tables_ddl())  # the contract's datasets (pipeline/ingest/contract.py)
+    con.execute(read_sql("pipeline.ingest", "raw_tables"))  # the loader's bookkeeping

@@ -97,7 +97,7 @@ def test_scoring_on_an_existing_dask_cluster_equals_the_single_process_run(prefe
 
     from data.generate import generate_world
     from pipeline.settings import Settings
-    from pipeline.stages import run_local
+    from flows import run_local
 
     world = tmp_path / "world"
     generate_world(world, users=60, weeks=3, seed=11)
@@ -202,3 +202,44 @@ def test_goodhart_serve_fires_its_cron_and_the_scheduled_run_publishes(contract_
         assert con.sql("SELECT count(*) FROM user_week_scores").fetchall() == [(2,)]
     assert not wait_until_gone(server_pids, timeout=30), "the Prefect server outlived goodhart serve"
 
+
+def test_scoring_weeks_on_threads_gives_the_same_scores_as_one_at_a_time(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from data.generate import generate_world
+    from pipeline.publish import scores
+    from pipeline.settings import Settings
+
+    world, db = tmp_path / "world", tmp_path / "g.duckdb"
+    generate_world(world, users=40, weeks=3, seed=3)
+    settings = flows.with_detector_defaults(Settings())
+    flows.run_local(world, db, settings)
+    with duckdb.connect(str(db), read_only=True) as con:
+        weeks = scores.partition_weeks(con)
+        partitions = [scores.read_partition(con, week) for week in weeks]
+    one_at_a_time = [flows.score_partition(p, settings.detectors) for p in partitions]
+    with ThreadPoolExecutor(2) as pool:
+        started = (pool.submit(flows.score_partition, p, settings.detectors) for p in partitions)
+        on_threads = list(flows.in_order(started, lambda future: future.result(), in_flight=2))
+    assert len(weeks) == 3 and [s.week_start for s in on_threads] == weeks
+    for single, threaded in zip(one_at_a_time, on_threads, strict=True):
+        assert single.user_weeks.height > 0 and single.sessions.height > 0
+        assert threaded.user_weeks.equals(single.user_weeks) and threaded.sessions.equals(single.sessions)
+
+
+def test_in_order_finishes_in_order_and_starts_at_most_in_flight_ahead() -> None:
+    started: list[int] = []
+    unfinished_at_most = 0
+
+    def start_all():
+        for item in range(7):
+            started.append(item)
+            yield item
+
+    def finish(item: int) -> int:
+        nonlocal unfinished_at_most
+        unfinished_at_most = max(unfinished_at_most, len(started) - item)
+        return item * 10
+
+    assert list(flows.in_order(start_all(), finish, in_flight=3)) == [0, 10, 20, 30, 40, 50, 60]
+    assert unfinished_at_most == 3

@@ -1,3 +1,5 @@
+-- kind: query
+-- grain: week_start
 -- affected_weeks: one row per ISO week (week_start) whose feature rows the input rows loaded since
 -- the last feature build can change (before closing over sessions that span weeks; see
 -- features/incremental.py). Reads the feature tables as the last build left them, the raw tables
@@ -47,8 +49,7 @@ linkable_sessions AS (
     FROM changed_changes AS c
     JOIN built_sessions AS s
         ON s.user_id = c.author_id
-        AND c.merged_at >= s.started_at
-        AND c.merged_at <= s.ended_at + to_microseconds(CAST(getvariable('link_window_hours') * 3600e6 AS BIGINT))
+        AND in_window(c.merged_at, s.started_at, s.ended_at, getvariable('link_window_hours'))
     UNION
     SELECT unnest(ai_session_ids) FROM raw_changes WHERE change_id IN (SELECT change_id FROM changed_changes)
     UNION
@@ -72,8 +73,7 @@ review_sessions AS (
     FROM reviewed AS r
     JOIN built_sessions AS s
         ON s.user_id = r.reviewer_id
-        AND r.submitted_at >= s.started_at
-        AND r.submitted_at <= s.ended_at + to_microseconds(CAST(getvariable('review_window_hours') * 3600e6 AS BIGINT))
+        AND in_window(r.submitted_at, s.started_at, s.ended_at, getvariable('review_window_hours'))
 )
 
 SELECT DISTINCT week_start FROM (

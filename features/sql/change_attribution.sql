@@ -1,3 +1,5 @@
+-- kind: full
+-- grain: change_id
 -- change_attribution: one row per change (change_id) that at least one session fed, with the AI
 -- tokens and cost attributed to it. Each session's tokens are split over its changes by link
 -- weight, so the sum over changes equals the tokens of linked sessions, counted once.

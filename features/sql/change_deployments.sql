@@ -1,3 +1,5 @@
+-- kind: full
+-- grain: change_id
 -- change_deployments: one row per change (change_id), with whether and when it reached production,
 -- and whether it declares the AI sessions that fed it.
 -- Deployed means a `success` deployment lists the change; failed and rolled-back ones do not

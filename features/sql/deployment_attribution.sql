@@ -1,3 +1,5 @@
+-- kind: full
+-- grain: deployment_id
 -- deployment_attribution: one row per successful deployment (deployment_id) with the AI tokens and
 -- cost of the changes it shipped first. A change shipped again later is not counted again.
 

@@ -1,3 +1,4 @@
+-- kind: macros
 -- Scalar macros shared by the feature SQL.
 
 -- ISO week (Monday 00:00 UTC) of a timestamp, as a DATE.
@@ -13,3 +14,7 @@ CREATE OR REPLACE MACRO robust_z(x, med, mad, min_spread) AS
 
 -- Number of differing bits between two 64-bit SimHash signatures.
 CREATE OR REPLACE MACRO hamming(a, b) AS bit_count(xor(a, b));
+
+-- Whether `ts` falls in a session or up to `hours` after its end (the inferred links' windows).
+CREATE OR REPLACE MACRO in_window(ts, started_at, ended_at, hours) AS
+    ts >= started_at AND ts <= ended_at + to_microseconds(CAST(hours * 3600e6 AS BIGINT));

@@ -1,3 +1,5 @@
+-- kind: full
+-- grain: scope, group_name, week_start, feature
 -- peer_baselines: one row per (scope, group_name, week_start, feature): the median and median
 -- absolute deviation of a peer feature (`features.build.PEER_FEATURES`) at four levels, so that
 -- neither a team that games together nor a person who ramps slowly sets their own yardstick:

@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: invocation_id
 -- prompt_repeats: one row per prompt (invocation_id): does it repeat an earlier prompt of the same
 -- session or user-week, exactly (same fingerprint) or nearly (SimHash within `near_duplicate_bits`
 -- bits), is it near-identical to the previous prompt of its session, and how long after it

@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: session_id
 -- session_features: one row per session (session_id): the session, its outcome (credited links to
 -- merged and deployed changes, see session_links), prompt repetition, cadence and work signal.
 

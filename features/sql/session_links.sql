@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: session_id, change_id
 -- session_links: one row per (session_id, change_id) that the session may have fed, with how we
 -- know and how much credit the evidence gives it.
 -- explicit_session_id: the change names the session; explicit_commit: the change merges a commit
@@ -82,8 +84,7 @@ inferred AS (
     JOIN changes AS c
         ON c.author_id = s.user_id
         AND c.repo = s.repo
-        AND c.merged_at >= s.started_at
-        AND c.merged_at <= s.ended_at + to_microseconds(CAST(getvariable('link_window_hours') * 3600e6 AS BIGINT))
+        AND in_window(c.merged_at, s.started_at, s.ended_at, getvariable('link_window_hours'))
 ),
 
 inferred_review AS (
@@ -96,8 +97,7 @@ inferred_review AS (
     FROM session_repos AS s
     JOIN reviews AS r
         ON r.reviewer_id = s.user_id
-        AND r.submitted_at >= s.started_at
-        AND r.submitted_at <= s.ended_at + to_microseconds(CAST(getvariable('review_window_hours') * 3600e6 AS BIGINT))
+        AND in_window(r.submitted_at, s.started_at, s.ended_at, getvariable('review_window_hours'))
     JOIN changes AS c ON c.change_id = r.change_id AND c.repo = s.repo
 ),
 

@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: session_id, user_id, week_start
 -- session_weeks: one row per (session_id, user_id, week_start) with an event (a request or a
 -- prompt) of that session by that user in that ISO week: the events, the first and last event
 -- time, and the active minutes (each gap between consecutive events of the session, capped at

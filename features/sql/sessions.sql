@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: session_id
 -- sessions: one row per AI session (session_id), from token_usage and invocations (span and active
 -- time from session_weeks).
 -- A session's person is the user of its first event; team and org come from people.

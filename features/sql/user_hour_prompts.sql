@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: user_id, week_start, hour_of_day
 -- user_hour_prompts: one row per (user_id, week_start, hour_of_day) with prompts: how many
 -- prompts the person sent in that hour of the day (UTC) that week. user_week_features reads the
 -- trailing `usual_hours_weeks` weeks of it to tell the person's usual hours; kept as a table so an

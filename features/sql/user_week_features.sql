@@ -1,3 +1,5 @@
+-- kind: incremental_by_week
+-- grain: user_id, week_start
 -- user_week_features: one row per (user_id, week_start) with any AI usage (a request or a prompt).
 -- Volume counts each request and prompt in the ISO week of its own timestamp, so a session that
 -- spans a week boundary adds to both weeks; outcome joins the person's changes merged that week.

@@ -1,3 +1,5 @@
+-- kind: full
+-- grain: user_id, week_start
 -- user_week_peer_features: one row per (user_id, week_start): user_week_features plus, for each
 -- peer feature f (`features.build.PEER_FEATURES`) and each level of peer_baselines (team, org,
 -- company, own history), its baseline f_<level>_median and robust z-score f_<level>_z against it.

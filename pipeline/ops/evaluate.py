@@ -1,22 +1,30 @@
-"""`goodhart evaluate`: score a run against a generated world's ground truth, beside two baselines."""
+"""`goodhart evaluate`: score a run against a generated world's ground truth, beside two baselines.
+
+The metrics are the detectors' (detectors.evaluation.evaluate) and the run is the pipeline's:
+flows.py hands both in (flows.evaluate_run, flows.intensity_curve); this side reads the
+databases and labels.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
-from detectors.evaluation import evaluate
 from pipeline.errors import UsageError
 from pipeline.storage import connect, read_sql
 
 LEVELS = {"user_week": "user_week_scores", "session": "session_scores"}
+
+# metrics(scored, labels, level, *, personas=None, fixed_k): long metrics table (detectors.evaluation.evaluate)
+Metrics = Callable[..., pl.DataFrame]
 
 
 class MissingLabelsError(UsageError):
     """The input folder has no labels/ (only generated worlds carry ground truth)."""
 
 
-def evaluate_run(db_path: Path, input_dir: Path, *, fixed_k: int = 50) -> dict[str, pl.DataFrame]:
+def evaluate_run(db_path: Path, input_dir: Path, *, metrics: Metrics, fixed_k: int = 50) -> dict[str, pl.DataFrame]:
     """Metrics per level (user_week, session): one row per metric, one column per method."""
     labels_dir = input_dir / "labels"
     if not (labels_dir / "user_weeks.parquet").exists():
@@ -26,8 +34,8 @@ def evaluate_run(db_path: Path, input_dir: Path, *, fixed_k: int = 50) -> dict[s
     with connect(db_path, read_only=True) as con:
         scored = {level: con.sql(f"SELECT * FROM {table}").pl() for level, table in LEVELS.items()}
     tables = {
-        "user_week": evaluate(scored["user_week"], user_week_labels, "user_week", fixed_k=fixed_k),
-        "session": evaluate(scored["session"], session_labels, "session", personas=user_week_labels, fixed_k=fixed_k),
+        "user_week": metrics(scored["user_week"], user_week_labels, "user_week", fixed_k=fixed_k),
+        "session": metrics(scored["session"], session_labels, "session", personas=user_week_labels, fixed_k=fixed_k),
     }
     out = {level: _wide(table) for level, table in tables.items()}
     if (labels_dir / "links.parquet").exists():
@@ -40,13 +48,14 @@ CURVE_METRICS = ("pr_auc", "precision_at_k_true", "recall", "fpr_legit", "fpr_ha
 
 
 def intensity_curve(
-    out_dir: Path, *, users: int, weeks: int, seed: int, settings, intensities: tuple[float, ...] = CURVE_INTENSITIES,
+    out_dir: Path, *, users: int, weeks: int, seed: int, run: Callable[[Path, Path], object], metrics: Metrics,
+    intensities: tuple[float, ...] = CURVE_INTENSITIES,
 ) -> pl.DataFrame:
     """Detection against how hard gamers game: one agentic world per intensity (same seed: the same
-    people game in the same weeks, only more or less), each run and scored at user-week level. One
-    row per metric (the headline ones, then recall per tactic), one column per intensity."""
+    people game in the same weeks, only more or less), each run (`run(world, db)`) and scored at
+    user-week level. One row per metric (the headline ones, then recall per tactic), one column
+    per intensity."""
     from data.generate import generate_world
-    from pipeline.stages import run_local
 
     columns = {}
     for intensity in intensities:
@@ -54,8 +63,8 @@ def intensity_curve(
         generate_world(world, users=users, weeks=weeks, seed=seed, style="agentic", intensity=intensity)
         db = out_dir / f"intensity-{intensity:g}.duckdb"
         db.unlink(missing_ok=True)
-        run_local(world, db, settings)
-        table = evaluate_run(db, world)["user_week"]
+        run(world, db)
+        table = evaluate_run(db, world, metrics=metrics)["user_week"]
         columns[f"{intensity:g}"] = dict(zip(table.get_column("metric").to_list(),
                                              table.get_column("goodhart").to_list(), strict=True))
     wanted = [m for m in CURVE_METRICS if all(m in c for c in columns.values())]

@@ -1,10 +1,11 @@
 """Retention purge: delete raw AI usage older than a date, and everything derived from it, atomically.
 
-    summary = purge(Path("goodhart.duckdb"), date(2026, 1, 1), now=utc_now())
+    summary = flows.purge(Path("goodhart.duckdb"), date(2026, 1, 1), now=utc_now())
 
 deletes the `token_usage` and `invocations` rows with `ts` before DATE (00:00 UTC), then rebuilds
 the feature tables, the score tables, flags and views from what is left, with the settings of the
-last completed run (so a purge never re-tunes detection). Like a run, it works on a private copy
+last completed run (so a purge never re-tunes detection). The rebuild is flows.py's: this module
+is handed it (`rederive`) with the tables it derives, and knows nothing of features or detectors. Like a run, it works on a private copy
 under the run lock and publishes with one rename: readers see the database before or after the
 purge, never half of it; a killed purge changes nothing. Each purge is recorded in `purges`, with
 the OS account and host that ran it.
@@ -18,19 +19,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
-from features.build import FEATURE_TABLES
-from pipeline import stages
 from pipeline.ops.runs import os_identity, utc_now
 from pipeline.settings import Settings, deep_merge, default_config
 from pipeline.storage import connect, create_raw_tables
 from pipeline.ops.workspace import building, run_lock
 
 PURGED_TABLES = ("token_usage", "invocations")  # raw usage, by its `ts`
-DERIVED_TABLES = (*FEATURE_TABLES, "user_week_scores", "session_scores", "flags")
+
+# rederive(work, run_id, settings): rebuild every derived table of the database file `work`
+Rederive = Callable[[Path, str, Settings], object]
 
 PURGES_DDL = """
 -- grain: one row per retention purge (goodhart purge --before DATE)
@@ -59,9 +61,11 @@ class PurgeSummary:
 
 
 def purge(
-    db_path: Path, before: date, *, now: datetime, settings: Settings | None = None, wait: bool = False
+    db_path: Path, before: date, *, now: datetime, rederive: Rederive, derived_tables: tuple[str, ...],
+    settings: Settings | None = None, wait: bool = False,
 ) -> PurgeSummary:
-    """Delete raw usage with ts before `before` and rebuild what derives from it; publish atomically.
+    """Delete raw usage with ts before `before` and rebuild what derives from it (`rederive`, which
+    rebuilds `derived_tables`); publish atomically.
 
     `now` is the request time (recorded). `settings` default to those of the last completed run.
     Raises RunInProgressError when a run holds the database and `wait` is false.
@@ -83,7 +87,7 @@ def purge(
                 "SELECT run_id, config FROM runs WHERE status = 'completed' ORDER BY ended_at DESC LIMIT 1"
             ).fetchall()
             run_id, config = last_run[0] if last_run else (None, None)
-            counts_before = _counts(con, DERIVED_TABLES)
+            counts_before = _counts(con, derived_tables)
             con.begin()
             deleted = {}
             for table in PURGED_TABLES:
@@ -92,11 +96,9 @@ def purge(
 
         rows_deleted = dict(deleted)
         if any(deleted.values()) and counts_before:  # something derived may hold the purged rows
-            run_settings = settings or _settings_of(config)
-            stages.features(work, run_settings)
-            stages.detect(work, run_id or purge_id, run_settings)
+            rederive(work, run_id or purge_id, settings or _settings_of(config))
             with connect(work) as con:
-                counts_after = _counts(con, DERIVED_TABLES)
+                counts_after = _counts(con, derived_tables)
             rows_deleted |= {t: max(n - counts_after.get(t, 0), 0) for t, n in counts_before.items()}
 
         with connect(work) as con:

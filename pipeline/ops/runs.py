@@ -13,6 +13,9 @@ from typing import Any
 
 import duckdb
 
+from pipeline.errors import UsageError
+from pipeline.storage import connect
+
 
 def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -95,4 +98,21 @@ def finish_run(
         WHERE runs.run_id = ?
         """,
         [utc_now(), error, error, inputs_seen, run_id, run_id],
+    )
+
+
+def close_run(db_path: Path, run_id: str, inputs_seen: list[str], error: str | None = None) -> None:
+    """Close the run's record in the database at `db_path` (finish_run) and checkpoint it, ready to publish."""
+    with connect(db_path) as con:
+        finish_run(con, run_id, inputs_seen, error)
+        con.execute("CHECKPOINT")
+
+
+class EmptyDatasetError(UsageError):
+    """A required dataset holds no rows after the load: nothing can be detected from nothing."""
+
+
+def empty_dataset_error(why: str, db_path: Path) -> EmptyDatasetError:
+    return EmptyDatasetError(
+        f"{why}; nothing was scored. The load is published: see rejected_rows in {db_path} (or pass --allow-empty)"
     )

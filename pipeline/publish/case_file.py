@@ -30,13 +30,11 @@ import vl_convert
 
 from pipeline.ops import permissions
 from pipeline.errors import UsageError
-from pipeline.storage import connect, read_sql
+from pipeline import sql_models
+from pipeline.storage import connect
 
-# temporary tables, in build order: each is pipeline/publish/sql/<name>.sql over the ones before it
-CASE_TABLES = (
-    "case_flag", "case_timeline", "case_events", "case_features", "case_contributions",
-    "case_sessions", "case_links", "case_verdicts",
-)
+# the page's temporary tables: case_flag, then the models of pipeline/publish/sql/ tagged
+# case_file, in the order their references give (pipeline/sql_models.py)
 
 # row order of each table when shown
 _ORDER = {
@@ -87,13 +85,13 @@ def case_data(con: duckdb.DuckDBPyConnection, flag_id: str, *, db_name: str = ""
     if not has_flags:
         raise UnknownCaseError("no flags table: not a Goodhart database, or no run has completed in it")
     con.execute("SET VARIABLE case_flag_id = ?", [flag_id])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE case_flag AS {read_sql('pipeline.publish', 'case_flag')}")
+    models = sql_models.load("pipeline.publish")
+    models.build(con, "case_flag")
     flag_rows = _records(con, "case_flag")
     if not flag_rows:
         raise UnknownCaseError(f"no flag {flag_id!r} in the last run of {db_name or 'the database'}")
-    for table in CASE_TABLES[1:]:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {read_sql('pipeline.publish', table)}")
-    data = {table.removeprefix("case_"): _records(con, table) for table in CASE_TABLES[1:]}
+    tables = models.run(con, "case_file")  # the models tagged case_file, over case_flag
+    data = {table.removeprefix("case_"): _records(con, table) for table in tables}
     data["flag"] = flag_rows[0]
     data["db_name"] = db_name
     data["peer_table"] = _records(con, "case_features", pivot=True)

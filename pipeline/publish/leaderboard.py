@@ -9,40 +9,11 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from pipeline.storage import connect, read_sql, write_csv
+from pipeline import sql_models
+from pipeline.storage import connect, write_csv
 
 Level = Literal["team", "person"]
 
-# Over the period: the teams' (or people's) sums, ranked by shipped work; the token rank beside it
-# shows what a token leaderboard would have said.
-LEADERBOARD_SQL = """
-WITH period AS (
-    SELECT * FROM {source}
-    WHERE week_start > (SELECT max(week_start) FROM {source}) - to_days(CAST($weeks * 7 AS INTEGER))
-),
-grouped AS (
-    SELECT {key} AS name, any_value(team) AS team,
-           count(DISTINCT user_id) AS people,
-           sum(shipped_units) AS shipped_units,
-           sum(held_units) AS held_units,
-           sum(ai_deployed_changes) AS ai_deployed_changes,
-           sum(changes_of_unknown_evidence) AS changes_of_unknown_evidence,
-           sum(tokens) AS tokens,
-           sum(cost_usd) AS cost_usd,
-           sum(cost_usd) / nullif(sum(shipped_units + held_units), 0) AS cost_per_unit,
-           sum(tokens) / nullif(sum(shipped_units + held_units), 0) AS tokens_per_unit,
-           sum(wasted_cost_usd) / nullif(sum(cost_usd), 0) AS flagged_waste_share,
-           min(week_start) AS first_week, max(week_start) AS last_week
-    FROM period
-    GROUP BY {key}
-)
-SELECT rank() OVER (ORDER BY shipped_units DESC) AS rank,
-       rank() OVER (ORDER BY tokens DESC) AS token_rank,
-       *
-FROM grouped
-ORDER BY rank, name
-LIMIT $top
-"""
 ALL_WEEKS = 1_000_000
 
 
@@ -54,12 +25,19 @@ def leaderboard(db_path: Path, *, weeks: int = 4, by: Level = "team", top: int =
     """The leaderboard over the last `weeks` weeks of the run in `db_path`: rank, token_rank,
     name, shipped_units, cost and tokens per unit, flagged waste share. People are named only with
     `by="person"`."""
-    key = {"team": "team", "person": "user_id"}[by]
     with connect(db_path, read_only=True) as con:
         if not _has_shipped_work(con):
             raise LeaderboardError(f"{db_path} has no shipped_work table: run `goodhart run` on it first")
-        frame = con.sql(LEADERBOARD_SQL.format(key=key, source="shipped_work"), params={"weeks": weeks, "top": top}).pl()
+        frame = con.sql(_period(con, weeks=weeks, by=by)).limit(top).pl()
     return frame if by == "person" else frame.drop("team")
+
+
+def _period(con: duckdb.DuckDBPyConnection, *, weeks: int, by: Level) -> str:
+    """The query of leaderboard_period.sql over the last `weeks` weeks, ranked (rank, then name);
+    its variables set on `con`."""
+    con.execute("SET VARIABLE leaderboard_weeks = ?", [weeks])
+    con.execute("SET VARIABLE leaderboard_by = ?", [by])
+    return f"{sql_models.load('pipeline.publish').sql('leaderboard_period')} ORDER BY rank, name"
 
 
 def format_leaderboard(frame: pl.DataFrame, by: Level) -> str:
@@ -93,10 +71,7 @@ def report_files(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
     REPORT_FILE. Nothing when the database predates shipped_work."""
     if not _has_shipped_work(con):
         return []
-    con.execute(f"CREATE OR REPLACE TEMP VIEW report_shipped_work AS {read_sql('pipeline.publish', 'report_shipped_work')}")
-    board = LEADERBOARD_SQL.format(key="team", source="report_shipped_work")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE report_honest_leaderboard AS {board}",
-                {"weeks": ALL_WEEKS, "top": ALL_WEEKS})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE report_honest_leaderboard AS {_period(con, weeks=ALL_WEEKS, by='team')}")
     columns = "rank, name AS team, people, shipped_units, held_units, ai_deployed_changes, " \
               "changes_of_unknown_evidence, tokens, cost_usd, cost_per_unit, tokens_per_unit, flagged_waste_share, token_rank"
     return [write_csv(con, f"SELECT {columns} FROM report_honest_leaderboard ORDER BY rank, name", out_dir / REPORT_FILE)]
@@ -112,7 +87,7 @@ def report_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
 
 def html_section(teams: list[dict[str, Any]] | None) -> str:
     """The report's honest leaderboard: teams by AI-assisted shipped work, beside cost per unit."""
-    from pipeline.publish.report import _e, _table  # the report's own escaping and tables (it imports this module)
+    from pipeline.publish.report_html import _e, _table  # the report page's escaping and tables (it imports this module)
 
     if teams is None:
         return ""

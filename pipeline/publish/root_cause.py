@@ -19,7 +19,8 @@ from typing import Any
 
 import duckdb
 
-from pipeline.storage import connect, read_sql, write_csv
+from pipeline import sql_models
+from pipeline.storage import connect, write_csv
 
 TABLES = ("waste_by_dimension_week", "waste_root_cause")
 DIMENSIONS = ("team", "org", "model", "tool", "repository")
@@ -27,10 +28,13 @@ REPORT_FILE = "waste_root_cause.csv"
 
 
 def publish(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)build the monitor tables from user_week_scores, token_usage and invocations."""
-    con.execute(read_sql("pipeline.publish", "report_macros"))  # the report's rounding, as temporary macros
+    """(Re)build the monitor tables from user_week_scores, token_usage and invocations (models of
+    pipeline/publish/sql/ tagged `publish`, which `sql_models.run(con, "pipeline.publish", "publish")`
+    builds with the score tables; this builds these two alone)."""
+    models = sql_models.load("pipeline.publish")
+    models.run_macros(con)  # the report's rounding, as temporary macros
     for table in TABLES:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('pipeline.publish', table)}")
+        models.build(con, table)
 
 
 def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -97,7 +101,7 @@ def report_files(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
     REPORT_FILE; nothing when the database predates the monitor tables."""
     if not has_tables(con):
         return []
-    con.execute(f"CREATE OR REPLACE TEMP TABLE report_root_cause AS {read_sql('pipeline.publish', 'report_root_cause')}")
+    sql_models.load("pipeline.publish").build(con, "report_root_cause")
     return [write_csv(con, "SELECT * FROM report_root_cause ORDER BY week_start, dimension, rank", out_dir / REPORT_FILE)]
 
 
@@ -110,7 +114,7 @@ def report_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
 
 def html_section(week_rows: list[dict[str, Any]] | None) -> str:
     """The report's root-cause section: the last complete week's change and its largest causes."""
-    from pipeline.publish.report import _e, _table  # the report's own escaping and tables (it imports this module)
+    from pipeline.publish.report_html import _e, _table  # the report page's escaping and tables (it imports this module)
 
     if week_rows is None:
         return ""

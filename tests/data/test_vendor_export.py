@@ -18,7 +18,7 @@ from data.generate import generate_world
 from data.seeds import TUNING_SEEDS
 from data.vendor_export import VendorExport, export_vendor_world
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.storage import connect
 
 USERS, WEEKS, SEED = 20, 2, 3

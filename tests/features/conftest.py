@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -22,8 +21,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from features.build import FEATURE_TABLES, build_features
-from pipeline.storage import connect, create_raw_tables, read_sql
+from features.build import TEMPLATE_CONTEXT, build_features
+from pipeline import sql_models
+from pipeline.storage import connect, create_raw_tables
 
 _ids = itertools.count(1)
 
@@ -129,20 +129,16 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[st
 
 
 @functools.cache
-def _inputs(table: str) -> frozenset[str]:
-    """The feature tables `table` reads, directly or through others (from its SQL's FROM / JOIN)."""
-    sql = read_sql("features", table)
-    direct = {name for name in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, flags=re.IGNORECASE)
-              if name in FEATURE_TABLES and name != table}
-    return frozenset(direct.union(*(_inputs(name) for name in direct)))
+def models() -> sql_models.Package:
+    """The feature models as the runner loads them (features.build's declared context)."""
+    return sql_models.load("features", TEMPLATE_CONTEXT)
 
 
 def build(con: duckdb.DuckDBPyConnection, upto: str | None = None, **overrides: float | int) -> dict[str, int]:
     """Build the feature tables with the default variables (and `overrides`) in build order: all of
     them, or only table `upto` and the feature tables it reads (the others cost time, not coverage)."""
-    tables = FEATURE_TABLES if upto is None else tuple(
-        name for name in FEATURE_TABLES if name == upto or name in _inputs(upto))
-    return build_features(con, feature_variables(**overrides), tables)
+    tables = None if upto is None else (*models().upstream(upto), upto)
+    return build_features(con, feature_variables(**overrides), tables, models=models()).rows
 
 
 def new_connection() -> duckdb.DuckDBPyConnection:

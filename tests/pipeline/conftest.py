@@ -26,7 +26,7 @@ from tests.conftest import TEST_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
-DEFAULT_PRICES = REPO / "data" / "prices.csv"
+DEFAULT_PRICES = REPO / "pipeline" / "ingest" / "prices.csv"
 NOW = datetime.datetime(2026, 10, 10, 12, 0, tzinfo=datetime.timezone.utc)
 SKEW = datetime.timedelta(hours=1)
 

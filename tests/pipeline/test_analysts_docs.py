@@ -20,7 +20,7 @@ from data.generate import generate_world
 from pipeline import cli
 from pipeline.settings import Settings
 from pipeline.ops.sql_session import sql_session
-from pipeline.stages import run_local
+from flows import run_local
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 DEMO_DB = "demo/goodhart.duckdb"

@@ -13,12 +13,14 @@ from polars.testing import assert_frame_equal
 
 from data.generate import generate_world
 from data.split import last_day, withhold_days
-from features.build import FEATURE_TABLES
+from features.build import TEMPLATE_CONTEXT
+from pipeline import sql_models
 from pipeline.settings import Settings
-from pipeline.stages import RunResult, run_local
+from flows import RunResult, run_local
 
 START = date(2026, 9, 7)  # a Monday: the generator's first day
 WEEKS = 6
+FEATURE_TABLES = sql_models.load("features", TEMPLATE_CONTEXT).order()
 COMPARED_TABLES = (*FEATURE_TABLES, "scored_user_weeks", "scored_sessions", "user_week_scores", "session_scores", "flags")
 IGNORED_COLUMNS = {"run_id"}  # differs between any two runs
 

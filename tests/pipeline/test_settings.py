@@ -21,14 +21,20 @@ def test_user_file_merges_over_packaged_defaults(tmp_path: Path) -> None:
 
 
 def test_detector_rule_override_changes_one_threshold_and_keeps_the_rule(tmp_path: Path) -> None:
-    default_rule = next(r for r in Settings().detectors["rules"] if r["name"] == "prompt_loop")
+    from flows import with_detector_defaults  # the detectors' defaults are merged at the edge, in flows.py
+
+    defaults = with_detector_defaults(Settings()).detectors["rules"]
+    default_rule = next(r for r in defaults if r["name"] == "prompt_loop")
     config = tmp_path / "goodhart.toml"
     config.write_text('[[detectors.rules]]\nname = "prompt_loop"\nlevel = "user_week"\nweight = 0.5\n')
-    rules = Settings.from_file(config).detectors["rules"]
+    user = Settings.from_file(config)
+    assert user.detectors == {"rules": [{"name": "prompt_loop", "level": "user_week", "weight": 0.5}]}  # as written
+    rules = with_detector_defaults(user).detectors["rules"]
     loop = next(r for r in rules if r["name"] == "prompt_loop" and r["level"] == "user_week")
     assert loop["weight"] == 0.5
     assert loop["conditions"] == next(
-        r for r in Settings().detectors["rules"] if r["name"] == "prompt_loop" and r["level"] == "user_week"
+        r for r in defaults if r["name"] == "prompt_loop" and r["level"] == "user_week"
     )["conditions"]
-    assert len(rules) == len(Settings().detectors["rules"])
+    assert len(rules) == len(defaults)
     assert default_rule["description"]
+    assert with_detector_defaults(with_detector_defaults(user)).detectors == with_detector_defaults(user).detectors

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.storage import STORAGE_VERSION, connect, create_database, storage_version
 
 # a Python with an older duckdb (e.g. `python -m venv /tmp/duck14 && /tmp/duck14/bin/pip install

@@ -42,10 +42,16 @@ def goodhart(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: 
                           env={**os.environ, **(env or {})})
 
 
-def start_goodhart(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start the `goodhart` command without waiting for it."""
-    return subprocess.Popen([*GOODHART, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                            env={**os.environ, **(env or {})})
+def start_goodhart(*args: str, cwd: Path, env: dict[str, str] | None = None,
+                   command: list[str] = GOODHART) -> subprocess.Popen[str]:
+    """Start the `goodhart` command (or `command`, e.g. the kill_at launcher) without waiting for it."""
+    return subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env={**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()})
+
+
+def _pythonpath() -> str:
+    """The repository first on the path, so that `python -m tests...` finds the tests from any cwd."""
+    return os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))
 
 
 def counts(db: Path, tables: tuple[str, ...] = COUNTED) -> dict[str, int]:

@@ -38,14 +38,14 @@ from hypothesis import strategies as st
 from pipeline.ingest import load as load_module
 from pipeline.ingest.load import DATASETS, MissingDatasetError, load_inputs
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.storage import connect
 from tests.conftest import TEST_KEY
 from tests.reliability.conftest import REPO
 
 NOW = datetime.datetime(2026, 10, 10, 12, 0, tzinfo=datetime.timezone.utc)
 SKEW = datetime.timedelta(hours=24)
-DEFAULT_PRICES = REPO / "data" / "prices.csv"
+DEFAULT_PRICES = REPO / "pipeline" / "ingest" / "prices.csv"
 SPECS = {spec.name: spec for spec in DATASETS}
 REQUIRED = [spec.name for spec in DATASETS if spec.required]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.ops.workspace import building_path, orphaned_wal_path
 from tests.reliability.conftest import completed_runs, copy_world, counts, start_goodhart
 

@@ -1,24 +1,25 @@
 """A run killed with SIGKILL at any point never leaves a half-written database, and the next run
 ends exactly where an uninterrupted one would.
 
-Runs go through the real command (`python -m pipeline.cli run --no-prefect`) in a subprocess.
-The kill points are deterministic: the test-only variable GOODHART_TEST_KILL_AT=STAGE makes the
-command SIGKILL itself when the run's STAGE starts (STAGE+SECONDS: that long after), see
-`pipeline.cli._kill_at` and the stage names of `pipeline.stages.run_local`.
+Runs go through the real command (`goodhart run --no-prefect`) in a subprocess. The kill points
+are deterministic: the test-only launcher `python -m tests.reliability.kill_at STAGE ...` runs the
+command with an `on_stage` callback that SIGKILLs it when the run's STAGE starts (STAGE+SECONDS:
+that long after), see tests/reliability/kill_at.py and the stage names of `flows.chain`.
 """
 from __future__ import annotations
 
 import hashlib
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.ops.workspace import building_path
-from tests.reliability.conftest import completed_runs, copy_world, counts, goodhart, start_goodhart
+from tests.reliability.conftest import GOODHART, completed_runs, copy_world, counts, goodhart, start_goodhart
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +54,9 @@ def uninterrupted(worlds: tuple[Path, Path], fast_settings, tmp_path_factory: py
 
 
 def _run(input_dir: Path, db: Path, config: Path, kill_at: str | None = None):
-    env = {"GOODHART_TEST_KILL_AT": kill_at} if kill_at else None
+    command = [sys.executable, "-m", "tests.reliability.kill_at", kill_at] if kill_at else GOODHART
     return start_goodhart("run", "--input", str(input_dir), "--db", str(db), "--no-prefect", "--config", str(config),
-                          cwd=db.parent, env=env)
+                          cwd=db.parent, command=command)
 
 
 def test_killed_first_run_leaves_no_database_and_the_rerun_completes(

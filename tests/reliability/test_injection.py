@@ -17,7 +17,7 @@ import pytest
 
 from features.build import set_variables
 from pipeline.settings import ConfigError, Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.storage import connect
 from tests.reliability.conftest import goodhart
 

@@ -14,10 +14,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline import stages
-from pipeline.ops.purge import DERIVED_TABLES, purge
+import flows
+from flows import DERIVED_TABLES, purge, run_local
 from pipeline.ops.runs import os_identity
-from pipeline.stages import run_local
 from pipeline.ops.workspace import RunInProgressError, building_path, run_lock
 from tests.reliability.conftest import copy_world, counts
 
@@ -122,7 +121,7 @@ def test_purge_is_atomic_and_waits_its_turn(purged: dict, monkeypatch: pytest.Mo
     def detection_fails(*args, **kwargs):
         raise RuntimeError("detection failed mid-purge")
 
-    monkeypatch.setattr(stages, "detect", detection_fails)
+    monkeypatch.setattr(flows.PlainSteps, "detect", detection_fails)
     with pytest.raises(RuntimeError, match="mid-purge"):
         purge(db, later, now=NOW)
     assert db.read_bytes() == published and not building_path(db).exists()  # nothing half-purged

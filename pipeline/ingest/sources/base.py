@@ -242,6 +242,28 @@ def damage_reject(con: duckdb.DuckDBPyConnection, dataset: str, after_sql: str, 
     )
 
 
+def otlp_resources_sql(table: str, signal: str, scope: str, items: str, item_schema: str, attributes_schema: str,
+                       *, resource: str, where: str) -> str:
+    """SQL: temp table `table` (line_no, ri, `resource`) of the resources of one OTLP signal
+    (`resourceLogs`, `resourceMetrics`, `resourceSpans`) in the lines of `otlp_lines` matching `where`,
+    each parsed once to the shape resource attributes / `scope` / `items` of `item_schema`."""
+    shape = (f'{{"{signal}": [{{"resource": {{"attributes": {attributes_schema}}}, '
+             f'"{scope}": [{{"{items}": [{item_schema}]}}]}}]}}')
+    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
+SELECT line_no, e.i AS ri, e.v AS {resource}
+FROM (SELECT line_no, unnest(enumerate_list(from_json(line, '{shape}').{signal})) AS e
+      FROM otlp_lines WHERE {where});"""
+
+
+def numbered_items_sql(table: str, resources: str, items: str, *, index: str, item: str) -> str:
+    """SQL: temp table `table` (line_no, ri, `index`, `item`): the list `items` (SQL over a row of
+    `resources`) unnested, each item numbered from 1 within its resource."""
+    return f"""CREATE OR REPLACE TEMP TABLE {table} AS
+SELECT line_no, ri, e[1] AS {index}, e[2] AS {item}
+FROM (SELECT line_no, ri, unnest(list_zip(range(1, len(l) + 1), l)) AS e
+      FROM (SELECT line_no, ri, {items} AS l FROM {resources}));"""
+
+
 def withheld_sql(text: str, marker: str) -> str:
     """SQL: `text` as raw, or a note with its fingerprint when it mentions `marker` (may hold prompt text)."""
     return (

@@ -72,31 +72,17 @@ SELECT line_no, line, kind,
        CASE WHEN kind = 'ok' THEN json_exists(line, '$.resourceMetrics') ELSE false END AS has_metrics
 FROM lines;
 
-CREATE OR REPLACE TEMP TABLE resource_logs AS
-SELECT line_no, e.i AS ri, e.v AS rl
-FROM (SELECT line_no, unnest(enumerate_list(from_json(line, '{{"resourceLogs": [{{"resource": {{"attributes": {ATTRIBUTES_SCHEMA}}},
-                                                      "scopeLogs": [{{"logRecords": [{RECORD_SCHEMA}]}}]}}]}}').resourceLogs)) AS e
-      FROM otlp_lines WHERE has_logs);
+{base.otlp_resources_sql("resource_logs", "resourceLogs", "scopeLogs", "logRecords", RECORD_SCHEMA, ATTRIBUTES_SCHEMA,
+                         resource="rl", where="has_logs")}
 
-CREATE OR REPLACE TEMP TABLE records AS
-SELECT line_no, ri, e[1] AS li, e[2] AS rec
-FROM (SELECT line_no, ri, unnest(list_zip(range(1, len(l) + 1), l)) AS e
-      FROM (SELECT line_no, ri, flatten(list_transform(rl.scopeLogs, lambda s: s.logRecords)) AS l FROM resource_logs));
+{base.numbered_items_sql("records", "resource_logs", "flatten(list_transform(rl.scopeLogs, lambda s: s.logRecords))",
+                         index="li", item="rec")}
 
-CREATE OR REPLACE TEMP TABLE resource_metrics AS
-SELECT line_no, e.i AS ri, e.v AS rm
-FROM (SELECT line_no, unnest(enumerate_list(from_json(line, '{{"resourceMetrics": [{{"resource": {{"attributes": {ATTRIBUTES_SCHEMA}}},
-                                                      "scopeMetrics": [{{"metrics": [{METRIC_SCHEMA}]}}]}}]}}').resourceMetrics)) AS e
-      FROM otlp_lines WHERE has_metrics);
+{base.otlp_resources_sql("resource_metrics", "resourceMetrics", "scopeMetrics", "metrics", METRIC_SCHEMA,
+                         ATTRIBUTES_SCHEMA, resource="rm", where="has_metrics")}
 
 -- every data point of a sum metric, with its metric's name and temporality
-CREATE OR REPLACE TEMP TABLE points AS
-SELECT line_no, ri, e[1] AS pi, e[2] AS pt
-FROM (SELECT line_no, ri, unnest(list_zip(range(1, len(l) + 1), l)) AS e
-      FROM (SELECT line_no, ri, flatten(list_transform(rm.scopeMetrics, lambda s: flatten(list_transform(s.metrics,
-                lambda m: list_transform(coalesce(m.sum.dataPoints, []),
-                    lambda p: {{'metric': m.name, 'temporality': m.sum.aggregationTemporality, 'p': p}}))))) AS l
-            FROM resource_metrics));
+{base.numbered_items_sql("points", "resource_metrics", POINTS_OF_METRICS, index="pi", item="pt")}
 
 -- positions: a line's units (its log records, then its sum data points, or the line itself when bad)
 -- follow the earlier lines'
@@ -394,3 +380,7 @@ RECORD_SCHEMA = ('{"timeUnixNano": "VARCHAR", "observedTimeUnixNano": "VARCHAR",
 METRIC_SCHEMA = ('{"name": "VARCHAR", "sum": {"aggregationTemporality": "VARCHAR", "dataPoints": [{'
                  '"startTimeUnixNano": "VARCHAR", "timeUnixNano": "VARCHAR", "asInt": "VARCHAR", "asDouble": "VARCHAR", '
                  f'"attributes": {ATTRIBUTES_SCHEMA}}}]}}}}')
+# every data point of every sum metric of a resource (rm), with its metric's name and temporality
+POINTS_OF_METRICS = """flatten(list_transform(rm.scopeMetrics, lambda s: flatten(list_transform(s.metrics,
+                lambda m: list_transform(coalesce(m.sum.dataPoints, []),
+                    lambda p: {'metric': m.name, 'temporality': m.sum.aggregationTemporality, 'p': p})))))"""

@@ -78,17 +78,12 @@ CREATE OR REPLACE TEMP TABLE otlp_lines AS
 SELECT line_no, line, kind, CASE WHEN kind = 'ok' THEN json_exists(line, '$.resourceSpans') ELSE false END AS has_spans
 FROM lines;
 
-CREATE OR REPLACE TEMP TABLE resource_spans AS
-SELECT line_no, e.i AS ri, e.v AS rs
-FROM (SELECT line_no, unnest(enumerate_list(from_json(line, '{{"resourceSpans": [{{"resource": {{"attributes": {ATTRIBUTES_SCHEMA}}},
-                                                      "scopeSpans": [{{"spans": [{SPAN_SCHEMA}]}}]}}]}}').resourceSpans)) AS e
-      FROM otlp_lines WHERE has_spans);
+{base.otlp_resources_sql("resource_spans", "resourceSpans", "scopeSpans", "spans", SPAN_SCHEMA, ATTRIBUTES_SCHEMA,
+                         resource="rs", where="has_spans")}
 
-CREATE OR REPLACE TEMP TABLE raw_spans AS
-SELECT line_no, ri, e[1] AS si, e[2] AS span
-FROM (SELECT line_no, ri, unnest(list_zip(range(1, len(l) + 1), l)) AS e
-      FROM (SELECT line_no, ri, flatten(list_transform(coalesce(rs.scopeSpans, []), lambda s: coalesce(s.spans, []))) AS l
-            FROM resource_spans));
+{base.numbered_items_sql("raw_spans", "resource_spans",
+                         "flatten(list_transform(coalesce(rs.scopeSpans, []), lambda s: coalesce(s.spans, [])))",
+                         index="si", item="span")}
 
 -- positions: a line's spans (or the line itself when bad) follow the earlier lines'
 CREATE OR REPLACE TEMP TABLE blocks AS

@@ -1,3 +1,5 @@
+-- kind: query
+-- grain: subscription, item_kind, item_id
 -- alert_candidates: one row per (subscription, item) a subscription matches that was not sent to
 -- it yet (alerts_sent). Subscriptions are registered by pipeline/publish/alerts.py as `alert_subscriptions`
 -- (subscription, scope, scope_name, min_severity_rank, wasted_usd_over, wasted_share_over).

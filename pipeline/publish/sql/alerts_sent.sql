@@ -1,3 +1,4 @@
+-- kind: script
 -- alerts_sent: one row per (subscription, item) delivered: a flag, or a scope's wasted cost in one
 -- ISO week over the subscription's threshold. Kept across runs (a run rebuilds its score tables,
 -- never this one), so nothing is sent twice. period: the digest's day ('2026-10-05') or ISO week

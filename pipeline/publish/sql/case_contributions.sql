@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: detector, feature
+-- temporary: true
+-- tags: case_file
 -- case_contributions: the flag's evidence, one row per (detector, feature): a rule's part of its
 -- strength, or a model's occlusion attribution (docs/detectors.md), with the value and baseline.
 SELECT

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: kind, id
+-- temporary: true
+-- tags: case_file
 -- case_events: the person's shipped work in the flag's week: each change they merged, and the
 -- first successful deployment of each of their changes, with whether AI sessions are linked to it.
 WITH

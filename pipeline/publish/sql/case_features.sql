@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: feature, scope
+-- temporary: true
+-- tags: case_file
 -- case_features: each peer-compared feature of the person's week (for a session flag, the week of
 -- the session) against their own history and their team's, org's and company's distribution that
 -- week: one row per (feature, scope) with the value, the scope's median and the robust z (NULL:

@@ -1,3 +1,6 @@
+-- kind: full
+-- grain: flag_id
+-- temporary: true
 -- case_flag: the flag a case file tells (getvariable('case_flag_id')), with its person's org and
 -- the hours its timeline covers: the ISO week of the flag.
 SELECT

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: session_id
+-- temporary: true
+-- tags: case_file
 -- case_sessions: the person's sessions in the flag's week, scored, the flagged one marked.
 SELECT
     s.session_id,

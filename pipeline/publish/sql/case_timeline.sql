@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: hour, measure, part
+-- temporary: true
+-- tags: case_file
 -- case_timeline: the flag's week hour by hour, one row per (hour, measure, part): tokens split by
 -- what their session fed (the flagged session apart, for a session flag), prompts and sessions
 -- started. Hours with nothing are absent, not 0.

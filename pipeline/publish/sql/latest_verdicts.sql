@@ -1,3 +1,6 @@
+-- kind: full
+-- grain: flag_id
+-- tags: publish
 -- latest_verdicts: one row per flag_id: the analyst's most recent verdict on it.
 
 WITH

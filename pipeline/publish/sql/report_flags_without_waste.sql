@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: cause, detector
+-- temporary: true
+-- tags: report
 -- report_flags_without_waste: one row per (cause, detector) of the flagged user-weeks that carry
 -- no wasted cost: why a flagged team can show $0.00. cause: 'rule' (detector: each rule that
 -- raised the week; a week raised by two such rules counts under both), 'models_only' (only the

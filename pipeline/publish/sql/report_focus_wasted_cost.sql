@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: SubAccountName, ChargePeriodStart, SkuId
+-- temporary: true
+-- tags: report
 -- report_focus_wasted_cost: one row per (team, ISO week, model) with AI usage, in the columns of
 -- the FinOps FOCUS Cost and Usage dataset: every column FOCUS 1.2 makes mandatory, the 1.3
 -- additions (ServiceProviderName, HostProviderName), the conditional ones that apply (sub

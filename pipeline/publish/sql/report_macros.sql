@@ -1,3 +1,4 @@
+-- kind: macros
 -- Temporary macros of the finance report (pipeline/publish/report.py), created on its read-only connection.
 -- Money is written in cents by largest-remainder rounding: each row gets the floor of its exact
 -- cents, then the rows with the largest remainders get one more cent each until the rows add up

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: week_start, dimension, member
+-- temporary: true
+-- tags: report_root_cause
 -- report_root_cause: one row per (week_start, dimension, member) of waste_root_cause, with the
 -- team finance sees: a team that report_user_weeks merged into 'other' (under `min_team_size`
 -- people) is summed into 'other' here too, so no small team is named. Cents are summed, so each

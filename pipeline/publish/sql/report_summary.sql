@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: one row
+-- temporary: true
+-- tags: report
 -- report_summary: one row: the report's headline numbers, the run and the period it covers.
 -- total_cost_usd, wasted_cost_usd, total_tokens and wasted_tokens are the database totals
 -- (report_totals), which every file adds up to; period_end is the Sunday of the last week

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: one row
+-- temporary: true
+-- tags: report
 -- report_totals: one row: the database totals every report file adds up to, and the span of the
 -- usage behind them. Money in whole cents (the sums over user_week_scores, rounded to the cent
 -- once, here); tokens whole (total_wasted_tokens rounded once, here). unpriced_*: requests with no

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: user_id, week_start, model
+-- temporary: true
+-- tags: report
 -- report_user_week_models: one row per (user_id, week_start, model) the user-week used.
 -- The user-week's wasted cost (and cost) is split over its models in proportion to its cost per
 -- model in token_usage (by tokens when its requests have no price; one row 'unattributed' when it

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: user_id, week_start
+-- temporary: true
+-- tags: report
 -- report_user_weeks: one row per (user_id, week_start) of user_week_scores, with the team finance
 -- sees: the person's team, or 'other' when that team has fewer than `min_team_size` distinct
 -- people in user_week_scores. The base of every report table; never written out as it is.

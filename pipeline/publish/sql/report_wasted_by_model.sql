@@ -1,9 +1,14 @@
+-- kind: full
+-- grain: model
+-- temporary: true
+-- tags: report
 -- report_wasted_by_model: one row per model, over the whole period: each user-week's cost and
 -- wasted cost split over its models by its cost per model, its tokens and wasted tokens by its
 -- tokens per model (report_user_week_models.sql). Money in cents and tokens in whole tokens by
 -- largest remainder (report_macros.sql). unpriced_requests / unpriced_tokens: the model's
 -- requests with no price, counted at $0 (their wasted tokens are in wasted_tokens, at $0).
 
+{% import 'report.jinja' as report %}
 WITH
 user_week_models AS (SELECT * FROM report_user_week_models),
 totals AS (SELECT * FROM report_totals),
@@ -24,19 +29,7 @@ models AS (
 ranked AS (
     SELECT
         models.*,
-        report_floor_cents(cost_usd) AS cost_floor,
-        totals.cost_cents - sum(report_floor_cents(cost_usd)) OVER () AS cost_deficit,
-        row_number() OVER (ORDER BY report_remainder(cost_usd) DESC, model) AS cost_rank,
-        report_floor_cents(wasted_cost_usd) AS wasted_floor,
-        totals.wasted_cents - sum(report_floor_cents(wasted_cost_usd)) OVER () AS wasted_deficit,
-        row_number() OVER (ORDER BY report_remainder(wasted_cost_usd) DESC, model) AS wasted_rank,
-        report_floor_tokens(tokens) AS tokens_floor,
-        totals.total_tokens - sum(report_floor_tokens(tokens)) OVER () AS tokens_deficit,
-        row_number() OVER (ORDER BY report_token_remainder(tokens) DESC, model) AS tokens_rank,
-        report_floor_tokens(wasted_tokens) AS wasted_tokens_floor,
-        totals.total_wasted_tokens - sum(report_floor_tokens(wasted_tokens)) OVER () AS wasted_tokens_deficit,
-        row_number() OVER (ORDER BY report_token_remainder(wasted_tokens) DESC, model) AS wasted_tokens_rank,
-        wasted_cost_usd / nullif(cost_usd, 0) AS exact_wasted_share,
+        {{ report.largest_remainder_columns('model', tokens=true) }},
         wasted_cost_usd / nullif(sum(wasted_cost_usd) OVER (), 0) AS exact_share_of_all_wasted
     FROM models
     CROSS JOIN totals

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: team
+-- temporary: true
+-- tags: report
 -- report_wasted_by_team: one row per reported team (teams under `min_team_size` people merged into
 -- 'other'), over the whole period. org: the team's org, or 'multiple' when its people span more
 -- than one. Money in cents and tokens in whole tokens by largest remainder (report_macros.sql).
@@ -5,6 +9,7 @@
 -- detectors_without_waste the detectors that raised them (e.g. a rule for splitting work into
 -- tiny deployments, which wastes no compute): why a team can be flagged and show $0.00.
 
+{% import 'report.jinja' as report %}
 WITH
 user_weeks AS (SELECT * FROM report_user_weeks),
 totals AS (SELECT * FROM report_totals),
@@ -38,16 +43,7 @@ zero_waste_detectors AS (
 ranked AS (
     SELECT
         teams.*,
-        report_floor_cents(cost_usd) AS cost_floor,
-        totals.cost_cents - sum(report_floor_cents(cost_usd)) OVER () AS cost_deficit,
-        row_number() OVER (ORDER BY report_remainder(cost_usd) DESC, team) AS cost_rank,
-        report_floor_cents(wasted_cost_usd) AS wasted_floor,
-        totals.wasted_cents - sum(report_floor_cents(wasted_cost_usd)) OVER () AS wasted_deficit,
-        row_number() OVER (ORDER BY report_remainder(wasted_cost_usd) DESC, team) AS wasted_rank,
-        report_floor_tokens(wasted_tokens) AS wasted_tokens_floor,
-        totals.total_wasted_tokens - sum(report_floor_tokens(wasted_tokens)) OVER () AS wasted_tokens_deficit,
-        row_number() OVER (ORDER BY report_token_remainder(wasted_tokens) DESC, team) AS wasted_tokens_rank,
-        wasted_cost_usd / nullif(cost_usd, 0) AS exact_wasted_share,
+        {{ report.largest_remainder_columns('team') }},
         wasted_cost_usd / nullif(sum(wasted_cost_usd) OVER (), 0) AS exact_share_of_all_wasted
     FROM teams
     CROSS JOIN totals

@@ -1,3 +1,7 @@
+-- kind: full
+-- grain: week_start
+-- temporary: true
+-- tags: report
 -- report_wasted_by_week: one row per ISO week (Monday, UTC) from the first to the last week of
 -- user_week_scores, weeks without usage included as zeros. Money in cents and tokens in whole
 -- tokens by largest remainder (report_macros.sql).
@@ -8,6 +12,7 @@
 -- after its Monday. Week-over-week change and the least-squares trend use complete weeks only,
 -- on the rounded amounts, so they agree with the column they describe.
 
+{% import 'report.jinja' as report %}
 WITH
 user_weeks AS (SELECT * FROM report_user_weeks),
 totals AS (SELECT * FROM report_totals),
@@ -51,16 +56,7 @@ coverage AS (
 ranked AS (
     SELECT
         coverage.*,
-        report_floor_cents(cost_usd) AS cost_floor,
-        totals.cost_cents - sum(report_floor_cents(cost_usd)) OVER () AS cost_deficit,
-        row_number() OVER (ORDER BY report_remainder(cost_usd) DESC, week_start) AS cost_rank,
-        report_floor_cents(wasted_cost_usd) AS wasted_floor,
-        totals.wasted_cents - sum(report_floor_cents(wasted_cost_usd)) OVER () AS wasted_deficit,
-        row_number() OVER (ORDER BY report_remainder(wasted_cost_usd) DESC, week_start) AS wasted_rank,
-        report_floor_tokens(wasted_tokens) AS wasted_tokens_floor,
-        totals.total_wasted_tokens - sum(report_floor_tokens(wasted_tokens)) OVER () AS wasted_tokens_deficit,
-        row_number() OVER (ORDER BY report_token_remainder(wasted_tokens) DESC, week_start) AS wasted_tokens_rank,
-        wasted_cost_usd / nullif(cost_usd, 0) AS exact_wasted_share
+        {{ report.largest_remainder_columns('week_start') }}
     FROM coverage
     CROSS JOIN totals
 ),
@@ -73,10 +69,7 @@ rounded AS (
         people,
         user_weeks,
         flagged_user_weeks,
-        CAST(tokens AS BIGINT) AS tokens,
-        report_tokens(wasted_tokens_floor, wasted_tokens_rank, wasted_tokens_deficit) AS wasted_tokens,
-        report_usd(cost_floor, cost_rank, cost_deficit) AS cost_usd,
-        report_usd(wasted_floor, wasted_rank, wasted_deficit) AS wasted_cost_usd,
+        {{ report.rounded_amounts() }},
         exact_wasted_share AS wasted_share,
         row_number() OVER (ORDER BY week_start) - 1 AS week_index
     FROM ranked

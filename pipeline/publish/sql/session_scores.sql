@@ -1,28 +1,17 @@
+-- kind: full
+-- grain: session_id
+-- tags: publish
 -- session_scores: one row for EVERY session, flagged or not. Features from session_features
 -- joined to the detectors' output (registered as `scored_sessions`). A flag an analyst judged
 -- legitimate is not raised again while the same detectors raise it (see latest_verdicts).
 
+{% import 'judged.jinja' as judged %}
 WITH
 features AS (SELECT * FROM session_features),
 detected AS (SELECT * FROM scored_sessions),
 analyst_verdicts AS (SELECT * FROM latest_verdicts),
 
-judged AS (
-    SELECT
-        detected.*,
-        'session:' || detected.session_id AS flag_id,
-        array_to_string(list_sort(detected.detectors), ',') AS evidence_key
-    FROM detected
-),
-
-dismissals AS (
-    -- an analyst judged this flag legitimate and the same detectors raise it again: do not re-raise
-    SELECT judged.flag_id, analyst_verdicts.verdict, analyst_verdicts.note, analyst_verdicts.recorded_at,
-           judged.flagged AND analyst_verdicts.verdict = 'legitimate'
-               AND analyst_verdicts.evidence_key = judged.evidence_key AS dismissed
-    FROM judged
-    JOIN analyst_verdicts USING (flag_id)
-)
+{{ judged.judged_ctes("'session:' || detected.session_id") }}
 
 SELECT
     getvariable('run_id') AS run_id,
@@ -39,21 +28,7 @@ SELECT
     features.prompts,
     features.linked_change_ids,
     features.deployed,
-    detected.score,
-    detected.flagged AND NOT coalesce(dismissals.dismissed, false) AS flagged,
-    CASE WHEN dismissals.dismissed THEN NULL ELSE detected.severity END AS severity,
-    detected.detectors,
-    CASE WHEN dismissals.dismissed
-        THEN 'dismissed by an analyst as legitimate on ' || strftime(dismissals.recorded_at, '%Y-%m-%d')
-             || coalesce(' (' || dismissals.note || ')', '') || '; same evidence: ' || detected.reasons
-        ELSE detected.reasons
-    END AS reasons,
-    detected.evidence,
-    CASE WHEN dismissals.dismissed THEN 0.0 ELSE detected.wasted_cost_usd END AS wasted_cost_usd,
-    detected.flag_id,
-    detected.evidence_key,
-    dismissals.verdict,
-    coalesce(dismissals.dismissed, false) AS dismissed
+    {{ judged.judged_columns() }}
 FROM features
 JOIN judged AS detected USING (session_id)
 LEFT JOIN dismissals USING (flag_id)

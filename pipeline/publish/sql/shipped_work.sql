@@ -1,6 +1,8 @@
+-- kind: full
+-- grain: user_id, week_start
+-- tags: publish
 -- shipped_work: one row for every (user_id, week_start) with AI usage or AI-assisted work that
 -- reached production: the honest leaderboard's measure (docs/leaderboard.md).
--- Kind: table, rebuilt whole with the score tables.
 --
 -- A unit of shipped work is a deployed change, sized by its lines against the company's typical
 -- (median) deployed change and weighted by the evidence that AI fed it:

@@ -1,4 +1,7 @@
+-- kind: script
+-- tags: publish
 -- Analysts' views over the published tables. Documented in docs/analysts.md.
+{% import 'leaderboard.jinja' as leaderboard %}
 
 -- flagged_sessions: flagged sessions, most suspicious first, with their links.
 CREATE OR REPLACE VIEW flagged_sessions AS
@@ -47,17 +50,7 @@ JOIN change_deployments AS c USING (change_id);
 CREATE OR REPLACE VIEW honest_leaderboard AS
 SELECT week_start, team, org,
        rank() OVER (PARTITION BY week_start ORDER BY sum(shipped_units) DESC) AS rank,
-       count(DISTINCT user_id) AS people,
-       sum(shipped_units) AS shipped_units,
-       sum(shipped_units) / count(DISTINCT user_id) AS shipped_units_per_person,
-       sum(held_units) AS held_units,
-       sum(ai_deployed_changes) AS ai_deployed_changes,
-       sum(changes_of_unknown_evidence) AS changes_of_unknown_evidence,
-       sum(tokens) AS tokens,
-       sum(cost_usd) AS cost_usd,
-       sum(tokens) / nullif(sum(shipped_units + held_units), 0) AS tokens_per_unit,
-       sum(cost_usd) / nullif(sum(shipped_units + held_units), 0) AS cost_per_unit,
-       sum(wasted_cost_usd) / nullif(sum(cost_usd), 0) AS flagged_waste_share
+{{ leaderboard.shipped_work_sums(per_person=true) }}
 FROM shipped_work
 GROUP BY week_start, team, org
 ORDER BY week_start, rank, team;

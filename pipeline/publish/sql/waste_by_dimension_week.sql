@@ -1,3 +1,6 @@
+-- kind: full
+-- grain: dimension, member, week_start
+-- tags: publish
 -- waste_by_dimension_week: one row per (dimension, member, week_start) with usage: the AI spend,
 -- wasted cost and flagged user-weeks of each team, org, model, tool and repository in each ISO
 -- week (Monday, UTC). Built at publish (pipeline/publish/root_cause.py) with the report's rounding

@@ -1,3 +1,6 @@
+-- kind: full
+-- grain: week_start, dimension, member
+-- tags: publish
 -- waste_root_cause: one row per (week_start, dimension, member) that had wasted cost in the week or
 -- the week before: the week-over-week change in wasted cost decomposed by each dimension (team,
 -- org, model, tool, repository) and ranked by dollar impact. Every ISO week but the first of the

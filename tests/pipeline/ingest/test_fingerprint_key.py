@@ -24,10 +24,10 @@ from pipeline.ingest.fingerprint_key import (
     installation_key,
     key_source,
 )
-from pipeline.ops.purge import purge
+from flows import purge
 from pipeline.ops.runs import os_identity
 from pipeline.settings import Settings, deep_merge, default_config
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.ops.verdicts import record_verdict
 from tests.conftest import TEST_KEY, TEST_KEY_HEX
 from tests.reliability.conftest import goodhart

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.ingest import checks, staging
 from pipeline.ingest import load as load_module
 from pipeline.ingest.fingerprint import given_hash_fingerprint, prompt_fingerprint, simhash64
 from pipeline.ingest.load import LoadCountError, MissingDatasetError
@@ -305,11 +306,11 @@ def test_undecodable_bytes_reject_the_file(con: duckdb.DuckDBPyConnection, input
 # --- duplicates and idempotence ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("hashed_ids_max", [load_module.HASHED_IDS_MAX, 0])  # 0: DuckDB alone looks for repeats
+@pytest.mark.parametrize("hashed_ids_max", [staging.HASHED_IDS_MAX, 0])  # 0: DuckDB alone looks for repeats
 def test_duplicates_first_copy_stands(
     con: duckdb.DuckDBPyConnection, inputs: InputDir, monkeypatch: pytest.MonkeyPatch, hashed_ids_max: int
 ) -> None:
-    monkeypatch.setattr(load_module, "HASHED_IDS_MAX", hashed_ids_max)
+    monkeypatch.setattr(staging, "HASHED_IDS_MAX", hashed_ids_max)
     inputs.write("token_usage/1.csv", f"{TOKEN_HEADER}\n"
                  "r-1,2026-10-05T09:00:00Z,u,s,m,1,1\n"
                  "r-2,bad,u,s,m,2,1\n"  # rejected: does not count as loaded
@@ -606,12 +607,12 @@ def test_prompt_simhash_groups_near_duplicates(con: duckdb.DuckDBPyConnection, i
 def test_count_mismatch_raises_and_rolls_back(
     con: duckdb.DuckDBPyConnection, inputs: InputDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = load_module.DatasetSpec.insert_sql
+    original = load_module.insert_sql
 
-    def lossy(self: load_module.DatasetSpec) -> str:
-        return original(self) + (" AND __position > 1" if self.name == "changes" else "")
+    def lossy(spec: load_module.DatasetSpec) -> str:
+        return original(spec) + (" AND __position > 1" if spec.name == "changes" else "")
 
-    monkeypatch.setattr(load_module.DatasetSpec, "insert_sql", lossy)
+    monkeypatch.setattr(load_module, "insert_sql", lossy)
     inputs.write("changes.csv", "change_id,repo\npr-1,a\npr-2,a\n")
     with pytest.raises(LoadCountError, match="changes: loaded 1 \\+ rejected 0 != given 2"):
         run_load(con, inputs.path)
@@ -705,7 +706,7 @@ def test_checking_files_together_or_one_by_one_gives_the_same_rows(
     run_load(con, inputs.path)
     together = {name: table(con, name) for name in tables}
 
-    monkeypatch.setattr(load_module, "BATCH_ROWS", 1)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 1)
     alone = connect()
     run_load(alone, inputs.path)
     assert {name: table(alone, name) for name in tables} == together
@@ -717,8 +718,8 @@ def test_checking_files_together_or_one_by_one_gives_the_same_rows(
 
 def evaluate(field: load_module.Field, source_type: str, values: str) -> list[tuple]:
     """(value, first failing check) of `field` over `values` (a SQL list) typed as `source_type`."""
-    parsed, value, checks = field.compile("src", source_type, NOW.replace(tzinfo=None))
-    reason = "CASE " + " ".join(f"WHEN {c} THEN {why}" for c, why in checks) + " END" if checks else "NULL"
+    parsed, value, field_checks = checks.compile_field(field, "src", source_type, NOW.replace(tzinfo=None))
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {why}" for c, why in field_checks) + " END" if field_checks else "NULL"
     columns = ", ".join(f"{expr} AS {alias}" for alias, expr in parsed.items())
     return connect().sql(  # the loader's session (UTC)
         f"SELECT {value}, {reason} FROM (SELECT i, {columns} FROM "
@@ -745,7 +746,7 @@ def test_integer_columns_check_like_their_text(source_type: str) -> None:
 def test_text_blank_test_is_trim() -> None:
     strings = ["", " ", "  ", "\u00a0", "\u3000", "\u2003 \u00a0", "\t", "\n", " \t", "a", " a", "a ", "!", "~", "\x7f",
                "\x00", "é", " é", "\u3000x", "\u00a0\u00a0y", "İ", "🙂", "\u200b"]
-    ours = load_module._text_of("s", "VARCHAR")
+    ours = checks.text_of("s", "VARCHAR")
     rows = duckdb.sql(f"SELECT s, {ours}, CASE WHEN trim(s) <> '' THEN s END FROM (SELECT unnest(?) AS s)", params=[strings + [None]]).fetchall()
     assert [r[1] for r in rows] == [r[2] for r in rows]
     assert sum(r[1] is None for r in rows) == 7

@@ -210,9 +210,9 @@ def test_file_digest_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("size", [0, 1, 5])
 def test_lines_array_splits_on_newlines(size: int) -> None:
     data = "".join(f"line {i}\n" for i in range(size)).encode()
-    assert readers._lines_array(data).to_pylist() == [f"line {i}\n" for i in range(size)]
-    assert readers._line_count(data) == size
-    assert np.array_equal(readers._lines_array(data + b"tail").to_pylist()[-1:], ["tail"])
+    assert readers.lines_array(data).to_pylist() == [f"line {i}\n" for i in range(size)]
+    assert readers.line_count(data) == size
+    assert np.array_equal(readers.lines_array(data + b"tail").to_pylist()[-1:], ["tail"])
 
 
 def test_a_gz_name_on_plain_bytes_is_unreadable(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:

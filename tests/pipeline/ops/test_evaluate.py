@@ -7,9 +7,8 @@ import polars as pl
 import pytest
 
 from data.generate import generate_world
-from pipeline.ops.evaluate import evaluate_run
+from flows import evaluate_run, run_local
 from pipeline.settings import Settings
-from pipeline.stages import run_local
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def test_links_are_scored_against_the_true_links(evaluated: dict[str, pl.DataFra
 
 
 def test_the_intensity_curve_scores_one_world_per_intensity(tmp_path: Path) -> None:
-    from pipeline.ops.evaluate import intensity_curve
+    from flows import intensity_curve
 
     curve = intensity_curve(tmp_path, users=120, weeks=4, seed=3, settings=Settings(), intensities=(0.5, 1.0))
     assert curve.columns == ["metric", "0.5", "1"]

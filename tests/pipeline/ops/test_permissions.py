@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.ops import permissions
-from pipeline.ops.purge import purge
+from flows import purge
 from pipeline.publish.report import write_report
 from pipeline.settings import Settings, deep_merge, default_config
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.ops.verdicts import record_verdict
 from pipeline.ops.workspace import building_path, lock_path
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.ops.purge import purge
+from flows import purge
 from pipeline.ops.runs import os_identity
 from pipeline.settings import Settings, deep_merge, default_config
-from pipeline.stages import run_local
+from flows import run_local
 
 
 def test_os_identity_is_the_effective_account_not_the_environment(monkeypatch) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.ops.runs import os_identity
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.ops.verdicts import UnknownFlagError, record_verdict, verdict_precision
 
 BOB_WEEK = "user_week:bob:2026-10-05"

@@ -22,7 +22,7 @@ from PIL import Image
 from data.generate import generate_world
 from pipeline.publish.case_file import case_file_name, write_case_file
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.ops.verdicts import record_verdict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

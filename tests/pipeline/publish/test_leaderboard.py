@@ -12,7 +12,7 @@ from data.generate import generate_world
 from pipeline.cli import main
 from pipeline.publish.leaderboard import leaderboard
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.storage import read_sql
 
 WEEK = "2026-10-05"

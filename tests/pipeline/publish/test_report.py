@@ -559,7 +559,7 @@ def rules_only_run(root: Path, *, users: int, weeks: int, seed: int) -> Path:
     fitting: fast); its database."""
     from data.generate import generate_world
     from pipeline.settings import Settings
-    from pipeline.stages import run_local
+    from flows import run_local
 
     generate_world(root / "world", users=users, weeks=weeks, seed=seed)
     config = root / "rules_only.toml"

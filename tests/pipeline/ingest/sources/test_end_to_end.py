@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from pipeline.settings import Settings
-from pipeline.stages import run_local
+from flows import run_local
 from pipeline.storage import connect
 from tests.pipeline.conftest import FIXTURES
 

@@ -1,4 +1,4 @@
-"""The whole run without Prefect: atomic publish with an analyst attached, idempotent reruns."""
+"""Published scores: the contract's score tables and analysts' views, published atomically with a reader attached."""
 from __future__ import annotations
 
 import shutil
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from data.generate import generate_world
+from flows import run_local
 from pipeline.settings import Settings
-from pipeline.stages import in_order, partition_weeks, run_local, scored_weeks
 
 CONTRACT_SCORE_COLUMNS = {
     "user_week_scores": {"user_id", "team", "week_start", "tokens", "cost_usd", "sessions", "merged_changes",
@@ -80,36 +79,3 @@ def test_analyst_views_have_their_documented_columns_and_rows(contract_example: 
             "SELECT sum(people), sum(cost_usd), sum(wasted_cost_usd) FROM wasted_compute_by_team_week").fetchall()
         (cost_total, wasted_total), = con.sql("SELECT sum(cost_usd), sum(wasted_cost_usd) FROM user_week_scores").fetchall()
         assert people == 2 and cost == cost_total and wasted == wasted_total > 0
-
-
-def test_scoring_weeks_on_threads_gives_the_same_scores_as_one_at_a_time(tmp_path: Path) -> None:
-    world, db = tmp_path / "world", tmp_path / "g.duckdb"
-    generate_world(world, users=40, weeks=3, seed=3)
-    settings = Settings()
-    run_local(world, db, settings)
-    with duckdb.connect(str(db), read_only=True) as con:
-        weeks = partition_weeks(con)
-        one_at_a_time = list(scored_weeks(con, weeks, settings.detectors, threads=1))
-        on_threads = list(scored_weeks(con, weeks, settings.detectors, threads=2))
-    assert len(weeks) == 3 and [s.week_start for s in on_threads] == weeks
-    for single, threaded in zip(one_at_a_time, on_threads, strict=True):
-        assert single.user_weeks.height > 0 and single.sessions.height > 0
-        assert threaded.user_weeks.equals(single.user_weeks) and threaded.sessions.equals(single.sessions)
-
-
-def test_in_order_finishes_in_order_and_starts_at_most_in_flight_ahead() -> None:
-    started: list[int] = []
-    unfinished_at_most = 0
-
-    def start_all():
-        for item in range(7):
-            started.append(item)
-            yield item
-
-    def finish(item: int) -> int:
-        nonlocal unfinished_at_most
-        unfinished_at_most = max(unfinished_at_most, len(started) - item)
-        return item * 10
-
-    assert list(in_order(start_all(), finish, in_flight=3)) == [0, 10, 20, 30, 40, 50, 60]
-    assert unfinished_at_most == 3

@@ -1,0 +1,126 @@
+"""Publishing scores: weeks of feature rows read out for scoring, and scored weeks stored back
+into the score tables, flags and analysts' views. Scoring itself is not here (flows.py hands the
+detectors' output in), so this side needs no model library.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from pipeline import progress, sql_models
+
+SCORE_TABLES = ("user_week_scores", "session_scores", "flags")  # derived from the features, rebuilt by a purge
+LEVELS = (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions"))  # stored table, partition field
+
+
+@dataclass(frozen=True)
+class DetectPartition:
+    """One week's feature rows: the unit of scoring (models are fit per week, so partitions are
+    independent and can be scored anywhere: in process, or on a Dask worker)."""
+
+    week_start: date
+    user_weeks: pl.DataFrame
+    sessions: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class ScoredPartition:
+    week_start: date
+    user_weeks: pl.DataFrame
+    sessions: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class DetectSummary:
+    user_weeks: int
+    user_weeks_flagged: int
+    sessions: int
+    sessions_flagged: int
+    wasted_cost_usd: float
+    flags_by_severity: dict[str, int]
+
+
+def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> list[date]:
+    """The weeks to score: those of `weeks` with usage, or every week with usage."""
+    found = [row[0] for row in con.sql(
+        "SELECT DISTINCT week_start FROM user_week_peer_features "
+        "UNION SELECT DISTINCT week_start FROM session_features ORDER BY 1"
+    ).fetchall()]
+    return found if weeks is None else [week for week in found if week in set(weeks)]
+
+
+def rows_to_score(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> int:
+    """User-weeks plus sessions in `weeks` (every week when None)."""
+    where = "" if weeks is None else "WHERE week_start IN (SELECT unnest($weeks::DATE[]))"
+    params = {} if weeks is None else {"weeks": list(weeks)}
+    return sum(
+        con.sql(f"SELECT count(*) FROM {table} {where}", params=params).fetchall()[0][0]
+        for table in ("user_week_peer_features", "session_features")
+    )
+
+
+def read_partition(con: duckdb.DuckDBPyConnection, week: date | None) -> DetectPartition:
+    """One week's user-week and session feature rows in key order (so fits are reproducible);
+    `week` None: no rows, the columns only."""
+    where = "WHERE week_start = $week" if week is not None else "WHERE false"
+    params = {"week": week} if week is not None else {}
+    return DetectPartition(
+        week,  # type: ignore[arg-type]
+        con.sql(f"SELECT * FROM user_week_peer_features {where} ORDER BY user_id", params=params).pl(),
+        con.sql(f"SELECT * FROM session_features {where} ORDER BY session_id", params=params).pl(),
+    )
+
+
+def publish_scores(
+    con: duckdb.DuckDBPyConnection, run_id: str, scored: Iterable[ScoredPartition], weeks: Sequence[date] | None,
+    *, empty: Callable[[], ScoredPartition],
+) -> DetectSummary:
+    """Store the scored weeks (replacing those weeks, or everything when `weeks` is None) as they
+    come, then rebuild the score tables, flags, views and root cause from every stored week. `empty()` is the
+    scored partition of no rows, stored when there is no usage at all (the tables get their columns)."""
+    con.execute("SET VARIABLE run_id = ?", [run_id])
+    fresh = weeks is None or any(not _has_table(con, table) for table, _ in LEVELS)
+    if not fresh:
+        for table, _ in LEVELS:
+            con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))", {"weeks": list(weeks)})
+    stored = 0
+    for part in scored:
+        _store(con, part, create=fresh and stored == 0)
+        stored += 1
+        progress.current().advance()
+    if fresh and stored == 0:
+        _store(con, empty(), create=True)
+    # the models of pipeline/publish/sql/ tagged `publish`: score tables, flags, shipped work, views, root cause
+    sql_models.run(con, "pipeline.publish", "publish")
+    return summarise(con)
+
+
+def _store(con: duckdb.DuckDBPyConnection, part: ScoredPartition, *, create: bool) -> None:
+    for table, level in LEVELS:
+        con.register("__scored", getattr(part, level))
+        verb = f"CREATE OR REPLACE TABLE {table} AS" if create else f"INSERT INTO {table} BY NAME"
+        con.execute(f"{verb} SELECT * FROM __scored")
+        con.unregister("__scored")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.sql("SELECT 1 FROM duckdb_tables() WHERE table_name = $t AND NOT temporary", params={"t": table}).fetchall())
+
+
+def summarise(con: duckdb.DuckDBPyConnection) -> DetectSummary:
+    (uw, uw_flagged, wasted), = con.sql(
+        "SELECT count(*), count(*) FILTER (WHERE flagged), coalesce(sum(wasted_cost_usd), 0) FROM user_week_scores"
+    ).fetchall()
+    (ss, ss_flagged), = con.sql("SELECT count(*), count(*) FILTER (WHERE flagged) FROM session_scores").fetchall()
+    by_severity = dict(con.sql("SELECT severity, count(*) FROM flags GROUP BY severity ORDER BY severity").fetchall())
+    return DetectSummary(uw, uw_flagged, ss, ss_flagged, float(wasted), by_severity)
+
+
+def detect_line(detect: DetectSummary) -> str:
+    """What the detect step says when it ends."""
+    return (f"scored {detect.user_weeks:,} user-weeks ({detect.user_weeks_flagged:,} flagged) and "
+            f"{detect.sessions:,} sessions ({detect.sessions_flagged:,} flagged); wasted ${detect.wasted_cost_usd:,.2f}")
