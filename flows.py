@@ -140,22 +140,30 @@ def score_partition(partition: DetectPartition, detectors_config: dict[str, Any]
 
 
 class Scored(Protocol):
-    def result(self) -> ScoredPartition: ...
+    def result(self) -> pl.DataFrame: ...
 
 
 def detect_step(
     db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date] | None,
-    submit: Callable[[DetectPartition], Scored], *, in_flight: int,
+    submit: Callable[[pl.DataFrame, str], Scored], *, in_flight: int,
 ) -> DetectSummary:
     """Score the weeks (every week when `weeks` is None) and publish the score tables, flags and
-    views. Each week is read on this thread (the connection is not shared) and handed to `submit`
-    (a thread pool's, or a Prefect task runner's); at most `in_flight` weeks are submitted and not
+    views. Each week is read on this thread (the connection is not shared) and its two levels
+    handed to `submit(rows, level)` apart (a thread pool's, or a Prefect task runner's), so even
+    one week (a daily run) keeps two workers busy; at most `in_flight` weeks are submitted and not
     yet stored, so memory holds a few weeks, not all."""
+    def start(week: date) -> tuple[date, Scored, Scored]:
+        partition = scores.read_partition(con, week)
+        return week, submit(partition.user_weeks, "user_week"), submit(partition.sessions, "session")
+
+    def finish(started: tuple[date, Scored, Scored]) -> ScoredPartition:
+        week, user_weeks, sessions = started
+        return ScoredPartition(week, user_weeks.result(), sessions.result())
+
     with open_db(db_path, settings) as con:
         to_score = scores.partition_weeks(con, weeks)
         progress.current().set_total(len(to_score))
-        submitted = (submit(scores.read_partition(con, week)) for week in to_score)
-        scored = in_order(submitted, lambda future: future.result(), in_flight=in_flight)
+        scored = in_order((start(week) for week in to_score), finish, in_flight=in_flight)
         return scores.publish_scores(
             con, run_id, scored, weeks,
             empty=lambda: score_partition(scores.read_partition(con, None), settings.detectors))
@@ -198,8 +206,8 @@ class PlainSteps:
         threads = settings.scoring_threads
         with ThreadPoolExecutor(threads) as pool:
             return detect_step(work, run_id, settings, weeks,
-                               lambda partition: pool.submit(score_partition, partition, settings.detectors),
-                               in_flight=2 * threads)
+                               lambda rows, level: pool.submit(score_level, rows, level, settings.detectors),
+                               in_flight=threads)
 
     def report(self, result: RunResult, report_dir: Path | None) -> None:
         if report_dir is not None:
@@ -351,8 +359,8 @@ def build_features_task(work: Path, settings: Settings, incremental: bool) -> Fe
 
 
 @task(cache_policy=NO_CACHE)  # inputs are data frames: nothing to gain from hashing them
-def score_partition_task(partition: DetectPartition, detectors_config: dict[str, Any]) -> ScoredPartition:
-    return score_partition(partition, detectors_config)
+def score_level_task(rows: pl.DataFrame, level: str, detectors_config: dict[str, Any]) -> pl.DataFrame:
+    return score_level(rows, level, detectors_config)
 
 
 @flow(name="goodhart-load")
@@ -372,8 +380,8 @@ def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] |
     """Score each week (all, or `weeks`) as its own task on the flow's task runner, and store
     each as it comes back, in week order; then publish the score tables, flags and views."""
     return detect_step(work, run_id, settings, weeks,
-                       lambda partition: score_partition_task.submit(partition, settings.detectors),
-                       in_flight=2 * _tasks_at_once(settings))
+                       lambda rows, level: score_level_task.submit(rows, level, settings.detectors),
+                       in_flight=_tasks_at_once(settings))
 
 
 def _tasks_at_once(settings: Settings) -> int:

@@ -190,7 +190,7 @@ def instrument_detect(meter: Meter) -> None:
     from pipeline.publish import scores
 
     wrap(scores, "read_partition", meter, "read week partitions", summed=True)
-    wrap(flows, "score_partition", meter, "score week partitions (summed over threads)", summed=True)
+    wrap(flows, "score_level", meter, "score week levels (summed over threads)", summed=True)
     wrap(scores, "publish_scores", meter, "publish scores, flags, views")
     wrap(scores, "summarise", meter, "summarise")
 

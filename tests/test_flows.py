@@ -116,7 +116,7 @@ def test_scoring_on_an_existing_dask_cluster_equals_the_single_process_run(prefe
 
         assert tasks_at_once() == 2  # the cluster's worker threads bound the weeks in flight
 
-    assert any("score_partition" in prefix for prefix in ran), ran  # the weeks were scored on the cluster
+    assert any("score_level" in prefix for prefix in ran), ran  # the weeks were scored on the cluster
     assert (fanned.detect.user_weeks, fanned.detect.sessions) == (single.detect.user_weeks, single.detect.sessions)
     _assert_same_scores(tmp_path / "single.duckdb", tmp_path / "dask.duckdb")
 
@@ -204,27 +204,25 @@ def test_goodhart_serve_fires_its_cron_and_the_scheduled_run_publishes(contract_
 
 
 def test_scoring_weeks_on_threads_gives_the_same_scores_as_one_at_a_time(tmp_path: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+    import shutil
 
     from data.generate import generate_world
-    from pipeline.publish import scores
     from pipeline.settings import Settings
 
     world, db = tmp_path / "world", tmp_path / "g.duckdb"
     generate_world(world, users=40, weeks=3, seed=3)
-    settings = flows.with_detector_defaults(Settings())
-    flows.run_local(world, db, settings)
-    with duckdb.connect(str(db), read_only=True) as con:
-        weeks = scores.partition_weeks(con)
-        partitions = [scores.read_partition(con, week) for week in weeks]
-    one_at_a_time = [flows.score_partition(p, settings.detectors) for p in partitions]
-    with ThreadPoolExecutor(2) as pool:
-        started = (pool.submit(flows.score_partition, p, settings.detectors) for p in partitions)
-        on_threads = list(flows.in_order(started, lambda future: future.result(), in_flight=2))
-    assert len(weeks) == 3 and [s.week_start for s in on_threads] == weeks
-    for single, threaded in zip(one_at_a_time, on_threads, strict=True):
-        assert single.user_weeks.height > 0 and single.sessions.height > 0
-        assert threaded.user_weeks.equals(single.user_weeks) and threaded.sessions.equals(single.sessions)
+    flows.run_local(world, db, Settings())
+    scored = {}
+    for threads in (1, 2):  # the plain detect step, rescoring the same feature rows
+        config = tmp_path / f"threads-{threads}.toml"
+        config.write_text(f"[engine]\nscoring_threads = {threads}\n")
+        copy = shutil.copy(db, tmp_path / f"threads-{threads}.duckdb")
+        flows.PlainSteps().detect(copy, "rescore", flows.with_detector_defaults(Settings.from_file(config)), None)
+        with duckdb.connect(str(copy), read_only=True) as con:
+            scored[threads] = [con.sql(f"SELECT * FROM {table} ORDER BY ALL").pl()
+                               for table in ("scored_user_weeks", "scored_sessions")]
+    assert scored[1][0].height > 0 and scored[1][1].height > 0
+    assert all(one.equals(two) for one, two in zip(scored[1], scored[2], strict=True))
 
 
 def test_in_order_finishes_in_order_and_starts_at_most_in_flight_ahead() -> None:
