@@ -34,6 +34,8 @@ and rebuilds `unmapped_identities`, over the whole raw tables.
 from __future__ import annotations
 
 import datetime
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,8 @@ def load_inputs(
         ts_limit=_naive_utc(now + max_future_skew),
         loaded_at=_naive_utc(now),
         known_hashes={sha for (sha,) in con.sql("SELECT sha256 FROM loaded_files").fetchall()},
+        known_stats=set(con.sql(
+            "SELECT DISTINCT path, bytes, mtime_ns FROM loaded_files WHERE mtime_ns IS NOT NULL").fetchall()),
         next_file_id=con.sql("SELECT coalesce(max(file_id), 0) + 1 FROM loaded_files").fetchall()[0][0],
         default_prices=Path(default_prices),
         source_options=dict(source_options or {}),
@@ -189,6 +193,7 @@ class _RunState:
     ts_limit: datetime.datetime
     loaded_at: datetime.datetime
     known_hashes: set[str]
+    known_stats: set[tuple[str, int, int]]  # (path, bytes, mtime_ns) of loaded files: see file_identity
     next_file_id: int
     default_prices: Path
     source_options: dict[str, Mapping[str, Any]]  # source name -> keyword arguments of its adapter
@@ -200,15 +205,17 @@ def _read_sources(files: list[sources.SourceFile], state: _RunState) -> dict[str
     parts: dict[str, list[SourcePart]] = {}
     for file in files:
         progress.current().advance()
-        sha, size = readers.file_digest(file.path)
-        if sha in state.known_hashes:
+        identity = file_identity(file.path, state)
+        if identity is None or identity.sha256 in state.known_hashes:
             continue
+        sha, size = identity.sha256, identity.size
         state.known_hashes.add(sha)
         out = sources.read_source(file, state.source_options)
         for dataset in file.source.datasets:
             rejects = out.rejects.filter(pl.col("dataset") == dataset).select("position", "raw", "reason").to_arrow()
             parts.setdefault(dataset, []).append(SourcePart(
                 file.path, file.source.name, sha, size, out.rows.get(dataset), rejects, dataset in file.source.implied,
+                identity.mtime_ns,
             ))
     return parts
 
@@ -224,15 +231,16 @@ def _load_dataset(
     report = progress.current()
     new_files: list[NewFile] = []
     for file in files:
-        sha, size = readers.file_digest(file.path)
-        if sha not in state.known_hashes:  # a copy of a file in this same run is skipped too
-            state.known_hashes.add(sha)
-            new_files.append(NewFile(state.next_file_id, file, sha, size))
+        identity = file_identity(file.path, state)  # None: unchanged since it was loaded
+        # a copy of a loaded file, or of a file in this same run, is skipped by its hash
+        if identity is not None and identity.sha256 not in state.known_hashes:
+            state.known_hashes.add(identity.sha256)
+            new_files.append(NewFile(state.next_file_id, file, identity.sha256, identity.size, identity.mtime_ns))
             state.next_file_id += 1
         else:
             report.advance()
     for part in source_parts:  # after the contract files: their rows stand first
-        new_files.append(NewFile(state.next_file_id, part, part.sha256, part.size))
+        new_files.append(NewFile(state.next_file_id, part, part.sha256, part.size, part.mtime_ns))
         state.next_file_id += 1
 
     create_staging_tables(con, spec)
@@ -263,6 +271,35 @@ def _load_dataset(
     load = _commit_dataset(con, spec, len(files) + source_files_seen, new_files, given, state)
     con.execute(f"DROP TABLE IF EXISTS {CHECKED}; DROP TABLE IF EXISTS {REJECTED}; DROP TABLE IF EXISTS {PRICES}")
     return load
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    sha256: str
+    size: int
+    mtime_ns: int | None  # what loaded_files records: None when the file is too recent to be trusted
+
+
+def file_identity(path: Path, state: _RunState) -> FileIdentity | None:
+    """The content hash of an input file, or None for a file taken as one loaded before unread.
+
+    The rule (docs/guarantees.md, "Reruns add nothing"): a file whose path (as given), size and
+    st_mtime_ns all equal those recorded for a loaded file is that file, and is not read again.
+    Any other file is hashed, and a copy of a loaded file under another path or with another
+    mtime is still skipped by its hash. The stat is taken before the bytes are read, so a file
+    changed while it is hashed records the older mtime and is hashed again next time. A file
+    whose mtime is within TRUSTED_MTIME_AGE_NS of the moment it was hashed records no mtime (it
+    is always hashed again): a writer could still change it within the filesystem's timestamp
+    granularity without changing its mtime (git's "racily clean" entries). The risk left: a file
+    rewritten in place with the same size and its old mtime put back (`touch -r`, `cp -p`,
+    `rsync -t`, a clock set back) is taken as the loaded file and its new content is not loaded.
+    """
+    stat = os.stat(path)
+    if (str(path), stat.st_size, stat.st_mtime_ns) in state.known_stats:
+        return None
+    sha, size = readers.file_digest(path)
+    trusted = size == stat.st_size and time.time_ns() - stat.st_mtime_ns >= TRUSTED_MTIME_AGE_NS
+    return FileIdentity(sha, size, stat.st_mtime_ns if trusted else None)
 
 
 def insert_sql(spec: DatasetSpec) -> str:
@@ -305,11 +342,15 @@ def _commit_dataset(
                 "path": pa.array([str(f.input.path) for f in new_files], pa.string()),
                 "sha256": pa.array([f.sha256 for f in new_files], pa.string()),
                 "bytes": pa.array([f.size for f in new_files], pa.int64()),
+                "mtime_ns": pa.array([f.mtime_ns for f in new_files], pa.int64()),
                 "rows_given": pa.array([given[f.file_id] for f in new_files], pa.int64()),
                 "source": pa.array([getattr(f.input, "source", "contract") for f in new_files], pa.string()),
             }
         ),
     )
+    # the new files' rows only (file ids grow): the counts need not scan what earlier runs loaded
+    ids = [f.file_id for f in new_files]
+    new_ids = f"file_id BETWEEN {min(ids)} AND {max(ids)}" if ids else "false"
     order = free_row_order(con)  # set outside the transaction: a failed statement aborts it, SET included
     con.begin()
     try:
@@ -329,7 +370,7 @@ def _commit_dataset(
             SELECT f.file_id, f.rows_given,
                    coalesce(l.n, 0) AS rows_loaded, coalesce(r.n, 0) AS rows_rejected
             FROM {files_view} f
-            LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} GROUP BY ALL) l USING (file_id)
+            LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} WHERE {new_ids} GROUP BY ALL) l USING (file_id)
             LEFT JOIN (SELECT file_id, count(*) AS n FROM {REJECTED} GROUP BY ALL) r USING (file_id)
             WHERE f.rows_given <> coalesce(l.n, 0) + coalesce(r.n, 0)
             """
@@ -342,11 +383,11 @@ def _commit_dataset(
         con.execute(
             f"""
             INSERT INTO loaded_files (file_id, run_id, dataset, path, sha256, bytes, rows_given, rows_loaded,
-                                      rows_rejected, loaded_at, source)
+                                      rows_rejected, loaded_at, source, mtime_ns)
             SELECT f.file_id, {sql_literal(state.run_id)}, {sql_literal(spec.name)}, f.path, f.sha256, f.bytes,
-                   f.rows_given, coalesce(l.n, 0), coalesce(r.n, 0), {ts_literal(state.loaded_at)}, f.source
+                   f.rows_given, coalesce(l.n, 0), coalesce(r.n, 0), {ts_literal(state.loaded_at)}, f.source, f.mtime_ns
             FROM {files_view} f
-            LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} GROUP BY ALL) l USING (file_id)
+            LEFT JOIN (SELECT file_id, count(*) AS n FROM main.{spec.name} WHERE {new_ids} GROUP BY ALL) l USING (file_id)
             LEFT JOIN (SELECT file_id, count(*) AS n FROM {REJECTED} GROUP BY ALL) r USING (file_id)
             ORDER BY f.file_id
             """
@@ -388,3 +429,7 @@ def _naive_utc(moment: datetime.datetime) -> datetime.datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return moment
+
+
+# settings
+TRUSTED_MTIME_AGE_NS = 2_000_000_000  # a file's mtime is recorded when at least this old (2 s: FAT's granularity)

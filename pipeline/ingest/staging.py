@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.ingest import readers
 from pipeline.ingest.checks import CHECKED, REJECTED, check_sql, text_of
@@ -35,6 +37,7 @@ class SourcePart:
     rows: pl.DataFrame | None  # __position, __raw and contract columns
     rejects: pa.Table  # position, raw, reason
     implied: bool  # rows only offered for ids not known yet (LiteLLM's people)
+    mtime_ns: int | None = None  # recorded in loaded_files (pipeline.ingest.load.file_identity)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class NewFile:
     input: readers.InputFile | SourcePart
     sha256: str
     size: int
+    mtime_ns: int | None = None  # recorded in loaded_files (pipeline.ingest.load.file_identity)
 
 
 def create_staging_tables(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
@@ -291,16 +295,43 @@ def _register_simhashes(
     A view over Python memory, not a table; the texts themselves are dropped once hashed."""
     text = text_of(quote_ident("prompt_text"), columns["prompt_text"])
     rows = con.sql(
-        f"SELECT __file_id, __position, {text_fingerprint_sql('text')} AS fingerprint, length(text) AS length, text "
+        f"SELECT __file_id, __position, {text_fingerprint_sql('text')} AS fingerprint, length(text) AS length, "
+        f"hash(text) AS __text_hash, text "
         f"FROM (SELECT {file_id} AS __file_id, __position, {text} AS text FROM {relation}) WHERE text IS NOT NULL"
     ).to_arrow_table()
-    view = rows.drop_columns(["text"]).append_column("simhash", simhash64(rows["text"], key=simhash_key_of(con)).to_arrow())
+    simhashes = distinct_simhashes(rows["text"], rows["__text_hash"], rows["fingerprint"], simhash_key_of(con))
+    view = rows.drop_columns(["text", "__text_hash"]).append_column("simhash", simhashes)
     del rows
     # in record batches, so that DuckDB scans the view on all its threads
     con.register(view_name, pa.Table.from_batches(view.to_batches(max_chunksize=VIEW_BATCH_ROWS), view.schema))
 
 
+def distinct_simhashes(
+    texts: pa.ChunkedArray, text_hashes: pa.ChunkedArray, fingerprints: pa.ChunkedArray, key: bytes
+) -> pa.Array | pa.ChunkedArray:
+    """SimHash of each text (fingerprint.simhash64), each distinct text hashed once when texts repeat.
+
+    Texts are grouped by a 64-bit hash (DuckDB's `hash`, only within this call, never stored);
+    a row is taken as its group's first text only when their exact fingerprints agree, so a
+    collision of the 64-bit hash is hashed on its own and the values equal simhash64's. When
+    at least DISTINCT_SHARE_MAX of the texts are distinct, all are hashed (gathering the distinct
+    texts would cost more than it saves)."""
+    hashes = text_hashes.to_numpy()
+    # counted first (a hash table on all threads), sorted only when the distinct texts are few enough
+    if len(hashes) == 0 or pl.Series(hashes).n_unique() >= DISTINCT_SHARE_MAX * len(hashes):
+        return simhash64(texts, key=key).to_arrow()
+    _, first, group = np.unique(hashes, return_index=True, return_inverse=True)
+    group = group.ravel()
+    same = pc.equal(fingerprints, fingerprints.take(pa.array(first[group]))).to_numpy(zero_copy_only=False)
+    own = np.flatnonzero(~same)  # a 64-bit hash shared by different texts: hashed on their own
+    where = group.astype(np.int64)
+    where[own] = len(first) + np.arange(len(own))
+    hashed = simhash64(texts.take(pa.array(np.concatenate([first, own]))), key=key).to_arrow()
+    return hashed.take(pa.array(where))
+
+
 # settings
+DISTINCT_SHARE_MAX = 0.75  # distinct texts / texts up to which repeated prompt texts are hashed once
 BATCH_ROWS = 1_000_000  # Parquet rows checked in one scan (their prompt texts are in memory at once)
 HASHED_IDS_MAX = 25_000_000  # ids whose 64-bit hashes are checked for repeats in memory (~0.6 GB)
 VIEW_BATCH_ROWS = 50_000  # record batch of the prompt hashes' view (DuckDB scans batches in parallel)

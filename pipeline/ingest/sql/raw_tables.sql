@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS verdicts (
 -- which adapter read a file ('contract' for a contract file); added after the first release
 ALTER TABLE loaded_files ADD COLUMN IF NOT EXISTS source VARCHAR;
 
+-- the file's modification time (st_mtime_ns) when it was hashed, NULL when too recent to trust
+-- (pipeline/ingest/load.py, `file_identity`): a later run takes a file whose path, bytes and
+-- mtime_ns equal a row's as that row's content without reading it; added later
+ALTER TABLE loaded_files ADD COLUMN IF NOT EXISTS mtime_ns BIGINT;
+
 -- who ran each run and who recorded each verdict: the OS account and host (docs/security.md); added later
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS os_user VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR;

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -363,6 +364,57 @@ def test_a_copy_of_a_loaded_file_is_skipped(con: duckdb.DuckDBPyConnection, inpu
     ]
 
 
+def test_an_unchanged_file_is_not_hashed_again(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = NOW.timestamp() - 3600
+    path = inputs.write("token_usage/a.csv", f"{TOKEN_HEADER}\nr-1,2026-10-05T09:00:00Z,u,s,m,1,1\n")
+    os.utime(path, (old, old))
+    fresh = inputs.write("token_usage/b.csv", f"{TOKEN_HEADER}\nr-2,2026-10-05T09:00:00Z,u,s,m,1,1\n")  # mtime: now
+    run_load(con, inputs.path)
+    recorded = dict(table(con, "loaded_files WHERE dataset = 'token_usage'", "path, mtime_ns"))
+    assert recorded == {str(path): os.stat(path).st_mtime_ns, str(fresh): None}  # too recent to be trusted
+
+    hashed: list[str] = []
+    digest = load_module.readers.file_digest
+    monkeypatch.setattr(load_module.readers, "file_digest", lambda p: hashed.append(Path(p).name) or digest(p))
+    summary = run_load(con, inputs.path, "run-2")
+    assert "a.csv" not in hashed and "b.csv" in hashed  # path, size and mtime as loaded: not read
+    assert summary.datasets["token_usage"].files_skipped == 2
+
+    # the same size, a new mtime: hashed, and its new content loaded
+    path.write_text(f"{TOKEN_HEADER}\nr-3,2026-10-05T09:00:00Z,u,s,m,1,1\n")
+    os.utime(path, (old + 1, old + 1))
+    hashed.clear()
+    summary = run_load(con, inputs.path, "run-3")
+    assert "a.csv" in hashed and summary.datasets["token_usage"].files_loaded == 1
+    assert table(con, "token_usage", "request_id") == [("r-1",), ("r-2",), ("r-3",)]
+
+
+def test_a_file_changed_with_its_mtime_put_back_is_taken_as_loaded(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir
+) -> None:
+    """The documented risk of the rule (docs/guarantees.md): same path, size and mtime."""
+    old = NOW.timestamp() - 3600
+    path = inputs.write("token_usage/a.csv", f"{TOKEN_HEADER}\nr-1,2026-10-05T09:00:00Z,u,s,m,1,1\n")
+    os.utime(path, ns=(int(old * 1e9), int(old * 1e9)))
+    run_load(con, inputs.path)
+    path.write_text(f"{TOKEN_HEADER}\nr-9,2026-10-05T09:00:00Z,u,s,m,1,1\n")
+    os.utime(path, ns=(int(old * 1e9), int(old * 1e9)))
+    assert run_load(con, inputs.path, "run-2").datasets["token_usage"].files_skipped == 1
+    assert table(con, "token_usage", "request_id") == [("r-1",)]
+
+
+def test_loaded_files_of_an_older_database_are_hashed(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    old = NOW.timestamp() - 3600
+    path = inputs.write("token_usage/a.csv", f"{TOKEN_HEADER}\nr-1,2026-10-05T09:00:00Z,u,s,m,1,1\n")
+    os.utime(path, (old, old))
+    run_load(con, inputs.path)
+    con.execute("UPDATE loaded_files SET mtime_ns = NULL")  # as loaded before the column existed
+    summary = run_load(con, inputs.path, "run-2")
+    assert summary.datasets["token_usage"].files_skipped == 1 and table(con, "token_usage", "request_id") == [("r-1",)]
+
+
 # --- reviews (optional) ------------------------------------------------------------------
 
 REVIEW_HEADER = "review_id,change_id,reviewer_id,submitted_at,state,ai_session_ids,comments"
@@ -599,6 +651,26 @@ def test_prompt_simhash_groups_near_duplicates(con: duckdb.DuckDBPyConnection, i
     )
     assert distances[0] == ("i-0", "i-1", 0)  # digits-only tokens are dropped
     assert all(d > 16 for _, _, d in distances[1:])
+
+
+@pytest.mark.parametrize("hashes", ["python", "colliding", "one"])
+def test_repeated_prompt_texts_are_simhashed_once_with_the_same_values(hashes: str) -> None:
+    import hashlib
+
+    import pyarrow as pa
+
+    words = ["alpha", "Beta", "gamma42", "123", "KELVIN \u212a", "\u0130stanbul", "x.y(z)", "  ", "dup"]
+    texts = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(i % 5 + 1)) for i in range(400)]
+    halves = (texts[:150], texts[150:])
+    by = {"python": lambda t: hash(t) & (2**64 - 1), "colliding": len, "one": lambda t: 0}[hashes]
+    got = staging.distinct_simhashes(
+        pa.chunked_array([pa.array(h) for h in halves]),
+        pa.chunked_array([pa.array([by(t) for t in h], pa.uint64()) for h in halves]),
+        pa.chunked_array([pa.array([hashlib.sha256(t.encode()).hexdigest() for t in h]) for h in halves]),
+        TEST_KEY.simhash,
+    )
+    assert len(set(texts)) < staging.DISTINCT_SHARE_MAX * len(texts)  # the distinct path is taken
+    assert pa.chunked_array([got]).combine_chunks().to_pylist() == simhash64(texts, key=TEST_KEY.simhash).to_list()
 
 
 # --- the count check -----------------------------------------------------------------------
