@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -133,7 +134,11 @@ def feature_format(name: str) -> str:
 
 
 def _strip_zeros(text: pl.Expr) -> pl.Expr:
-    return text.str.replace(r"(\.\d*?)0+$", "${1}").str.replace(r"\.$", "")
+    """A float's text without trailing fraction zeros ("3.0" -> "3", "-0.0" -> "-0"). polars
+    writes a float cast to text as its shortest round-trip form, whose fraction ends in a zero
+    only as ".0", so stripping that suffix is the regex ``(\\.\\d*?)0+$`` without compiling two
+    regular expressions per formatted column (tests/detectors/test_base.py checks both agree)."""
+    return text.str.strip_suffix(".0")
 
 
 def _decimals(x: pl.Expr, decimals: int) -> pl.Expr:
@@ -141,25 +146,27 @@ def _decimals(x: pl.Expr, decimals: int) -> pl.Expr:
 
 
 def fmt_num(x: pl.Expr) -> pl.Expr:
-    """Compact number: 412k, 1.2M, 380, 38.4, 0.25, 0.004."""
+    """Compact number: 412k, 1.2M, 380, 38.4, 0.25, 0.004.
+
+    Written as one unit, one rounding and one text per row (a chain of one formatted branch per
+    magnitude would format every row seven times): from 1,000 up the value is divided by its
+    unit and shown with 0 decimals from 100 up, else 1; below 1,000 (divided by 1, which is
+    exact) with 0 decimals from 100, 1 from 1, 2 from 0.1, else 3."""
     x = x.cast(pl.Float64)
     ax = x.abs()
-
-    def scaled(unit: float, suffix: str) -> pl.Expr:
-        m = x / unit
-        return pl.concat_str(
-            pl.when(m.abs() >= 100).then(_decimals(m, 0)).otherwise(_decimals(m, 1)), pl.lit(suffix)
-        )
-
-    return (
-        pl.when(ax >= 1e9).then(scaled(1e9, "B"))
-        .when(ax >= 1e6).then(scaled(1e6, "M"))
-        .when(ax >= 1e3).then(scaled(1e3, "k"))
-        .when(ax >= 100).then(_decimals(x, 0))
-        .when(ax >= 1).then(_decimals(x, 1))
-        .when(ax >= 0.1).then(_decimals(x, 2))
-        .otherwise(_decimals(x, 3))
+    unit = pl.when(ax >= 1e9).then(pl.lit(1e9)).when(ax >= 1e6).then(pl.lit(1e6)).when(ax >= 1e3).then(pl.lit(1e3))\
+        .otherwise(pl.lit(1.0))
+    suffix = pl.when(ax >= 1e9).then(pl.lit("B")).when(ax >= 1e6).then(pl.lit("M")).when(ax >= 1e3).then(pl.lit("k"))\
+        .otherwise(pl.lit(""))
+    m = x / unit
+    am = m.abs()
+    rounded = (
+        pl.when(am >= 100).then(m.round(0))
+        .when(am >= 1).then(m.round(1))
+        .when(am >= 0.1).then(m.round(2))
+        .otherwise(m.round(3))
     )
+    return pl.concat_str(_strip_zeros(rounded.cast(pl.String)), suffix)
 
 
 def fmt_pct(x: pl.Expr) -> pl.Expr:
@@ -236,6 +243,20 @@ def label_expr(feature: pl.Expr) -> pl.Expr:
 # --------------------------------------------------------------------------- base classes
 
 
+@dataclass(frozen=True)
+class TrainingMatrix:
+    """What ``MatrixDetector.prepare`` builds from a table: the model matrix of its (sampled)
+    training rows, with the fill values and medians learned on them. Models with the same
+    features, fill and sampling share one (``detectors.scoring`` fits both models on it)."""
+
+    key: tuple[Any, ...]
+    every_row: bool
+    fill_values: Mapping[str, float]
+    raw_median: Mapping[str, float]
+    matrix: np.ndarray
+    train_median: np.ndarray
+
+
 class BaseDetector(BaseEstimator, ABC):
     """Base of every detector (scikit-learn estimator conventions, pyod's API shape)."""
 
@@ -294,6 +315,12 @@ class MatrixDetector(BaseDetector):
     @abstractmethod
     def _score_matrix(self, M: np.ndarray) -> np.ndarray: ...
 
+    def _fit_score_matrix(self, M: np.ndarray) -> np.ndarray:
+        """Fit on M and return the scores of M's rows; a model that scores its training rows
+        while fitting overrides this so they are not scored twice."""
+        self._fit_matrix(M)
+        return self._score_matrix(M)
+
     def _raw_expr(self, name: str) -> pl.Expr:
         value = pl.col(name).cast(pl.Float64)
         value = pl.when(value.is_finite()).then(value)
@@ -324,15 +351,20 @@ class MatrixDetector(BaseDetector):
                 needed.append(spec)
         return needed
 
-    def _matrix(self, X: pl.DataFrame) -> np.ndarray:
-        exprs = [
-            self._transform(f, self._raw_expr(f).fill_null(self.fill_values_[f])).alias(f) for f in self.features
-        ]
+    def _matrix(self, X: pl.DataFrame, fill_values: Mapping[str, float] | None = None) -> np.ndarray:
+        fills = self.fill_values_ if fill_values is None else fill_values
+        exprs = [self._transform(f, self._raw_expr(f).fill_null(fills[f])).alias(f) for f in self.features]
         # C order always: pyod's numba kernels compile once per array layout
         return np.ascontiguousarray(X.select(exprs).to_numpy(), dtype=np.float64)
 
-    def fit(self, X: pl.DataFrame) -> Self:
-        """Learn fill values, the model and the robust scale of its training scores."""
+    def preparation_key(self) -> tuple[Any, ...]:
+        """Detectors with equal keys build the same training matrix from the same table."""
+        return (tuple(self.features), repr(sorted((self.transforms or {}).items())),
+                repr(sorted((self.fill or {}).items())), self.max_train_rows, self.random_state)
+
+    def prepare(self, X: pl.DataFrame) -> TrainingMatrix:
+        """The training matrix of X (sample, fill values, medians); learns nothing itself, so
+        detectors with the same ``preparation_key`` can share it (``fit(X, training=...)``)."""
         if not self.features:
             raise ValueError(f"{type(self).__name__} needs a non-empty feature list")
         missing = sorted(set(self._needed_columns()) - set(X.columns))
@@ -342,24 +374,39 @@ class MatrixDetector(BaseDetector):
             raise ValueError(f"{type(self).__name__} cannot fit on an empty table")
         sample = seeded_subsample(X.height, self.max_train_rows, self.random_state)
         train = X if sample is None else X[sample]
-        medians = train.select([self._raw_expr(f).median().alias(f) for f in self.features]).row(0, named=True)
-        self.fill_values_ = {f: (0.0 if medians[f] is None else float(medians[f])) for f in self.features}
-        raw = train.select([pl.col(f).cast(pl.Float64).median().alias(f) for f in self.features]).row(0, named=True)
-        self.raw_median_ = {f: (self.fill_values_[f] if raw[f] is None else float(raw[f])) for f in self.features}
-        M = self._matrix(train)
+        medians = train.select(
+            [self._raw_expr(f).median().alias(f) for f in self.features]
+            + [pl.col(f).cast(pl.Float64).median().alias(f"__raw_{f}") for f in self.features]
+        ).row(0, named=True)
+        fill_values = {f: (0.0 if medians[f] is None else float(medians[f])) for f in self.features}
+        raw_median = {f: (fill_values[f] if medians[f"__raw_{f}"] is None else float(medians[f"__raw_{f}"]))
+                      for f in self.features}
+        M = self._matrix(train, fill_values)
+        return TrainingMatrix(self.preparation_key(), sample is None, fill_values, raw_median, M,
+                              np.median(M, axis=0))
+
+    def fit(self, X: pl.DataFrame, training: TrainingMatrix | None = None) -> Self:
+        """Learn fill values, the model and the robust scale of its training scores
+        (``training``: ``prepare(X)`` of a detector with the same ``preparation_key``)."""
+        if training is None:
+            training = self.prepare(X)
+        elif training.key != self.preparation_key():
+            raise ValueError("training matrix prepared with other features, fill or sampling")
+        self.fill_values_ = dict(training.fill_values)
+        self.raw_median_ = dict(training.raw_median)
+        M = training.matrix
         self.feature_names_in_ = np.asarray(self.features, dtype=object)
         self.n_train_ = M.shape[0]
-        self.train_median_ = np.median(M, axis=0)
-        self._fit_matrix(M)
-        self.decision_scores_ = self._score_matrix(M)  # pyod's name: the training rows' scores
-        self.trained_on_every_row_ = sample is None
+        self.train_median_ = training.train_median.copy()
+        self.decision_scores_ = self._fit_score_matrix(M)  # pyod's name: the training rows' scores
+        self.trained_on_every_row_ = training.every_row
         self.score_median_, self.score_scale_ = robust_location_scale(self.decision_scores_)
         return self
 
-    def fit_decision_function(self, X: pl.DataFrame) -> np.ndarray:
+    def fit_decision_function(self, X: pl.DataFrame, training: TrainingMatrix | None = None) -> np.ndarray:
         """``fit(X)`` then ``decision_function(X)``, without scoring the rows twice when every
         row was trained on (the same numbers either way)."""
-        self.fit(X)
+        self.fit(X, training)
         return self.decision_scores_.copy() if self.trained_on_every_row_ else self.decision_function(X)
 
     def decision_function(self, X: pl.DataFrame) -> np.ndarray:
@@ -387,11 +434,12 @@ class MatrixDetector(BaseDetector):
         features = np.arange(n_f)
         for start in range(0, idx.size, batch_rows):
             block = M[start:start + batch_rows]
-            base = self._score_matrix(block)
-            stacked = np.repeat(block[None, :, :], n_f, axis=0)  # (feature, row, column)
-            stacked[features, :, features] = self.train_median_[:, None]
-            occluded = self._score_matrix(stacked.reshape(-1, n_f)).reshape(n_f, block.shape[0])
-            out[start:start + block.shape[0]] = (base[None, :] - occluded).T
+            # copy 0 as it is, copy 1 + j with feature j occluded, all scored in one call (a row's
+            # score does not depend on the rows scored with it)
+            stacked = np.repeat(block[None, :, :], n_f + 1, axis=0)  # (copy, row, column)
+            stacked[features + 1, :, features] = self.train_median_[:, None]
+            scores = self._score_matrix(stacked.reshape(-1, n_f)).reshape(n_f + 1, block.shape[0])
+            out[start:start + block.shape[0]] = (scores[0][None, :] - scores[1:]).T
         return out / self.score_scale_
 
     def explain(

@@ -29,6 +29,9 @@ PYOD_MEMBERS: dict[str, str] = {
 """Short member names; a member may also be given as a dotted ``module.Class`` path."""
 
 _ECDF_MEMBERS = ("ECOD", "COPOD")
+# members whose pyod ``fit`` leaves in ``decision_scores_`` exactly what ``decision_function``
+# gives for the training rows (row by row, the same arithmetic): those are not scored twice
+_OWN_TRAIN_SCORE_MEMBERS = ("HBOS",)
 
 
 def _member_class(name: str) -> type:
@@ -63,30 +66,50 @@ def _member_spec(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(params.pop("name")), params
 
 
-def ecdf_tails(sorted_train: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ecdf_tails(
+    sorted_train: np.ndarray, M: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Left and right tail scores of each value of M against the training sample alone.
 
     pyod's ECOD/COPOD ``decision_function`` concatenates the training matrix with the
     whole batch, so a row's score depends on the other rows scored with it and costs a
     sort of (train + batch) per call. Here the batch is one row, as if each row were
     scored alone: left tail ``-log((#train <= x + 1) / (n + 1))``, right tail likewise
-    with ``>=`` (tests check the result against pyod row by row).
+    with ``>=`` (tests check the result against pyod row by row). ``order``: M's stable
+    argsort by column when already known (the training matrix, sorted once in ``fit``).
     """
     n = sorted_train.shape[0]
+    # -log((count + 1) / (n + 1)) for every possible count, looked up instead of recomputed
+    neg_log = -np.log((np.arange(n + 1) + 1) / (n + 1))
     U_l = np.empty_like(M)
     U_r = np.empty_like(M)
+    below = np.empty(M.shape[0], dtype=np.intp)
+    above = np.empty(M.shape[0], dtype=np.intp)
     for j in range(M.shape[1]):
-        column = sorted_train[:, j]
-        below = np.searchsorted(column, M[:, j], side="right")
-        above = n - np.searchsorted(column, M[:, j], side="left")
-        U_l[:, j] = -np.log((below + 1) / (n + 1))
-        U_r[:, j] = -np.log((above + 1) / (n + 1))
+        column = np.ascontiguousarray(sorted_train[:, j])
+        values = M[:, j]
+        # the values searched in sorted order: numpy's binary search then walks the column once
+        rank = np.argsort(values, kind="stable") if order is None else order[:, j]
+        keys = values[rank]
+        below[rank] = np.searchsorted(column, keys, side="right")
+        above[rank] = n - np.searchsorted(column, keys, side="left")
+        U_l[:, j] = neg_log[below]
+        U_r[:, j] = neg_log[above]
     return U_l, U_r
 
 
-def ecdf_member_scores(kind: str, U_l: np.ndarray, U_r: np.ndarray, skew_sign: np.ndarray) -> np.ndarray:
-    """ECOD or COPOD outlier score from the tails (pyod's formulas; skewness from training)."""
-    U_skew = U_l * -1 * np.sign(skew_sign - 1) + U_r * np.sign(skew_sign + 1)
+def ecdf_skew_tail(U_l: np.ndarray, U_r: np.ndarray, skew_sign: np.ndarray) -> np.ndarray:
+    """The tail on the side of each column's training skewness (pyod's ``U_skew``)."""
+    return U_l * -1 * np.sign(skew_sign - 1) + U_r * np.sign(skew_sign + 1)
+
+
+def ecdf_member_scores(
+    kind: str, U_l: np.ndarray, U_r: np.ndarray, skew_sign: np.ndarray, U_skew: np.ndarray | None = None
+) -> np.ndarray:
+    """ECOD or COPOD outlier score from the tails (pyod's formulas; skewness from training;
+    ``U_skew`` when already computed for the other member)."""
+    if U_skew is None:
+        U_skew = ecdf_skew_tail(U_l, U_r, skew_sign)
     if kind == "ECOD":
         O = np.maximum(np.maximum(U_l, U_r), U_skew)
     else:
@@ -125,6 +148,11 @@ class PyodEnsembleDetector(MatrixDetector):
         self.score_chunk_rows = score_chunk_rows
 
     def _fit_matrix(self, M: np.ndarray) -> None:
+        self._fit_score_matrix(M)
+
+    def _fit_score_matrix(self, M: np.ndarray) -> np.ndarray:
+        """Fit the members and return the training rows' ensemble scores, from the raw member
+        scores the normalisation is learned on (scored once)."""
         if not self.members:
             raise ValueError("PyodEnsembleDetector needs at least one member")
         if self.normalisation not in ("robust_z", "ecdf"):
@@ -145,33 +173,47 @@ class PyodEnsembleDetector(MatrixDetector):
         if any(type(m).__name__ in _ECDF_MEMBERS for m in self.members_):
             from pyod.models.ecod import skew
 
-            self.ecdf_reference_ = (np.sort(M, axis=0), np.sign(skew(M, axis=0)))
+            # sorted once: the reference columns, and the order the training rows are searched in
+            order = np.argsort(M, axis=0, kind="stable")
+            self.ecdf_reference_ = (np.take_along_axis(M, order, axis=0), np.sign(skew(M, axis=0)))
         else:
-            self.ecdf_reference_ = None
-        train_scores = self._raw_scores(M)
+            self.ecdf_reference_, order = None, None
+        train_scores = self._raw_scores(M, training=True, order=order)
         stats = [robust_location_scale(train_scores[:, i]) for i in range(train_scores.shape[1])]
         self.member_location_ = np.array([location for location, _ in stats])
         self.member_scale_ = np.array([scale for _, scale in stats])
         self.member_train_sorted_ = np.sort(train_scores, axis=0) if self.normalisation == "ecdf" else None
+        return self._normalise(train_scores).mean(axis=1)
 
-    def _raw_scores(self, M: np.ndarray) -> np.ndarray:
-        """Raw score of every member (rows x members), in blocks of ``score_chunk_rows``."""
+    def _raw_scores(self, M: np.ndarray, training: bool = False, order: np.ndarray | None = None) -> np.ndarray:
+        """Raw score of every member (rows x members), in blocks of ``score_chunk_rows``
+        (``training``: M is the matrix the members were just fitted on; ``order``: its
+        stable argsort by column)."""
         out = np.empty((M.shape[0], len(self.members_)), dtype=np.float64)
         step = max(1, int(self.score_chunk_rows))
         for start in range(0, M.shape[0], step):
             block = M[start:start + step]
-            tails = ecdf_tails(self.ecdf_reference_[0], block) if self.ecdf_reference_ is not None else None
+            tails = skew_tail = None
+            if self.ecdf_reference_ is not None:
+                block_order = order if order is not None and block.shape[0] == M.shape[0] else None
+                tails = ecdf_tails(self.ecdf_reference_[0], block, block_order)
+                skew_tail = ecdf_skew_tail(*tails, self.ecdf_reference_[1])
             for i, member in enumerate(self.members_):
                 kind = type(member).__name__
                 if kind in _ECDF_MEMBERS:
-                    out[start:start + step, i] = ecdf_member_scores(kind, *tails, self.ecdf_reference_[1])
+                    out[start:start + step, i] = ecdf_member_scores(kind, *tails, self.ecdf_reference_[1], skew_tail)
+                elif training and kind in _OWN_TRAIN_SCORE_MEMBERS:
+                    out[start:start + step, i] = member.decision_scores_[start:start + step]
                 else:
                     out[start:start + step, i] = member.decision_function(block)
         return out
 
     def member_scores(self, M: np.ndarray) -> np.ndarray:
         """Normalised score of every member (rows x members) for a prepared matrix."""
-        raw = self._raw_scores(M)
+        return self._normalise(self._raw_scores(M))
+
+    def _normalise(self, raw: np.ndarray) -> np.ndarray:
+        """Raw member scores (rows x members) on the scale chosen by ``normalisation``."""
         if self.normalisation == "ecdf":
             ref = self.member_train_sorted_
             return np.column_stack([

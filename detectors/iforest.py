@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
 from detectors.base import MatrixDetector
 
@@ -44,6 +43,8 @@ class IsolationForestDetector(MatrixDetector):
         self.n_jobs = n_jobs
 
     def _fit_matrix(self, M: np.ndarray) -> None:
+        from sklearn.ensemble import IsolationForest  # here, so importing the detectors loads no sklearn
+
         max_samples = self.max_samples
         if isinstance(max_samples, int) and not isinstance(max_samples, bool):
             max_samples = min(max_samples, M.shape[0])

@@ -20,6 +20,7 @@ strongest fired rule's strength (0 when none fires).
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -35,8 +36,8 @@ from detectors.base import (
     as_rows,
     empty_evidence,
     feature_format,
+    feature_label,
     format_value,
-    label_expr,
 )
 
 LEVELS = ("user_week", "session")
@@ -171,6 +172,9 @@ class Rule:
         return pl.max_horizontal([pl.when(c.holds()).then(c.past()).otherwise(0.0) for c in self.any_conditions])
 
     def strength(self, floor: float) -> pl.Expr:
+        return _strength_expr(self, float(floor))
+
+    def _strength(self, floor: float) -> pl.Expr:
         parts = [c.past() for c in self.conditions]
         if self.any_conditions:
             parts.append(self._any_past())
@@ -179,17 +183,34 @@ class Rule:
 
     def reason_expr(self) -> pl.Expr:
         """The reason template rendered for every row (humanized numbers; 'n/a' for nulls)."""
-        pieces: list[pl.Expr] = []
-        for literal, name, spec, _ in string.Formatter().parse(self.reason):
-            if literal:
-                pieces.append(pl.lit(literal))
-            if name:
-                pieces.append(format_value(pl.col(name), spec or feature_format(name)))
-        return pl.concat_str(pieces) if pieces else pl.lit("")
+        return _reason_expr(self.reason)
 
     def wasted_expr(self) -> pl.Expr:
         """The rule's wasted-cost expression (SQL syntax over the row's columns), null -> 0."""
-        return pl.sql_expr(self.wasted_cost).cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
+        return _wasted_expr(self.wasted_cost)
+
+
+# A rule's expressions are built once per process, not once per week scored: polars expressions
+# are immutable, and formatted reasons are large trees.
+@functools.lru_cache(maxsize=1024)
+def _strength_expr(rule: Rule, floor: float) -> pl.Expr:
+    return rule._strength(floor)
+
+
+@functools.lru_cache(maxsize=1024)
+def _reason_expr(reason: str) -> pl.Expr:
+    pieces: list[pl.Expr] = []
+    for literal, name, spec, _ in string.Formatter().parse(reason):
+        if literal:
+            pieces.append(pl.lit(literal))
+        if name:
+            pieces.append(format_value(pl.col(name), spec or feature_format(name)))
+    return pl.concat_str(pieces) if pieces else pl.lit("")
+
+
+@functools.lru_cache(maxsize=1024)
+def _wasted_expr(wasted_cost: str) -> pl.Expr:
+    return pl.sql_expr(wasted_cost).cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
 
 
 def parse_rules(specs: Sequence[Mapping[str, Any]], level: str) -> list[Rule]:
@@ -201,6 +222,10 @@ def parse_rules(specs: Sequence[Mapping[str, Any]], level: str) -> list[Rule]:
     if duplicated:
         raise ValueError(f"duplicate rule names at level {level}: {duplicated}")
     return rules
+
+
+_CHECKED: dict[tuple[Any, ...], tuple[str, ...]] = {}
+"""Problems found by ``RuleDetector.fit`` per (rules, floor, table schema)."""
 
 
 class RuleDetector(BaseDetector):
@@ -222,16 +247,36 @@ class RuleDetector(BaseDetector):
             raise ValueError("floor must be in [0, 1]")
         rules = parse_rules(self.rules, self.level)
         problems = []
+        runnable = []
         for rule in rules:
             missing = sorted(set(rule.columns) - set(X.columns))
             if missing:
                 problems.append(f"{rule.name}: {missing}")
-                continue
-            try:
-                X.head(0).select(rule.wasted_expr().alias("w"), rule.strength(self.floor).alias("s"),
-                                 rule.reason_expr().alias("r"))
-            except Exception as exc:  # polars raises several types for a bad expression
-                problems.append(f"{rule.name}: {exc}")
+            else:
+                runnable.append(rule)
+
+        def check(checked: list[Rule]) -> None:
+            X.head(0).select([e for i, r in enumerate(checked) for e in (
+                r.wasted_expr().alias(f"w{i}"), r.strength(self.floor).alias(f"s{i}"), r.reason_expr().alias(f"r{i}"))])
+
+        # the same rules on a table of the same columns were checked already (the previous week)
+        key = (tuple(runnable), float(self.floor), tuple(X.schema.items()))
+        if key in _CHECKED:
+            problems.extend(_CHECKED[key])
+        else:
+            found = []
+            try:  # every rule in one pass; rule by rule only to name the ones that fail
+                check(runnable)
+            except Exception:  # polars raises several types for a bad expression
+                for rule in runnable:
+                    try:
+                        check([rule])
+                    except Exception as exc:
+                        found.append(f"{rule.name}: {exc}")
+            if len(_CHECKED) >= 256:
+                _CHECKED.clear()
+            _CHECKED[key] = tuple(found)
+            problems.extend(found)
         if problems:
             raise ValueError("rules cannot run on this table: " + "; ".join(problems))
         self.rules_ = rules
@@ -284,7 +329,7 @@ class RuleDetector(BaseDetector):
                     # satisfied any-conditions each report the any-group's full share
                     (share * (self.floor + (1 - self.floor) * cond.past())).alias("contribution"),
                     pl.concat_str(
-                        label_expr(pl.lit(cond.feature)), pl.lit(" "), cond.value_text(),
+                        pl.lit(feature_label(cond.feature) + " "), cond.value_text(),
                         pl.lit(f" (rule {rule.name}: {cond.describe()})"),
                     ).alias("text"),
                 ))

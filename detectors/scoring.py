@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from detectors.base import EVIDENCE_SCHEMA, MatrixDetector, format_value
+from detectors.base import EVIDENCE_SCHEMA, MatrixDetector, TrainingMatrix, format_value
 from detectors.config import default_config, merge_config
 from detectors.ensemble import PyodEnsembleDetector
 from detectors.iforest import IsolationForestDetector
@@ -119,7 +119,13 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     models = _models(features, level_cfg) if features.height >= policy["min_model_rows"] else []
 
     # ---- per-row numbers, all vectorised
-    z = {m.detector_name: m.robust_z(m.fit_decision_function(features)) for m in models}
+    # models with the same features, fill and sampling share one training matrix
+    training: dict[tuple[Any, ...], TrainingMatrix] = {}
+    for m in models:
+        if m.preparation_key() not in training:
+            training[m.preparation_key()] = m.prepare(features)
+    z = {m.detector_name: m.robust_z(m.fit_decision_function(features, training[m.preparation_key()]))
+         for m in models}
     rule_names = rules.rule_names_
     strengths = rules.strengths(features).rename({n: f"__s_{n}" for n in rule_names})
     frame = pl.concat([features, strengths], how="horizontal").with_columns(
@@ -193,8 +199,9 @@ def _explain_hits(
         if rule_lists else pl.lit([], dtype=pl.List(pl.Struct({"s": pl.Float64, "d": pl.String, "t": pl.String})))
     )
     model_lists = [pl.when(pl.col(f"{name}_z") >= policy["agree_z"]).then(pl.lit(name)) for name in z]
+    # from the rendered list, not its expression: that would render every reason again
     detectors = pl.concat_list(
-        [fired_sorted.list.eval(pl.element().struct.field("d"))]
+        [pl.col("__fired_list").list.eval(pl.element().struct.field("d"))]
         + ([pl.concat_list(model_lists).list.drop_nulls()] if model_lists else [])
     )
     wasted_rules = [pl.when(pl.col(f"__s_{r.name}") > 0).then(r.wasted_expr()) for r in rules.rules_]
@@ -208,9 +215,10 @@ def _explain_hits(
     )
     hit = hit.with_columns(
         fired_sorted.alias("__fired_list"),
+        pl.min_horizontal(wasted.clip(lower_bound=0.0), cost).alias("wasted_cost_usd"),
+    ).with_columns(
         pl.when(pl.col("flagged")).then(detectors).otherwise(pl.lit([], dtype=pl.List(pl.String)))
         .alias("detectors"),
-        pl.min_horizontal(wasted.clip(lower_bound=0.0), cost).alias("wasted_cost_usd"),
     )
 
     # evidence (and the model part of reasons) for flagged rows only

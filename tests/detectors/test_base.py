@@ -120,3 +120,47 @@ def test_occlusion_credits_only_the_feature_the_model_uses() -> None:
     evidence = detector.explain(table, [5])
     assert evidence.get_column("feature").to_list() == ["x"]
     assert evidence.get_column("text").item().startswith("x 9 vs typical")
+
+
+def test_trailing_zeros_stripped_as_the_regex_did() -> None:
+    """`_strip_zeros` relies on polars writing floats in their shortest form; check it against the
+    general regex it replaced, over magnitudes, signs and roundings."""
+    from detectors.base import _strip_zeros
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.lognormal(0, 12, 20_000) * rng.choice([-1, 1], 20_000),
+                             [0.0, -0.0, 0.1, 1.0, 99.95, 100.0, 1e16, 1e17, 1e21, 5e-324, 1e300]])
+    frame = pl.DataFrame({"x": values})
+    for decimals in (0, 1, 2, 3):
+        text = pl.col("x").round(decimals).cast(pl.String)
+        regex = text.str.replace(r"(\.\d*?)0+$", "${1}").str.replace(r"\.$", "")
+        out = frame.select(a=_strip_zeros(text), b=regex)
+        assert out.get_column("a").equals(out.get_column("b"))
+
+
+def test_models_share_one_training_matrix(user_week_table: pl.DataFrame, config: dict) -> None:
+    """Two models with the same features, fill and sampling fit on one prepared matrix exactly as
+    each would on its own."""
+    from detectors.ensemble import PyodEnsembleDetector
+    from detectors.iforest import IsolationForestDetector
+
+    model_cfg = dict(config["levels"]["user_week"]["model"])
+    forest = IsolationForestDetector(**model_cfg, random_state=3, max_train_rows=100)
+    ensemble = PyodEnsembleDetector(**model_cfg, random_state=3, max_train_rows=100)
+    assert forest.preparation_key() == ensemble.preparation_key()
+    training = forest.prepare(user_week_table)
+    shared = ensemble.fit_decision_function(user_week_table, training)
+    alone = PyodEnsembleDetector(**model_cfg, random_state=3, max_train_rows=100).fit_decision_function(user_week_table)
+    assert np.array_equal(shared, alone)
+    with pytest.raises(ValueError, match="prepared"):
+        PyodEnsembleDetector(**model_cfg, random_state=4).fit(user_week_table, training)
+
+
+def test_importing_the_detectors_loads_no_pyod_or_numba() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, detectors.scoring; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyod', 'numba'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
