@@ -26,18 +26,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from functools import cache
+from types import SimpleNamespace
 
 import duckdb
 import polars as pl
-import prefect
-from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import FlowRun, State
-from prefect.context import FlowRunContext
-from prefect.deployments.runner import RunnerDeployment
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
@@ -50,11 +45,15 @@ from pipeline.ops import evaluate as evaluation
 from pipeline.ops import permissions, runs
 from pipeline.ops import purge as retention
 from pipeline.ops.workspace import building, run_lock
-from pipeline.publish import alerts, root_cause, scores
+from pipeline.publish import root_cause, scores  # not alerts: it imports Prefect (its notification blocks)
 from pipeline.publish.report import ReportSummary, write_report
 from pipeline.publish.scores import DetectPartition, DetectSummary, ScoredPartition
 from pipeline.settings import Settings
 from pipeline.storage import connect, convert_to_storage_version, create_raw_tables
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.task_runners import TaskRunner
 
 DEFAULT_CRON = "0 6 * * *"  # daily, 06:00 UTC
 DERIVED_TABLES = (*sql_models.declared("features"), *scores.SCORE_TABLES)  # what derives from raw usage (a purge rebuilds them)
@@ -214,28 +213,34 @@ class PlainSteps:
             write_report(result.db_path, report_dir)
 
     def alerts(self, db: Path, settings: Settings, now: datetime, run_id: str) -> None:
+        from pipeline.publish import alerts
+
         alerts.send_alerts(db, settings.alert_subscriptions, now=now, run_id=run_id)
 
 
 class PrefectSteps:
     """The steps as Prefect flows (subflows of the running flow, or flows of their own)."""
 
+    def __init__(self) -> None:
+        self.jobs = prefect_jobs()
+
     def load(self, work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
-        return load_flow(work, input_dir, run_id, settings, now)
+        return self.jobs.load_flow(work, input_dir, run_id, settings, now)
 
     def features(self, work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
-        return features_flow(work, settings, incremental)
+        return self.jobs.features_flow(work, settings, incremental)
 
     def detect(self, work: Path, run_id: str, settings: Settings, weeks: list[date] | None) -> DetectSummary:
         with open_db(work, settings, read_only=True) as con:
             rows = scores.rows_to_score(con, weeks)
-        return detect_flow.with_options(task_runner=scoring_task_runner(settings, rows))(work, run_id, settings, weeks)
+        runner = scoring_task_runner(settings, rows)
+        return self.jobs.detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
 
     def report(self, result: RunResult, report_dir: Path | None) -> None:
-        report_flow(result, report_dir)
+        self.jobs.report_flow(result, report_dir)
 
     def alerts(self, db: Path, settings: Settings, now: datetime, run_id: str) -> None:
-        alerts_flow(db, settings, now, run_id)
+        self.jobs.alerts_flow(db, settings, now, run_id)
 
 
 # --- the chain ---------------------------------------------------------------------------------
@@ -347,46 +352,114 @@ def features_line(build: FeatureBuild) -> str:
 
 
 # --- Prefect: tasks and flows, one per step ------------------------------------------------------
+#
+# Built on first use (`prefect_jobs`), not at import: `goodhart run --no-prefect`, purge, evaluate
+# and the tests of the plain chain never import Prefect (about 1 s). The module's attributes
+# (`flows.detection_flow`, `flows.load_flow`, ...) still name them, through `__getattr__`.
 
-@task(retries=2, retry_delay_seconds=10)  # input files may sit on flaky network storage
-def load_inputs_task(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
-    return load_step(work, input_dir, run_id, settings, now)
-
-
-@task
-def build_features_task(work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
-    return features_step(work, settings, incremental)
-
-
-@task(cache_policy=NO_CACHE)  # inputs are data frames: nothing to gain from hashing them
-def score_level_task(rows: pl.DataFrame, level: str, detectors_config: dict[str, Any]) -> pl.DataFrame:
-    return score_level(rows, level, detectors_config)
+PREFECT_JOBS = (
+    "load_inputs_task", "build_features_task", "score_level_task", "finance_report_task", "send_alerts_task",
+    "load_flow", "features_flow", "detect_flow", "report_flow", "alerts_flow", "detection_flow",
+)
 
 
-@flow(name="goodhart-load")
-def load_flow(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
-    """Validate and load new input files into the raw tables."""
-    return load_inputs_task(work, input_dir, run_id, settings, now)
+def __getattr__(name: str) -> Any:
+    if name in PREFECT_JOBS:
+        return getattr(prefect_jobs(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@flow(name="goodhart-features")
-def features_flow(work: Path, settings: Settings, incremental: bool = False) -> FeatureBuild:
-    """Sessions, links and features, rebuilt from the raw tables (only the touched weeks when incremental)."""
-    return build_features_task(work, settings, incremental)
+@cache
+def prefect_jobs() -> SimpleNamespace:
+    """The Prefect tasks and flows, defined once per process (the first call imports Prefect).
+    Each keeps its module-level name as qualified name, so a deployment's entrypoint is
+    `flows.py:detection_flow`, which a served run's process loads through `__getattr__`."""
+    from prefect import flow, task
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.cache_policies import NO_CACHE
 
+    from pipeline.publish import alerts
 
-@flow(name="goodhart-detect")
-def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> DetectSummary:
-    """Score each week (all, or `weeks`) as its own task on the flow's task runner, and store
-    each as it comes back, in week order; then publish the score tables, flags and views."""
-    return detect_step(work, run_id, settings, weeks,
-                       lambda rows, level: score_level_task.submit(rows, level, settings.detectors),
-                       in_flight=_tasks_at_once(settings))
+    @task(retries=2, retry_delay_seconds=10)  # input files may sit on flaky network storage
+    def load_inputs_task(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+        return load_step(work, input_dir, run_id, settings, now)
+
+    @task
+    def build_features_task(work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
+        return features_step(work, settings, incremental)
+
+    @task(cache_policy=NO_CACHE)  # inputs are data frames: nothing to gain from hashing them
+    def score_level_task(rows: pl.DataFrame, level: str, detectors_config: dict[str, Any]) -> pl.DataFrame:
+        return score_level(rows, level, detectors_config)
+
+    @task
+    def finance_report_task(db: Path, report_dir: Path) -> ReportSummary:
+        return write_report(db, report_dir)
+
+    @task
+    def send_alerts_task(db: Path, settings: Settings, now: datetime, run_id: str | None) -> Any:  # an AlertSummary
+        return alerts.send_alerts(db, settings.alert_subscriptions, now=now, run_id=run_id)
+
+    @flow(name="goodhart-load")
+    def load_flow(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
+        """Validate and load new input files into the raw tables."""
+        return load_inputs_task(work, input_dir, run_id, settings, now)
+
+    @flow(name="goodhart-features")
+    def features_flow(work: Path, settings: Settings, incremental: bool = False) -> FeatureBuild:
+        """Sessions, links and features, rebuilt from the raw tables (only the touched weeks when incremental)."""
+        return build_features_task(work, settings, incremental)
+
+    @flow(name="goodhart-detect")
+    def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> DetectSummary:
+        """Score each week (all, or `weeks`) as its own task on the flow's task runner, and store
+        each as it comes back, in week order; then publish the score tables, flags and views."""
+        return detect_step(work, run_id, settings, weeks,
+                           lambda rows, level: score_level_task.submit(rows, level, settings.detectors),
+                           in_flight=_tasks_at_once(settings))
+
+    @flow(name="goodhart-report")
+    def report_flow(result: RunResult, report_dir: Path | None = None) -> str:
+        """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
+        markdown = run_summary_markdown(result) + root_cause.markdown(result.db_path)
+        if report_dir is not None:
+            report = finance_report_task(result.db_path, report_dir)
+            markdown += f"- finance report: `{report.out_dir / 'report.html'}`\n"
+        create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
+        return markdown
+
+    @flow(name="goodhart-alerts")
+    def alerts_flow(db: Path, settings: Settings, now: datetime, run_id: str | None = None) -> Any:  # an AlertSummary
+        """After a run has published: send each `[[alerts]]` subscription what it has due (docs/alerts.md)."""
+        return send_alerts_task(db, settings, now, run_id)
+
+    @flow(name="goodhart-detection", on_running=[_announce_start],
+          on_completion=[_announce_end], on_failure=[_announce_end], on_crashed=[_announce_end])
+    def detection_flow(
+        input_dir: str, db: str, config: str | None = None, report_dir: str | None = None, full: bool = False,
+        allow_empty: bool = False, wait: bool = False,
+    ) -> RunResult:
+        """The scheduled job: the chain on PrefectSteps (load, link and features, detect, publish
+        atomically, report, alerts). Only the weeks new rows change are rebuilt (`[run] incremental`),
+        unless `full`. A required dataset with no rows publishes the load alone and fails the run,
+        unless `allow_empty`. `wait`: wait for a run holding the database instead of failing."""
+        plain = progress.plain_unless_installed()  # a served run prints its stages on serve's output
+        with progress.reporting(plain) if plain else nullcontext():
+            return chain(PrefectSteps(), Path(input_dir), Path(db), Settings.from_file(Path(config) if config else None),
+                         report_dir=Path(report_dir) if report_dir else None, wait=wait, full=full,
+                         allow_empty=allow_empty)
+
+    jobs = dict(locals())
+    for name in PREFECT_JOBS:
+        jobs[name].fn.__qualname__ = jobs[name].__qualname__ = name  # as if module-level (deployment entrypoints)
+    return SimpleNamespace(**{name: jobs[name] for name in PREFECT_JOBS})
 
 
 def _tasks_at_once(settings: Settings) -> int:
     """How many scoring tasks the running flow's task runner runs at once: the Dask cluster's
     threads (an existing cluster may be large), else `scoring_threads`."""
+    from prefect.context import FlowRunContext
+
     runner = FlowRunContext.get().task_runner
     if type(runner).__name__ == "DaskTaskRunner":  # by name: no Dask import when it is not used
         return max(sum(runner.client.nthreads().values()), 1)
@@ -403,6 +476,8 @@ def scoring_task_runner(settings: Settings, rows_to_score: int) -> TaskRunner:
 
         return DaskTaskRunner(address=settings.dask_address)
     if settings.dask_workers == 0 or rows_to_score < settings.dask_min_rows:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
         return ThreadPoolTaskRunner(max_workers=settings.scoring_threads)
     from prefect_dask import DaskTaskRunner
 
@@ -415,59 +490,16 @@ def scoring_task_runner(settings: Settings, rows_to_score: int) -> TaskRunner:
     )
 
 
-@task
-def finance_report_task(db: Path, report_dir: Path) -> ReportSummary:
-    return write_report(db, report_dir)
-
-
-@flow(name="goodhart-report")
-def report_flow(result: RunResult, report_dir: Path | None = None) -> str:
-    """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
-    markdown = run_summary_markdown(result) + root_cause.markdown(result.db_path)
-    if report_dir is not None:
-        report = finance_report_task(result.db_path, report_dir)
-        markdown += f"- finance report: `{report.out_dir / 'report.html'}`\n"
-    create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
-    return markdown
-
-
-@task
-def send_alerts_task(db: Path, settings: Settings, now: datetime, run_id: str | None) -> alerts.AlertSummary:
-    return alerts.send_alerts(db, settings.alert_subscriptions, now=now, run_id=run_id)
-
-
-@flow(name="goodhart-alerts")
-def alerts_flow(db: Path, settings: Settings, now: datetime, run_id: str | None = None) -> alerts.AlertSummary:
-    """After a run has published: send each `[[alerts]]` subscription what it has due (docs/alerts.md)."""
-    return send_alerts_task(db, settings, now, run_id)
-
-
-def _announce_start(flow: Any, flow_run: FlowRun, state: State) -> None:
+def _announce_start(flow: Any, flow_run: Any, state: Any) -> None:
     if flow_run.deployment_id is not None:  # a scheduled or deployment run: say so on serve's output
         progress.PlainReporter(sys.stdout).line(f"scheduled run {flow_run.name!r} started")
 
 
-def _announce_end(flow: Any, flow_run: FlowRun, state: State) -> None:
+def _announce_end(flow: Any, flow_run: Any, state: Any) -> None:
     if flow_run.deployment_id is not None:
         message = " ".join((state.message or "").split())
         progress.PlainReporter(sys.stdout).line(
             f"scheduled run {flow_run.name!r} {state.name.lower()}" + (f": {message}" if message else ""))
-
-
-@flow(name="goodhart-detection", on_running=[_announce_start],
-      on_completion=[_announce_end], on_failure=[_announce_end], on_crashed=[_announce_end])
-def detection_flow(
-    input_dir: str, db: str, config: str | None = None, report_dir: str | None = None, full: bool = False,
-    allow_empty: bool = False, wait: bool = False,
-) -> RunResult:
-    """The scheduled job: the chain on PrefectSteps (load, link and features, detect, publish
-    atomically, report, alerts). Only the weeks new rows change are rebuilt (`[run] incremental`),
-    unless `full`. A required dataset with no rows publishes the load alone and fails the run,
-    unless `allow_empty`. `wait`: wait for a run holding the database instead of failing."""
-    plain = progress.plain_unless_installed()  # a served run prints its stages on serve's output
-    with progress.reporting(plain) if plain else nullcontext():
-        return chain(PrefectSteps(), Path(input_dir), Path(db), Settings.from_file(Path(config) if config else None),
-                     report_dir=Path(report_dir) if report_dir else None, wait=wait, full=full, allow_empty=allow_empty)
 
 
 def run_summary_markdown(result: RunResult) -> str:
@@ -504,13 +536,15 @@ def daily_deployment(
         "config": str(Path(config).resolve()) if config else None,
         "report_dir": str(Path(report_dir).resolve()) if report_dir else None,
     }
-    return detection_flow.to_deployment(name="goodhart-daily", cron=cron, parameters=parameters)
+    return prefect_jobs().detection_flow.to_deployment(name="goodhart-daily", cron=cron, parameters=parameters)
 
 
 def serve(
     input_dir: str, db: str, config: str | None = None, cron: str = DEFAULT_CRON, report_dir: str | None = None
 ) -> None:
     """Serve the daily deployment (blocks until stopped); runs against PREFECT_API_URL when set."""
+    import prefect
+
     prefect.serve(daily_deployment(input_dir, db, config, cron, report_dir))
 
 

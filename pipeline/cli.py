@@ -235,10 +235,11 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
          allow_empty: bool = False):
     from pipeline import progress
 
+    server = _api_server(services=False) if use_prefect else None  # starts now, overlapping the checks
     settings = _preflight(input_dir, db, config, wait=wait)
     with progress.reporting(progress.for_stream(sys.stderr)) as report:
         if use_prefect:
-            with _prefect_api(services=False, report=report):
+            with _prefect_api(server, report=report):
                 import flows
 
                 return flows.detection_flow(str(input_dir), str(db), str(config) if config else None,
@@ -404,8 +405,9 @@ def cmd_label(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from pipeline import progress
 
+    server = _api_server(services=True)
     _preflight(args.input, args.db, args.config, wait=True)
-    with progress.reporting(progress.PlainReporter(sys.stdout)) as report, _prefect_api(services=True, report=report):
+    with progress.reporting(progress.PlainReporter(sys.stdout)) as report, _prefect_api(server, report=report):
         import flows
 
         flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
@@ -436,23 +438,37 @@ def cmd_sql(args: argparse.Namespace) -> None:
         sys.exit(code)
 
 
-@contextmanager
-def _prefect_api(*, services: bool, report) -> Iterator[None]:
-    """PREFECT_API_URL when set; otherwise a temporary local server that stops when this command
-    exits (with `services`, the scheduler too: serve needs it, a single run does not). The server
-    starts in the background while the caller imports the flows; the block runs once it answers."""
-    if os.environ.get("PREFECT_API_URL"):
-        yield
-        return
-    from pipeline.ops.prefect_api import start_temporary_server
+def _api_server(*, services: bool):
+    """None when there is an API to use (PREFECT_API_URL, or the active profile's, answering);
+    otherwise a temporary local server, started now in the background, that stops when this
+    command exits (with `services`, the scheduler too: serve needs it, a single run does not)."""
+    from pipeline.ops.prefect_api import running_api_url, start_temporary_server
 
-    report.stage("starting a temporary Prefect server")
+    url = running_api_url()
+    if url:
+        os.environ["PREFECT_API_URL"] = url
+        return None
     server = start_temporary_server(services=services)
     os.environ["PREFECT_API_URL"] = server.url  # read by Prefect at import, and by served runs' processes
-    from prefect.settings import PREFECT_API_URL, temporary_settings  # the import overlaps the start-up
+    return server
+
+
+@contextmanager
+def _prefect_api(server, *, report) -> Iterator[None]:
+    """Run the block against `server` (from `_api_server`) once it answers, or against the API
+    already set when None. The flows (and Prefect) are imported while the server starts."""
+    if server is not None:
+        report.stage("starting a temporary Prefect server")
+    import flows
+
+    flows.prefect_jobs()  # the import overlaps the server's start-up
+    if server is None:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server.wait_ready()
-    where = f"UI: {server.ui_url}" if services else server.url
+    where = f"UI: {server.ui_url}" if server.services else server.url
     report.done(f"Prefect server ready ({where}); it stops with this command")
     with temporary_settings({PREFECT_API_URL: server.url}):
         yield

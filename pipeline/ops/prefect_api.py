@@ -1,13 +1,20 @@
 """The Prefect API a run or a served deployment talks to.
 
-`PREFECT_API_URL` when the caller has one (a long-lived `prefect server start`, Prefect Cloud);
-otherwise a temporary local server that lives exactly as long as this process. Prefect's own
+`PREFECT_API_URL` when the caller has one (a long-lived `prefect server start`, Prefect Cloud), or
+the active Prefect profile's API URL when that server answers its health check within a second
+(`running_api_url`); otherwise a temporary local server that lives exactly as long as this process. Prefect's own
 ephemeral server is a child process that outlives a killed parent; this one is started with the
 kernel's parent-death signal, so whatever ends the run (an error, Ctrl-C, SIGKILL) ends the server.
 
     server = start_temporary_server(services=False)   # started at once, in the background
     ...                                                # import the flows meanwhile
     server.wait_ready()
+
+Starting the temporary one costs about 5 CPU seconds, nearly all of it the server importing its
+own modules; for a one-shot run (no `services`) it is started without Prefect's CLI (uvicorn on
+the server app directly: no CLI import), without the UI, background services, telemetry or block
+registration. `goodhart serve` keeps Prefect's own `prefect server start` with its services (its
+cron needs the scheduler).
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -51,10 +59,12 @@ class TemporaryServer:
     def start(self) -> TemporaryServer:
         self.port_ = _free_port()
         self.log_ = tempfile.NamedTemporaryFile(prefix="goodhart-prefect-server-", suffix=".log", delete=False)
-        command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port_)]
-        if not self.services:
-            command += ["--no-services", "--no-ui"]
         env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_LOGGING_LEVEL": "WARNING"}
+        if self.services:
+            command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port_)]
+        else:
+            command = [sys.executable, "-c", _WEBSERVER_ONLY.format(port=self.port_)]
+            env.update(_ONE_SHOT_SETTINGS)
         env.pop("PREFECT_API_URL", None)
         parent = os.getpid()
         self.process_ = subprocess.Popen(
@@ -106,6 +116,48 @@ def start_temporary_server(*, services: bool) -> TemporaryServer:
     server = TemporaryServer(services=services).start()
     atexit.register(server.stop)
     return server
+
+
+# What `prefect server start --no-services --no-ui` runs, without importing Prefect's CLI first.
+_WEBSERVER_ONLY = (
+    "import prefect, uvicorn; from prefect.server.api.server import create_app; "
+    "uvicorn.run(create_app(final=True, webserver_only=True), host='127.0.0.1', port={port}, log_level='warning')"
+)
+# A one-shot run's server: no UI, no telemetry; block types are registered by whichever server
+# saves a block (and a fresh temporary server holds none to load).
+_ONE_SHOT_SETTINGS = {
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+}
+
+
+def running_api_url(*, timeout: float = 1.0) -> str | None:
+    """An API to reuse: PREFECT_API_URL when set (not checked: Prefect reports its own errors);
+    else the active profile's PREFECT_API_URL when its health check answers within `timeout`;
+    else None. Read from the profiles file, without importing Prefect."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    url = _profile_api_url()
+    if not url:
+        return None
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+            return url if response.status == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _profile_api_url() -> str | None:
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
 
 
 def _free_port() -> int:

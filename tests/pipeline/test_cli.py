@@ -230,3 +230,42 @@ def test_generate_vendor_writes_an_agentic_world_as_vendor_exports(tmp_path: Pat
     assert (tmp_path / "v" / "people.csv").read_text().startswith("user_id,team,org,aliases\n")
     refused = goodhart("generate", str(tmp_path / "c"), "--vendor", cwd=tmp_path)  # a chat world has no reviews
     assert refused.returncode == 2 and "--style agentic" in _one_line(refused)
+
+
+HEAVY = {"prefect", "sklearn", "pyod", "numba"}
+
+
+def _heavy_imports(*args: str, cwd: Path) -> list[str]:
+    """The heavy packages a `goodhart` command imports, run in a fresh interpreter."""
+    code = (
+        "import sys, pipeline.cli as cli\n"
+        f"try:\n    cli.main({list(args)!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert result.returncode == 0, result.stderr
+    return eval(result.stdout.rsplit("HEAVY ", 1)[1])
+
+
+def test_commands_import_only_what_they_need(contract_example: Path, tmp_path: Path) -> None:
+    """Reading commands load no Prefect, scikit-learn, PyOD or numba; `run --no-prefect` no Prefect."""
+    db = tmp_path / "g.duckdb"
+    assert "prefect" not in _heavy_imports("run", "--input", str(contract_example), "--db", str(db), "--no-prefect",
+                                           cwd=tmp_path)
+    with duckdb.connect(str(db), read_only=True) as con:
+        flag = con.sql("SELECT flag_id FROM flags ORDER BY flag_id LIMIT 1").fetchall()[0][0]
+    commands = {
+        "sql": ("sql", str(db), "SELECT count(*) FROM runs"),
+        "report": ("report", "--db", str(db), "--out", str(tmp_path / "report")),
+        "leaderboard": ("leaderboard", "--db", str(db)),
+        "label": ("label", "--db", str(db), "--flag", flag, "--verdict", "unsure"),
+        "explain": ("explain", flag, "--db", str(db), "--out", str(tmp_path / "case")),
+    }
+    for name, args in commands.items():
+        assert _heavy_imports(*args, cwd=tmp_path) == [], name
+    help_code = "import sys, pipeline.cli as cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n" \
+                f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r})))\n"
+    shown = subprocess.run([sys.executable, "-c", help_code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert shown.stdout.rsplit("HEAVY ", 1)[1].strip() == "[]", shown.stdout
