@@ -154,3 +154,28 @@ def test_subscriptions_are_parsed() -> None:
     (s,) = parse_subscriptions([{"name": "edge", "team": "edge", "wasted_share_over": 0.2, "frequency": "weekly",
                                  "to": "block:slack-webhook/edge"}])
     assert (s.scope, s.scope_name, s.wasted_share_over, s.destination, s.min_severity) == ("team", "edge", 0.2, "block", None)
+
+
+@pytest.mark.slow
+def test_the_scheduled_job_sends_its_alerts_after_publishing(prefect_harness, tmp_path: Path, receiver: Receiver) -> None:
+    """End to end: the detection flow (what `goodhart run` and the schedule start) loads, scores,
+    publishes, then delivers an immediate subscription's flags to the receiver, once."""
+    from data.generate import generate_world
+
+    generate_world(tmp_path / "world", users=15, weeks=2, seed=1)
+    config = tmp_path / "alerts.toml"
+    config.write_text(f"""[detectors.policy]
+min_model_rows = 1000000
+[[alerts]]
+name = "company-immediate"
+frequency = "immediate"
+min_severity = "low"
+to = "webhook:{receiver.url}"
+""", encoding="utf-8")
+    db = tmp_path / "g.duckdb"
+    result = flows.detection_flow(str(tmp_path / "world"), str(db), str(config))
+    with duckdb.connect(str(db), read_only=True) as con:
+        flag_ids = {f for (f,) in con.sql("SELECT flag_id FROM flags").fetchall()}
+    assert flag_ids and len(receiver.payloads) == 1
+    assert f"{len(flag_ids)} new flags" in receiver.payloads[0]["subject"]
+    assert {period for _, _, period, *_ in _sent(db)} == {result.run_id}
