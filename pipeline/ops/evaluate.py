@@ -12,7 +12,8 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.errors import UsageError
-from pipeline.storage import connect, read_sql
+from pipeline import sql_models
+from pipeline.storage import connect
 
 LEVELS = {"user_week": "user_week_scores", "session": "session_scores"}
 
@@ -79,7 +80,7 @@ def link_metrics(db_path: Path, true_links: Path) -> pl.DataFrame:
     with connect(db_path, read_only=True) as con:
         con.execute("CREATE TEMP TABLE true_links AS SELECT session_id, change_id FROM read_parquet($path)",
                     {"path": str(true_links)})
-        return con.sql(read_sql("pipeline.publish", "link_metrics")).pl()
+        return con.sql(sql_models.load("pipeline.publish").sql("link_metrics")).pl()
 
 
 def _wide(metrics: pl.DataFrame) -> pl.DataFrame:

@@ -9,7 +9,8 @@ import duckdb
 
 from pipeline.errors import UsageError
 from pipeline.ops.runs import os_identity
-from pipeline.storage import connect, create_raw_tables, read_sql
+from pipeline import sql_models
+from pipeline.storage import connect, create_raw_tables
 from pipeline.ops.workspace import building, run_lock
 
 VERDICTS = ("confirmed", "legitimate", "unsure")
@@ -69,7 +70,7 @@ JUDGED_TABLES = ("user_week_scores", "session_scores", "flags")
 def show_latest_verdict(con: duckdb.DuckDBPyConnection, flag_id: str) -> None:
     """Refresh latest_verdicts and the run's verdict columns for one flag, as the next run would
     set them (the views read these tables)."""
-    con.execute(f"CREATE OR REPLACE TABLE latest_verdicts AS {read_sql('pipeline.publish', 'latest_verdicts')}")
+    sql_models.load("pipeline.publish").build(con, "latest_verdicts")
     for table in JUDGED_TABLES:
         con.execute(
             f"UPDATE {table} SET verdict = (SELECT verdict FROM latest_verdicts WHERE flag_id = $flag) "

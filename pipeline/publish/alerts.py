@@ -31,7 +31,8 @@ from prefect.blocks.notifications import (
 
 from pipeline.publish import root_cause
 from pipeline.publish.alert_subscriptions import SEVERITIES, Subscription
-from pipeline.storage import connect, read_sql
+from pipeline import sql_models
+from pipeline.storage import connect
 from pipeline.ops.workspace import building, run_lock
 
 MAX_ITEMS = 25  # items named in one message; the rest are counted
@@ -85,7 +86,7 @@ def send_alerts(db_path: Path, subscriptions: list[Subscription], *, now: dateti
     failed: dict[str, str] = {}
     with run_lock(db_path, wait=True), building(db_path) as work:
         with connect(work) as con:
-            con.execute(read_sql("pipeline.publish", "alerts_sent"))
+            sql_models.load("pipeline.publish").execute(con, "alerts_sent")
             due = _due(con, subscriptions, now, run_id)
             for subscription, items in due:
                 subject, body = message(con, subscription, items)
@@ -111,7 +112,7 @@ def _due(con: duckdb.DuckDBPyConnection, subscriptions: list[Subscription], now:
          s.wasted_usd_over, s.wasted_share_over)
         for s in subscriptions
     ])
-    relation = con.sql(read_sql("pipeline.publish", "alert_candidates"))
+    relation = con.sql(sql_models.load("pipeline.publish").sql("alert_candidates"))
     candidates = [dict(zip(relation.columns, row)) for row in relation.fetchall()]
     done = set(con.execute(
         "SELECT DISTINCT subscription, period FROM alerts_sent WHERE frequency <> 'immediate'").fetchall())

@@ -87,7 +87,7 @@ def report_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
 
 def html_section(teams: list[dict[str, Any]] | None) -> str:
     """The report's honest leaderboard: teams by AI-assisted shipped work, beside cost per unit."""
-    from pipeline.publish.report_html import _e, _table  # the report page's escaping and tables (it imports this module)
+    from pipeline.publish.report_html import escape, table  # the report page's escaping and tables (it imports this module)
 
     if teams is None:
         return ""
@@ -98,13 +98,13 @@ def html_section(teams: list[dict[str, Any]] | None) -> str:
              "unknown" if t["cost_per_unit"] is None else f"${t['cost_per_unit']:,.2f}",
              "unknown" if t["flagged_waste_share"] is None else f"{t['flagged_waste_share']:.0%}", str(t["token_rank"])]
             for t in teams]
-    out.append(_table(["Rank", "Team", "People", "Shipped units", "AI changes deployed", "Cost per unit",
+    out.append(table(["Rank", "Team", "People", "Shipped units", "AI changes deployed", "Cost per unit",
                        "Flagged waste", "Token rank"], rows, 2))
     note = ("A unit is a deployed change of the company’s typical size, weighted by the evidence that AI fed it: "
             "lines add up, so splitting work into tiny changes earns nothing, and a week flagged for gaming is held "
             "back until judged legitimate. The token rank is where the team would stand on a leaderboard of tokens "
             f"spent. Definition: docs/leaderboard.md; every team in {REPORT_FILE}.")
-    out.append(f'<p class="note">{_e(note)}</p>')
+    out.append(f'<p class="note">{escape(note)}</p>')
     return "\n".join(out) + "\n"
 
 

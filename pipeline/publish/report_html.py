@@ -30,20 +30,20 @@ def render_html(data: dict[str, Any], *, db_name: str = "") -> str:
     charted_teams = [t for t in teams if t["wasted_cost_usd"] > 0][:TOP_TEAMS]
     charted_models = [m for m in models if m["wasted_cost_usd"] > 0]
     return template.substitute(
-        title=_e(f"Wasted AI compute, {_period(s)}"),
+        title=escape(f"Wasted AI compute, {_period(s)}"),
         meta=_meta(s, data["run"]),
         cards=_cards(s),
-        notes="\n".join(f'<p class="note">{_e(n)}</p>' for n in (_unpriced_note(s), _partial_note(s, weeks)) if n),
+        notes="\n".join(f'<p class="note">{escape(n)}</p>' for n in (_unpriced_note(s), _partial_note(s, weeks)) if n),
         share_chart=_share_chart(s),
-        share_caption=_e(
+        share_caption=escape(
             f"{_money(s['wasted_cost_usd'])} of {_money(s['total_cost_usd'])} total AI spend "
             f"({_pct(s['wasted_share'])}) went on work the detectors found produced nothing."
         ),
         week_chart=_week_chart(weeks),
-        week_caption=_e(_week_caption(weeks)),
+        week_caption=escape(_week_caption(weeks)),
         week_table=_week_table(weeks),
         team_chart=_hbar_chart("chart-team", "Wasted cost by team", [(t["team"], t["wasted_cost_usd"]) for t in charted_teams]),
-        team_caption=_e(
+        team_caption=escape(
             (f"The top {TOP_TEAMS} of {len(teams)} teams by wasted cost." if len(charted_teams) == TOP_TEAMS
              else f"{len(charted_teams)} of {len(teams)} teams have wasted cost.")
             + f" Teams with fewer than {min_team_size} people are reported together as \u201cother\u201d"
@@ -57,7 +57,7 @@ def render_html(data: dict[str, Any], *, db_name: str = "") -> str:
         root_cause_section=root_cause.html_section(data.get("root_cause")),
         leaderboard_section=leaderboard.html_section(data.get("leaderboard")),
         method=_method(min_team_size, people=data["people"] is not None),
-        footer=_e(
+        footer=escape(
             f"Goodhart report of run {s['run_id'] or 'none'}"
             + (f" from {db_name}" if db_name else "")
             + ". Same numbers in: " + ", ".join(data["files"]) + "."
@@ -65,7 +65,7 @@ def render_html(data: dict[str, Any], *, db_name: str = "") -> str:
     )
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
@@ -114,7 +114,7 @@ def _meta(s: dict[str, Any], run: dict[str, Any] | None) -> str:
     if run and run.get("ended_at"):
         parts.append(f"finished {run['ended_at']:%Y-%m-%d %H:%M} UTC")
     parts.append(f"{s['people']} people with AI usage in {s['teams']} reported teams")
-    return " \u00b7 ".join(_e(p) for p in parts)
+    return " \u00b7 ".join(escape(p) for p in parts)
 
 
 def _cards(s: dict[str, Any]) -> str:
@@ -125,7 +125,7 @@ def _cards(s: dict[str, Any]) -> str:
         ("Flagged user-weeks", f"{s['flagged_user_weeks']:,} of {s['user_weeks']:,}", ""),
     ]
     return "\n".join(
-        f'<div class="card{cls}"><div class="label">{_e(label)}</div><div class="value">{_e(value)}</div></div>'
+        f'<div class="card{cls}"><div class="label">{escape(label)}</div><div class="value">{escape(value)}</div></div>'
         for label, value, cls in cards
     )
 
@@ -180,10 +180,10 @@ def _share_chart(s: dict[str, Any]) -> str:
     wasted_w = round(width * share, 1)
     title = f"Wasted {_money(s['wasted_cost_usd'])} of {_money(s['total_cost_usd'])} ({_pct(share)})"
     return (
-        f'<svg id="chart-share" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{_e(title)}">'
-        f'<rect class="rest" x="0" y="4" width="{width}" height="26"><title>{_e("AI spend that shipped or was not flagged")}</title></rect>'
-        f'<rect class="bar share" x="0" y="4" width="{wasted_w}" height="26"><title>{_e(title)}</title></rect>'
-        f'<text class="value" x="{round(wasted_w + 8, 1)}" y="22">{_e(f"{_pct(share)} wasted")}</text>'
+        f'<svg id="chart-share" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+        f'<rect class="rest" x="0" y="4" width="{width}" height="26"><title>{escape("AI spend that shipped or was not flagged")}</title></rect>'
+        f'<rect class="bar share" x="0" y="4" width="{wasted_w}" height="26"><title>{escape(title)}</title></rect>'
+        f'<text class="value" x="{round(wasted_w + 8, 1)}" y="22">{escape(f"{_pct(share)} wasted")}</text>'
         "</svg>"
     )
 
@@ -224,12 +224,12 @@ def _week_chart(weeks: list[dict[str, Any]]) -> str:
 
     out = [
         f'<svg id="chart-week" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_e("Wasted cost by week, bars, with a least-squares trend line over the complete weeks")}">'
+        f'aria-label="{escape("Wasted cost by week, bars, with a least-squares trend line over the complete weeks")}">'
     ]
     tick = lo
     while tick <= hi + step / 1000:
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(tick)}" y2="{y(tick)}"/>')
-        out.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 4}" text-anchor="end">{_e(_axis_money(tick))}</text>')
+        out.append(f'<text class="tick" x="{left - 6}" y="{y(tick) + 4}" text-anchor="end">{escape(_axis_money(tick))}</text>')
         tick += step
     band = plot_w / len(weeks)
     bar_w = round(max(band * 0.62, 1.0), 1)
@@ -244,17 +244,17 @@ def _week_chart(weeks: list[dict[str, Any]]) -> str:
             + (f"; partial week ({_coverage(week)}), not final" if partial else "")
         )
         out.append(
-            f'<rect class="bar{" partial" if partial else ""}" data-week="{_e(week["week_start"])}" x="{x}" y="{top_y}" '
-            f'width="{bar_w}" height="{round(base_y - top_y, 1)}"><title>{_e(tip)}</title></rect>'
+            f'<rect class="bar{" partial" if partial else ""}" data-week="{escape(week["week_start"])}" x="{x}" y="{top_y}" '
+            f'width="{bar_w}" height="{round(base_y - top_y, 1)}"><title>{escape(tip)}</title></rect>'
         )
         cx = round(left + i * band + band / 2, 1)
         if len(weeks) <= 16:
             label = _axis_money(value) + (" (partial)" if partial else "")
-            out.append(f'<text class="value" x="{cx}" y="{top_y - 4}" text-anchor="middle">{_e(label)}</text>')
+            out.append(f'<text class="value" x="{cx}" y="{top_y - 4}" text-anchor="middle">{escape(label)}</text>')
         if i % label_every == 0:
             day, iso = f"{week['week_start']:%d %b}", week["iso_week"][-3:]
-            out.append(f'<text class="tick" x="{cx}" y="{height - bottom + 16}" text-anchor="middle">{_e(day)}</text>')
-            out.append(f'<text class="tick" x="{cx}" y="{height - bottom + 30}" text-anchor="middle">{_e(iso)}</text>')
+            out.append(f'<text class="tick" x="{cx}" y="{height - bottom + 16}" text-anchor="middle">{escape(day)}</text>')
+            out.append(f'<text class="tick" x="{cx}" y="{height - bottom + 30}" text-anchor="middle">{escape(iso)}</text>')
     out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{y(0.0)}" y2="{y(0.0)}"/>')
     if len(trend) >= 2:
         (i1, v1), (i2, v2) = trend[0], trend[-1]
@@ -262,7 +262,7 @@ def _week_chart(weeks: list[dict[str, Any]]) -> str:
         slope = weeks[0]["trend_usd_per_week"]
         out.append(
             f'<line class="trend" x1="{x1}" y1="{y(v1)}" x2="{x2}" y2="{y(v2)}">'
-            f'<title>{_e(f"least-squares trend over the complete weeks: {_signed_money(slope)} per week")}</title></line>'
+            f'<title>{escape(f"least-squares trend over the complete weeks: {_signed_money(slope)} per week")}</title></line>'
         )
     out.append("</svg>")
     return "".join(out)
@@ -302,23 +302,23 @@ def _hbar_chart(chart_id: str, label: str, items: list[tuple[str, Any]]) -> str:
     width, height = CHART_WIDTH, row_h * len(items) + 8
     plot_w = width - label_w - value_w
     top_value = max(float(v) for _, v in items) or 1.0
-    out = [f'<svg id="{_e(chart_id)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{_e(label)}">']
+    out = [f'<svg id="{escape(chart_id)}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{escape(label)}">']
     for i, (name, value) in enumerate(items):
         y = 4 + i * row_h
         w = round(plot_w * float(value) / top_value, 1)
         shown = name if len(name) <= 24 else name[:23] + "\u2026"
-        out.append(f'<text class="tick" x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_e(shown)}<title>{_e(name)}</title></text>')
-        out.append(f'<rect class="bar" data-label="{_e(name)}" x="{label_w}" y="{y + 3}" width="{w}" height="{row_h - 8}"><title>{_e(f"{name}: {_money(value)}")}</title></rect>')
-        out.append(f'<text class="value" x="{label_w + w + 6}" y="{y + 16}">{_e(_money(value))}</text>')
+        out.append(f'<text class="tick" x="{label_w - 8}" y="{y + 16}" text-anchor="end">{escape(shown)}<title>{escape(name)}</title></text>')
+        out.append(f'<rect class="bar" data-label="{escape(name)}" x="{label_w}" y="{y + 3}" width="{w}" height="{row_h - 8}"><title>{escape(f"{name}: {_money(value)}")}</title></rect>')
+        out.append(f'<text class="value" x="{label_w + w + 6}" y="{y + 16}">{escape(_money(value))}</text>')
     out.append("</svg>")
     return "".join(out)
 
 
-def _table(headers: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+def table(headers: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "\n".join(
         "<tr>" + "".join(
-            f'<td class="text">{_e(c)}</td>' if j < text_columns else f"<td>{_e(c)}</td>" for j, c in enumerate(row)
+            f'<td class="text">{escape(c)}</td>' if j < text_columns else f"<td>{escape(c)}</td>" for j, c in enumerate(row)
         ) + "</tr>"
         for row in rows
     )
@@ -339,7 +339,7 @@ def _week_table(weeks: list[dict[str, Any]]) -> str:
         ]
         for w in weeks
     ]
-    return _table(["Week", "AI spend", "Wasted", "Share", "Change vs previous week", "Change %", "Flagged user-weeks"], rows)
+    return table(["Week", "AI spend", "Wasted", "Share", "Change vs previous week", "Change %", "Flagged user-weeks"], rows)
 
 
 def _team_table(teams: list[dict[str, Any]]) -> str:
@@ -352,7 +352,7 @@ def _team_table(teams: list[dict[str, Any]]) -> str:
         ]
         for t in teams
     ]
-    return _table(["Team", "Org", "People", "AI spend", "Wasted", "Share of its spend", "Share of all wasted", "Flagged user-weeks"], rows, 2)
+    return table(["Team", "Org", "People", "AI spend", "Wasted", "Share of its spend", "Share of all wasted", "Flagged user-weeks"], rows, 2)
 
 
 def _detector_name(detector: str) -> str:
@@ -391,7 +391,7 @@ def _flags_without_waste_note(
             reasons.append(f"{n} flagged by the anomaly models alone, with none of their spend on unshipped work")
         else:
             reasons.append(f"{n} with no priced spend (only requests with no price, counted at $0)")
-    return f'<p class="note" id="flags-without-waste">{_e(text + " " + "; ".join(reasons) + ".")}</p>'
+    return f'<p class="note" id="flags-without-waste">{escape(text + " " + "; ".join(reasons) + ".")}</p>'
 
 
 def _model_table(models: list[dict[str, Any]]) -> str:
@@ -402,7 +402,7 @@ def _model_table(models: list[dict[str, Any]]) -> str:
         ]
         for m in models
     ]
-    return _table(
+    return table(
         ["Model", "Provider", "Tokens", "Wasted tokens", "Tokens with no price", "AI spend", "Wasted", "Share of its spend",
          "Share of all wasted"],
         rows, 2,
@@ -422,8 +422,8 @@ def _people_section(people: list[dict[str, Any]] | None) -> str:
     ]
     return (
         f"\n<h2>Top people by wasted cost</h2>\n"
-        f'<p class="note">{_e(f"Named because this report was made with people included; every person is in {PEOPLE_FILE}.")}</p>\n'
-        + (_table(["Person", "Team", "AI spend", "Wasted", "Share of their spend", "Flagged user-weeks"], rows, 2) if rows
+        f'<p class="note">{escape(f"Named because this report was made with people included; every person is in {PEOPLE_FILE}.")}</p>\n'
+        + (table(["Person", "Team", "AI spend", "Wasted", "Share of their spend", "Flagged user-weeks"], rows, 2) if rows
            else '<p class="note">Nobody has wasted cost in this period.</p>')
         + "\n"
     )
@@ -455,4 +455,4 @@ def _method(min_team_size: int, *, people: bool) -> str:
         "together as \u201cother\u201d. "
         + ("This copy names people because it was made with people included." if people else "No person is named."),
     ]
-    return "\n".join(f'<p class="note">{_e(p)}</p>' for p in paragraphs)
+    return "\n".join(f'<p class="note">{escape(p)}</p>' for p in paragraphs)

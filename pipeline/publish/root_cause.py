@@ -22,19 +22,8 @@ import duckdb
 from pipeline import sql_models
 from pipeline.storage import connect, write_csv
 
-TABLES = ("waste_by_dimension_week", "waste_root_cause")
 DIMENSIONS = ("team", "org", "model", "tool", "repository")
 REPORT_FILE = "waste_root_cause.csv"
-
-
-def publish(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)build the monitor tables from user_week_scores, token_usage and invocations (models of
-    pipeline/publish/sql/ tagged `publish`, which `sql_models.run(con, "pipeline.publish", "publish")`
-    builds with the score tables; this builds these two alone)."""
-    models = sql_models.load("pipeline.publish")
-    models.run_macros(con)  # the report's rounding, as temporary macros
-    for table in TABLES:
-        models.build(con, table)
 
 
 def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -114,20 +103,20 @@ def report_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
 
 def html_section(week_rows: list[dict[str, Any]] | None) -> str:
     """The report's root-cause section: the last complete week's change and its largest causes."""
-    from pipeline.publish.report_html import _e, _table  # the report page's escaping and tables (it imports this module)
+    from pipeline.publish.report_html import escape, table  # the report page's escaping and tables (it imports this module)
 
     if week_rows is None:
         return ""
     out = ['\n<h2 id="root-cause">What changed last week</h2>']
     if not week_rows:
         return out[0] + '\n<p class="note">No two complete weeks to compare yet.</p>\n'
-    out.append(f'<p class="note">{_e(headline(week_rows))}.</p>')
+    out.append(f'<p class="note">{escape(headline(week_rows))}.</p>')
     table_rows = [
         [r["dimension"], r["member"], _money(r["change_usd"]), f"${r['previous_wasted_cost_usd']:,.2f}",
          f"${r['wasted_cost_usd']:,.2f}", f"{r['flagged_user_weeks']:,}", (r["waste_detectors"] or "").replace("rule:", "")]
         for r in sorted(week_rows, key=lambda r: (DIMENSIONS.index(r["dimension"]), r["rank"]))
     ]
-    out.append(_table(["Dimension", "Member", "Change", "Week before", "This week", "Flagged user-weeks", "Detectors"],
+    out.append(table(["Dimension", "Member", "Change", "Week before", "This week", "Flagged user-weeks", "Detectors"],
                       table_rows, 2))
-    out.append(f'<p class="note">{_e(f"Each dimension splits the week-over-week change in wasted cost over its members; the members of a dimension add up to the week’s change to the cent. Top 3 per dimension; all in {REPORT_FILE}.")}</p>')
+    out.append(f'<p class="note">{escape(f"Each dimension splits the week-over-week change in wasted cost over its members; the members of a dimension add up to the week’s change to the cent. Top 3 per dimension; all in {REPORT_FILE}.")}</p>')
     return "\n".join(out) + "\n"

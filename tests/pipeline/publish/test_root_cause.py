@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline import sql_models
 from pipeline.publish import root_cause
 from pipeline.publish.report import write_report
 from pipeline.storage import connect, create_raw_tables
@@ -47,7 +48,10 @@ def _world(path: Path) -> duckdb.DuckDBPyConnection:
             ('cy',  'core', 'eng', DATE '2026-09-21', 1.0, 0.0, false, CAST([] AS VARCHAR[]))
         ) AS t(user_id, team, org, week_start, cost_usd, wasted_cost_usd, flagged, detectors)
     """)
-    root_cause.publish(con)
+    models = sql_models.load("pipeline.publish")  # the two monitor models the publish step builds
+    models.run_macros(con)
+    for table in ("waste_by_dimension_week", "waste_root_cause"):
+        models.build(con, table)
     return con
 
 
