@@ -22,8 +22,9 @@ rebuilds only the ISO weeks that the input rows loaded since the last build can 
    temporary copies of token_usage and invocations (they shadow the real tables, so the same SQL runs) holding those
    weeks' rows plus every event of the sessions with an event in them, so a session crossing into
    an untouched week is still computed whole. Only the rebuilt weeks' rows replace the old ones
-   (rows of other weeks computed from a partial slice are dropped); the small tables derived
-   from them are rebuilt whole.
+   (rows of other weeks computed from a partial slice are dropped). The peer tables compute the
+   rebuilt weeks only, from the whole user_week_features (in READ_WHOLE) their windows read; the
+   small tables derived from them are rebuilt whole.
 
 The result equals a full build (tests/pipeline/test_incremental.py checks it). A full build is
 made instead when there is no previous build, when the feature SQL or settings changed since, or
@@ -62,7 +63,7 @@ TEMPLATE_CONTEXT: dict[str, Any] = {"peer_features": PEER_FEATURES, "peer_scopes
 
 # --- incremental settings (the week-partitioned tables are those of kind incremental_by_week) ---
 # Partitioned tables later SQL must read whole (trailing windows), not only the rebuilt weeks.
-READ_WHOLE: frozenset[str] = frozenset({"user_hour_prompts"})
+READ_WHOLE: frozenset[str] = frozenset({"user_hour_prompts", "user_week_features"})
 # Raw tables shadowed by their rebuilt weeks' rows during an incremental build.
 SLICED_INPUTS: tuple[str, ...] = ("token_usage", "invocations")
 # Loading rows into these changes every week: the next build is a full one.
@@ -136,6 +137,7 @@ def build_features(
     whole = tables is None or set(tables) >= set(every)
     tables = every if tables is None else tuple(t for t in every if t in tables)
     set_variables(con, variables)
+    con.execute("RESET VARIABLE rebuild_weeks")  # set only while an incremental build replaces weeks
     models.run_macros(con)
     con.execute(FEATURE_STATE_DDL)
     fingerprint = _fingerprint(models, variables)
@@ -186,6 +188,7 @@ def _rebuild_weeks(
                 _slice_inputs(con, database)
                 _replace_weeks(con, models, database)
             finally:
+                con.execute("RESET VARIABLE rebuild_weeks")  # unset: the models build every week
                 for table in (*SLICED_INPUTS, *partitioned):
                     con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
         for table in feature_tables(models):

@@ -18,3 +18,13 @@ CREATE OR REPLACE MACRO hamming(a, b) AS bit_count(xor(a, b));
 -- Whether `ts` falls in a session or up to `hours` after its end (the inferred links' windows).
 CREATE OR REPLACE MACRO in_window(ts, started_at, ended_at, hours) AS
     ts >= started_at AND ts <= ended_at + to_microseconds(CAST(hours * 3600e6 AS BIGINT));
+
+-- Whether a week is one an incremental build rebuilds (features.build sets `rebuild_weeks`; a full
+-- build leaves it unset: every week).
+CREATE OR REPLACE MACRO rebuilt_week(week) AS
+    getvariable('rebuild_weeks') IS NULL OR list_contains(CAST(getvariable('rebuild_weeks') AS DATE[]), week);
+
+-- Whether a week is one a rebuilt week's trailing window of `days` days reads (every week in a full build).
+CREATE OR REPLACE MACRO read_by_rebuilt_weeks(week, days) AS
+    getvariable('rebuild_weeks') IS NULL
+    OR week >= list_min(CAST(getvariable('rebuild_weeks') AS DATE[])) - to_days(CAST(days AS INTEGER));

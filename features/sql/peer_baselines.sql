@@ -1,4 +1,4 @@
--- kind: full
+-- kind: incremental_by_week
 -- grain: scope, group_name, week_start, feature
 -- peer_baselines: one row per (scope, group_name, week_start, feature): the median and median
 -- absolute deviation of a peer feature (`features.build.PEER_FEATURES`) at four levels, so that
@@ -9,9 +9,13 @@
 --     those weeks.
 -- NULL values (for example tokens per deployed change in a week with no deployed change) are left
 -- out. Rendered with Jinja (the feature list is declared once, in features/build.py).
+-- An incremental build computes the rebuilt weeks only, from the user-weeks their windows read.
 
 WITH
-user_weeks AS (SELECT * FROM user_week_features),
+user_weeks AS (
+    SELECT * FROM user_week_features
+    WHERE read_by_rebuilt_weeks(week_start, 7 * greatest(getvariable('own_weeks'), getvariable('peer_weeks') - 1))
+),
 
 feature_values AS (
     UNPIVOT (
@@ -37,7 +41,7 @@ scoped_values AS (
 ),
 
 group_weeks AS (
-    SELECT DISTINCT scope, group_name, week_start FROM scoped_values
+    SELECT DISTINCT scope, group_name, week_start FROM scoped_values WHERE rebuilt_week(week_start)
 ),
 
 windows AS (

@@ -1,4 +1,4 @@
--- kind: full
+-- kind: incremental_by_week
 -- grain: user_id, week_start
 -- user_week_peer_features: one row per (user_id, week_start): user_week_features plus, for each
 -- peer feature f (`features.build.PEER_FEATURES`) and each level of peer_baselines (team, org,
@@ -7,11 +7,11 @@
 -- one's own history, fewer than `min_own_weeks` weeks) is too small to say what is usual: NULL.
 -- Then the person's last three calendar weeks together (the current one and the two before; weeks
 -- without usage have no row): a slow ramp hides week by week, not over weeks.
--- Rendered with Jinja.
+-- Rendered with Jinja. An incremental build computes the rebuilt weeks only.
 
 WITH
-user_weeks AS (SELECT * FROM user_week_features),
-baselines AS (SELECT * FROM peer_baselines),
+user_weeks AS (SELECT * FROM user_week_features WHERE read_by_rebuilt_weeks(week_start, 14)),
+baselines AS (SELECT * FROM peer_baselines WHERE rebuilt_week(week_start)),
 
 three_weeks AS (
     SELECT
@@ -64,3 +64,4 @@ LEFT JOIN wide AS company
     ON company.scope = 'company' AND company.week_start = user_weeks.week_start
 LEFT JOIN wide AS own
     ON own.scope = 'own' AND own.group_name = user_weeks.user_id AND own.week_start = user_weeks.week_start
+WHERE rebuilt_week(user_weeks.week_start)
