@@ -12,8 +12,10 @@ where ``past_c`` in [0, 1] says how far past its threshold the row is on conditi
 ``(value - threshold) / scale`` for ``>``/``>=`` (mirrored for ``<``/``<=``), clipped to
 [0, 1]; ``scale`` defaults to ``|threshold|`` (1 when the threshold is 0), so by default a
 row at twice a ``>=`` threshold, or at 0 under a ``<=`` threshold, is fully past.
-Equality and null tests count as fully past. The satisfied ``any_conditions`` count as
-one condition (their best ``past_c``). A row just at the thresholds gets
+Equality and null tests count as fully past. A condition marked ``gate = true`` says who
+the rule applies to (someone who merges work at all), not how far the row is from normal: it
+must hold, and it is left out of the mean (a rule of gates only is fully past). The satisfied
+``any_conditions`` count as one condition (their best ``past_c``). A row just at the thresholds gets
 ``weight * floor``; far past all of them, ``weight``. The detector's score is the
 strongest fired rule's strength (0 when none fires).
 """
@@ -49,12 +51,14 @@ _NULL_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+is\s+(not\s+)?null\s*$", 
 
 @dataclass(frozen=True)
 class Condition:
-    """``feature op threshold``; ``scale`` is the distance past the threshold that counts as fully past."""
+    """``feature op threshold``; ``scale`` is the distance past the threshold that counts as fully
+    past; a ``gate`` must hold but does not grade the rule's strength."""
 
     feature: str
     op: str
     threshold: float | bool | None = None
     scale: float | None = None
+    gate: bool = False
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, Any]) -> Condition:
@@ -80,7 +84,7 @@ class Condition:
         if isinstance(threshold, int) and not isinstance(threshold, bool):
             threshold = float(threshold)
         scale = spec.get("scale")
-        return cls(str(spec["feature"]), op, threshold, None if scale is None else float(scale))
+        return cls(str(spec["feature"]), op, threshold, None if scale is None else float(scale), bool(spec.get("gate", False)))
 
     @property
     def is_graded(self) -> bool:
@@ -162,6 +166,11 @@ class Rule:
             reason=reason, enabled=bool(spec.get("enabled", True)), columns=columns,
         )
 
+    @property
+    def graded_conditions(self) -> tuple[Condition, ...]:
+        """The conditions that grade the strength (all but the gates)."""
+        return tuple(c for c in self.conditions if not c.gate)
+
     def fired(self) -> pl.Expr:
         expr = pl.all_horizontal([c.holds() for c in self.conditions])
         if self.any_conditions:
@@ -175,10 +184,10 @@ class Rule:
         return _strength_expr(self, float(floor))
 
     def _strength(self, floor: float) -> pl.Expr:
-        parts = [c.past() for c in self.conditions]
+        parts = [c.past() for c in self.graded_conditions]
         if self.any_conditions:
             parts.append(self._any_past())
-        mean_past = pl.sum_horizontal(parts) / len(parts)
+        mean_past = pl.sum_horizontal(parts) / len(parts) if parts else pl.lit(1.0)
         return pl.when(self.fired()).then(self.weight * (floor + (1 - floor) * mean_past)).otherwise(0.0)
 
     def reason_expr(self) -> pl.Expr:
@@ -313,8 +322,9 @@ class RuleDetector(BaseDetector):
             fired = sub.filter(rule.fired())
             if fired.height == 0:
                 continue
-            n_parts = len(rule.conditions) + (1 if rule.any_conditions else 0)
-            share = rule.weight / n_parts
+            n_parts = len(rule.graded_conditions) + (1 if rule.any_conditions else 0)
+            # a gate grades nothing (its part is 0), unless the rule has only gates
+            share = rule.weight / (n_parts or len(rule.conditions))
             for cond, in_any in [(c, False) for c in rule.conditions] + [(c, True) for c in rule.any_conditions]:
                 part = fired.filter(cond.holds()) if in_any else fired
                 if part.height == 0:
@@ -327,7 +337,9 @@ class RuleDetector(BaseDetector):
                     pl.col(cond.feature).cast(pl.Float64).alias("value"),
                     pl.lit(None if threshold is None else float(threshold), dtype=pl.Float64).alias("baseline"),
                     # satisfied any-conditions each report the any-group's full share
-                    (share * (self.floor + (1 - self.floor) * cond.past())).alias("contribution"),
+                    (pl.lit(0.0) if cond.gate and n_parts else
+                     share * (self.floor + (1 - self.floor) * (pl.lit(1.0) if cond.gate else cond.past())))
+                    .alias("contribution"),
                     pl.concat_str(
                         pl.lit(feature_label(cond.feature) + " "), cond.value_text(),
                         pl.lit(f" (rule {rule.name}: {cond.describe()})"),

@@ -53,6 +53,21 @@ def test_strength_averages_conditions_and_any_group() -> None:
     assert detector.decision_function(table).tolist() == pytest.approx(expected)
 
 
+def test_a_gate_must_hold_but_grades_nothing() -> None:
+    # x >= 2 grades the strength; merged >= 1 only says whom the rule applies to
+    spec = rule(conditions=["x >= 2", {"feature": "merged", "op": ">=", "threshold": 1, "gate": True}])
+    table = pl.DataFrame({"x": [2.0, 2.0, 3.0], "merged": [9, 0, 1], "share": 0.5, "cost_usd": 10.0})
+    detector = RuleDetector(rules=[spec], floor=0.5).fit(table)
+    # far past the gate adds nothing: just at x's threshold is the floor (0.8 x 0.5), not (0.5 + 1) / 2
+    assert detector.decision_function(table).tolist() == pytest.approx([0.4, 0.0, 0.8 * (0.5 + 0.5 * 0.5)])
+    evidence = detector.explain(table)
+    assert evidence.filter(pl.col("feature") == "merged").get_column("contribution").to_list() == [0.0, 0.0]
+    assert evidence.get_column("contribution").sum() == pytest.approx(0.4 + 0.6)
+    only_gates = RuleDetector(rules=[rule(conditions=[{"feature": "x", "op": ">=", "threshold": 2, "gate": True}])]).fit(table)
+    assert only_gates.decision_function(table).tolist() == pytest.approx([0.8, 0.8, 0.8])
+    assert only_gates.explain(table).get_column("contribution").to_list() == pytest.approx([0.8, 0.8, 0.8])
+
+
 def test_strongest_rule_wins_and_disabled_rules_are_skipped() -> None:
     rules = [rule(), rule(name="small", weight=0.3), rule(name="off", weight=1.0, enabled=False)]
     table = pl.DataFrame({"x": [4.0], "share": 0.5, "cost_usd": 10.0})
