@@ -19,6 +19,7 @@ knows neither, and is handed what it needs (purge's rebuild, evaluate's metrics)
 from __future__ import annotations
 
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ import polars as pl
 
 from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
-from detectors.scoring import score_level
+from detectors.scoring import load_model_libraries, score_level
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
 from pipeline import progress, sql_models
 from pipeline.ingest import fingerprint_key
@@ -261,6 +262,10 @@ def chain(
     pause a run at a chosen point, benchmarks to time the stages.
     """
     settings = with_detector_defaults(settings)
+    # the models' libraries import on a thread while the run loads and builds features (DuckDB
+    # releases the GIL), instead of in front of the first fit
+    threading.Thread(target=load_model_libraries, args=(settings.detectors,), name="goodhart-model-imports",
+                     daemon=True).start()
     stage = on_stage or (lambda name: None)
     report = progress.current()
     started_at = runs.utc_now()

@@ -147,6 +147,11 @@ class PyodEnsembleDetector(MatrixDetector):
         self.normalisation = normalisation
         self.score_chunk_rows = score_chunk_rows
 
+    def load_libraries(self) -> None:
+        """Import the members' pyod modules ahead of `fit` (seconds; scoring.load_model_libraries)."""
+        for spec in self.members:
+            _member_class(_member_spec(spec)[0])
+
     def _fit_matrix(self, M: np.ndarray) -> None:
         self._fit_score_matrix(M)
 

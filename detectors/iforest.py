@@ -42,6 +42,10 @@ class IsolationForestDetector(MatrixDetector):
         self.max_features = max_features
         self.n_jobs = n_jobs
 
+    def load_libraries(self) -> None:
+        """Import scikit-learn's ensemble ahead of `fit` (seconds; scoring.load_model_libraries)."""
+        import sklearn.ensemble  # noqa: F401
+
     def _fit_matrix(self, M: np.ndarray) -> None:
         from sklearn.ensemble import IsolationForest  # here, so importing the detectors loads no sklearn
 

@@ -85,6 +85,14 @@ def _models(features: pl.DataFrame, level_cfg: Mapping[str, Any]) -> list[Matrix
     return models
 
 
+def load_model_libraries(config: Mapping[str, Any]) -> None:
+    """Import what every configured level's models fit with (scikit-learn, pyod and numba: seconds
+    of imports that detection would otherwise wait for); a run calls it on a thread as it starts."""
+    for level_cfg in config.get("levels", {}).values():
+        for model in _models(pl.DataFrame(), level_cfg):
+            model.load_libraries()
+
+
 def _empty_output(features: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return features.select(columns).with_columns(
         [pl.lit(None, dtype=dtype).alias(name) for name, dtype in SCORE_COLUMNS.items()]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -154,3 +158,17 @@ def test_merge_config_overrides_rules_by_name_and_level() -> None:
     assert by_key[("idle_agent", "user_week")]["enabled"] is False
     assert ("new_rule", "session") in by_key
     assert base["rules"][0].get("enabled", True)  # the base is not modified
+
+
+def test_model_libraries_load_ahead_of_the_first_fit() -> None:
+    # a fresh interpreter: importing the detectors loads no model library; load_model_libraries does
+    code = (
+        "import sys\n"
+        "from detectors.config import default_config\n"
+        "from detectors.scoring import load_model_libraries\n"
+        "assert 'sklearn.ensemble' not in sys.modules and 'pyod' not in sys.modules\n"
+        "load_model_libraries(default_config())\n"
+        "missing = {'sklearn.ensemble', 'pyod.models.hbos', 'pyod.models.ecod', 'pyod.models.copod'} - set(sys.modules)\n"
+        "assert not missing, missing\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
