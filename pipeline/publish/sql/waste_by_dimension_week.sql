@@ -22,25 +22,17 @@ scores AS (
            coalesce(flagged, false) AS flagged, coalesce(detectors, []) AS detectors
     FROM user_week_scores
 ),
-requests AS (
-    SELECT user_id, CAST(date_trunc('week', ts) AS DATE) AS week_start, session_id, model,
-           coalesce(tool, '(unknown)') AS tool, ts,
-           input_tokens + output_tokens + cache_read_tokens + cache_write_tokens AS tokens,
-           coalesce(cost_usd, 0) AS cost_usd
-    FROM token_usage
-),
-prompts AS (SELECT session_id, coalesce(repo, '(none)') AS repo FROM invocations),
+requests AS (SELECT ts FROM token_usage),  -- only the span of the data (a scan of one column)
 
 session_usage AS (
-    SELECT user_id, week_start, session_id, model, tool, sum(cost_usd) AS cost_usd, sum(tokens) AS tokens
-    FROM requests
-    GROUP BY user_id, week_start, session_id, model, tool
+    -- per session, week, model and client (features: session_spend)
+    SELECT user_id, week_start, session_id, model, tool, cost_usd, tokens FROM session_spend
 ),
 
 session_repos AS (
-    -- each session's share of prompts per repository
-    SELECT session_id, repo, count(*) / sum(count(*)) OVER (PARTITION BY session_id) AS prompt_share
-    FROM prompts
+    -- each session's share of prompts per repository (features: session_repo_prompts)
+    SELECT session_id, repo, sum(prompts) / sum(sum(prompts)) OVER (PARTITION BY session_id) AS prompt_share
+    FROM session_repo_prompts
     GROUP BY session_id, repo
 ),
 

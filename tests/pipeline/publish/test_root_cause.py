@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from features.build import TEMPLATE_CONTEXT
 from pipeline import sql_models
 from pipeline.publish import root_cause
 from pipeline.publish.report import write_report
@@ -48,6 +49,10 @@ def _world(path: Path) -> duckdb.DuckDBPyConnection:
             ('cy',  'core', 'eng', DATE '2026-09-21', 1.0, 0.0, false, CAST([] AS VARCHAR[]))
         ) AS t(user_id, team, org, week_start, cost_usd, wasted_cost_usd, flagged, detectors)
     """)
+    features = sql_models.load("features", TEMPLATE_CONTEXT)  # the spend and prompt splits they read
+    features.run_macros(con)
+    for table in ("session_spend", "session_repo_prompts"):
+        features.build(con, table)
     models = sql_models.load("pipeline.publish")  # the two monitor models the publish step builds
     models.run_macros(con)
     for table in ("waste_by_dimension_week", "waste_root_cause"):
