@@ -264,7 +264,7 @@ def chain(
     settings = with_detector_defaults(settings)
     # the models' libraries import on a thread while the run loads and builds features (DuckDB
     # releases the GIL), instead of in front of the first fit
-    threading.Thread(target=load_model_libraries, args=(settings.detectors,), name="goodhart-model-imports",
+    threading.Thread(target=_load_model_libraries, args=(settings.detectors,), name="goodhart-model-imports",
                      daemon=True).start()
     stage = on_stage or (lambda name: None)
     report = progress.current()
@@ -320,6 +320,13 @@ def derive(
     detect_summary = steps.detect(work, run_id, settings, weeks)
     report.done(scores.detect_line(detect_summary))
     return feature_build, detect_summary
+
+
+def _load_model_libraries(detectors_config: dict[str, Any]) -> None:
+    try:
+        load_model_libraries(detectors_config)
+    except Exception:  # noqa: BLE001 - a bad model setting is raised again, and reported, where the models fit
+        pass
 
 
 def run_local(
