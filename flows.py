@@ -37,6 +37,7 @@ import polars as pl
 
 from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
+from detectors.scoring import check_config as check_detector_config
 from detectors.scoring import load_model_libraries, score_level
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
 from pipeline import progress, sql_models
@@ -49,7 +50,7 @@ from pipeline.ops.workspace import building, run_lock
 from pipeline.publish import root_cause, scores  # not alerts: it imports Prefect (its notification blocks)
 from pipeline.publish.report import ReportSummary, write_report
 from pipeline.publish.scores import DetectPartition, DetectSummary, ScoredPartition
-from pipeline.settings import Settings
+from pipeline.settings import ConfigError, Settings
 from pipeline.storage import connect, convert_to_storage_version, create_raw_tables
 
 if TYPE_CHECKING:
@@ -78,8 +79,14 @@ class RunResult:
 
 def with_detector_defaults(settings: Settings) -> Settings:
     """The settings with the detectors' packaged defaults merged under their [detectors] table
-    (rules merge by name: one threshold can change without restating the rule). Idempotent."""
-    return settings.with_detectors(merge_detector_config(detector_defaults(), settings.detectors))
+    (rules merge by name: one threshold can change without restating the rule), checked before
+    anything starts (ConfigError: an unparsable rule, an unknown pyod member). Idempotent."""
+    detectors = merge_detector_config(detector_defaults(), settings.detectors)
+    try:
+        check_detector_config(detectors)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"[detectors] {error}"[:300]) from None
+    return settings.with_detectors(detectors)
 
 
 # --- the steps as plain functions over a database file (each opens its own connection) ---------

@@ -34,11 +34,24 @@ _ECDF_MEMBERS = ("ECOD", "COPOD")
 _OWN_TRAIN_SCORE_MEMBERS = ("HBOS",)
 
 
-def _member_class(name: str) -> type:
-    path = PYOD_MEMBERS.get(name.lower(), name)
-    module, _, cls = path.rpartition(".")
+def check_members(members: Sequence[str | Mapping[str, Any]]) -> None:
+    """ValueError unless every member is a known short name or a dotted ``module.Class`` path
+    (by name: nothing is imported)."""
+    for spec in members:
+        if isinstance(spec, Mapping) and "name" not in spec:
+            raise ValueError(f"a pyod member table needs a name: {dict(spec)}")
+        _member_path(_member_spec(spec)[0])
+
+
+def _member_path(name: str) -> tuple[str, str]:
+    module, _, cls = PYOD_MEMBERS.get(name.lower(), name).rpartition(".")
     if not module:
         raise ValueError(f"unknown pyod member {name!r}; known: {sorted(PYOD_MEMBERS)} or a dotted path")
+    return module, cls
+
+
+def _member_class(name: str) -> type:
+    module, cls = _member_path(name)
     imported = importlib.import_module(module)
     _cache_numba_compilation(imported)
     return getattr(imported, cls)

@@ -39,9 +39,9 @@ import polars as pl
 
 from detectors.base import EVIDENCE_SCHEMA, MatrixDetector, TrainingMatrix, format_value
 from detectors.config import default_config, merge_config
-from detectors.ensemble import PyodEnsembleDetector
+from detectors.ensemble import PyodEnsembleDetector, check_members
 from detectors.iforest import IsolationForestDetector
-from detectors.rules import RuleDetector
+from detectors.rules import RuleDetector, parse_rules
 
 EVIDENCE_STRUCT = pl.Struct({k: v for k, v in EVIDENCE_SCHEMA.items() if k != "row"})
 EVIDENCE_DTYPE = pl.List(EVIDENCE_STRUCT)
@@ -83,6 +83,14 @@ def _models(features: pl.DataFrame, level_cfg: Mapping[str, Any]) -> list[Matrix
     if "ensemble" in enabled:
         models.append(PyodEnsembleDetector(**model_cfg, **level_cfg.get("ensemble", {})))
     return models
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """ValueError for settings scoring would fail on later (unparsable rules, unknown pyod members),
+    found before a run starts; nothing is imported."""
+    for level, level_cfg in config.get("levels", {}).items():
+        parse_rules(config.get("rules", []), level)
+        check_members(level_cfg.get("ensemble", {}).get("members", ()))
 
 
 def load_model_libraries(config: Mapping[str, Any]) -> None:

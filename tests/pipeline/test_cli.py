@@ -66,6 +66,25 @@ def test_missing_required_dataset_is_one_line_and_exit_2(contract_example: Path,
     assert not (tmp_path / "g.duckdb").exists()
 
 
+def test_unusable_detector_settings_are_one_line_and_exit_2_before_anything_starts(
+    contract_example: Path, tmp_path: Path
+) -> None:
+    # a world this small is scored by the rules alone: without the up-front check, an unknown
+    # model member would never be noticed
+    for text, said in (
+        ('[detectors.levels.user_week.ensemble]\nmembers = ["nope"]\n', "unknown pyod member 'nope'"),
+        ('[[detectors.rules]]\nname = "x"\nlevel = "user_week"\nconditions = ["tokens => 3"]\n', "cannot parse condition"),
+    ):
+        config = tmp_path / "bad.toml"
+        config.write_text(text)
+        result = goodhart("run", "--input", str(contract_example), "--db", str(tmp_path / "g.duckdb"), "--no-prefect",
+                          "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("goodhart: error: [detectors] ") and said in lines[0]
+        assert not (tmp_path / "g.duckdb").exists()
+
+
 def test_unusable_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args in (
         ("run", "--input", str(tmp_path / "nope"), "--db", "x.duckdb"),
