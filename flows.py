@@ -39,6 +39,7 @@ from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
 from detectors.scoring import check_config as check_detector_config
 from detectors.scoring import load_model_libraries, score_level
+from detectors.week_sessions import flag_week_sessions
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
 from pipeline import progress, sql_models
 from pipeline.ingest import fingerprint_key
@@ -139,11 +140,10 @@ def features_step(db_path: Path, settings: Settings, incremental: bool = False) 
 
 def score_partition(partition: DetectPartition, detectors_config: dict[str, Any]) -> ScoredPartition:
     """Rules and models over one week: pure (no database), so it runs on any worker."""
-    return ScoredPartition(
-        partition.week_start,
-        score_level(partition.user_weeks, "user_week", detectors_config),
-        score_level(partition.sessions, "session", detectors_config),
-    )
+    user_weeks = score_level(partition.user_weeks, "user_week", detectors_config)
+    sessions = score_level(partition.sessions, "session", detectors_config)
+    return ScoredPartition(partition.week_start, user_weeks,
+                           flag_week_sessions(partition.sessions, sessions, user_weeks, detectors_config))
 
 
 class Scored(Protocol):
@@ -159,13 +159,15 @@ def detect_step(
     handed to `submit(rows, level)` apart (a thread pool's, or a Prefect task runner's), so even
     one week (a daily run) keeps two workers busy; at most `in_flight` weeks are submitted and not
     yet stored, so memory holds a few weeks, not all."""
-    def start(week: date) -> tuple[date, Scored, Scored]:
+    def start(week: date) -> tuple[DetectPartition, Scored, Scored]:
         partition = scores.read_partition(con, week)
-        return week, submit(partition.user_weeks, "user_week"), submit(partition.sessions, "session")
+        return partition, submit(partition.user_weeks, "user_week"), submit(partition.sessions, "session")
 
-    def finish(started: tuple[date, Scored, Scored]) -> ScoredPartition:
-        week, user_weeks, sessions = started
-        return ScoredPartition(week, user_weeks.result(), sessions.result())
+    def finish(started: tuple[DetectPartition, Scored, Scored]) -> ScoredPartition:
+        partition, user_weeks, sessions = started
+        scored_weeks = user_weeks.result()
+        return ScoredPartition(partition.week_start, scored_weeks, flag_week_sessions(
+            partition.sessions, sessions.result(), scored_weeks, settings.detectors))
 
     with open_db(db_path, settings) as con:
         to_score = scores.partition_weeks(con, weeks)

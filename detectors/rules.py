@@ -130,6 +130,33 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class WeekSessions:
+    """Which sessions of a week a user-week rule flagged make up the waste it prices (a rule's
+    ``sessions`` table): ``conditions`` over the session features (all must hold), a ``reason``
+    template over them and the session's ``wasted_cost`` expression (default its whole cost)."""
+
+    conditions: tuple[Condition, ...]
+    reason: str = ""
+    wasted_cost: str = "cost_usd"
+
+    @classmethod
+    def parse(cls, rule: str, spec: Mapping[str, Any]) -> WeekSessions:
+        conditions = tuple(Condition.parse(c) for c in spec.get("conditions", ()))
+        if not conditions:
+            raise ValueError(f"rule {rule}: sessions needs conditions")
+        return cls(conditions, str(spec.get("reason", "")), str(spec.get("wasted_cost", "cost_usd")))
+
+    def selected(self) -> pl.Expr:
+        return pl.all_horizontal([c.holds() for c in self.conditions])
+
+    def reason_expr(self) -> pl.Expr:
+        return _reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
+
+    def wasted_expr(self) -> pl.Expr:
+        return _wasted_expr(self.wasted_cost)
+
+
+@dataclass(frozen=True)
 class Rule:
     """One configured rule."""
 
@@ -142,6 +169,7 @@ class Rule:
     wasted_cost: str = "0"
     reason: str = ""
     enabled: bool = True
+    sessions: WeekSessions | None = None
     columns: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -160,10 +188,14 @@ class Rule:
         reason = str(spec.get("reason", "")) or str(spec.get("description", name))
         placeholders = [f for _, f, _, _ in string.Formatter().parse(reason) if f]
         columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + placeholders))
+        sessions = spec.get("sessions")
+        if sessions is not None and level != "user_week":
+            raise ValueError(f"rule {name}: only a user_week rule names its sessions")
         return cls(
             name=name, level=level, weight=weight, conditions=conditions, any_conditions=any_conditions,
             description=str(spec.get("description", "")), wasted_cost=str(spec.get("wasted_cost", "0")),
-            reason=reason, enabled=bool(spec.get("enabled", True)), columns=columns,
+            reason=reason, enabled=bool(spec.get("enabled", True)),
+            sessions=None if sessions is None else WeekSessions.parse(name, sessions), columns=columns,
         )
 
     @property

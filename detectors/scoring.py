@@ -62,7 +62,7 @@ SCORE_COLUMNS: dict[str, pl.DataType] = {
 """Columns ``score_level`` adds after the key and passthrough columns."""
 
 
-def _policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
+def level_policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
     policy = dict(config.get("policy", {}))
     policy.update(config["levels"][level].get("policy", {}))
     required = ("rule_floor", "agree_z", "rule_alone_score", "model_extreme_z", "model_z_half",
@@ -117,7 +117,7 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     if level not in config.get("levels", {}):
         raise ValueError(f"config has no [levels.{level}] section")
     level_cfg = config["levels"][level]
-    policy = _policy(config, level)
+    policy = level_policy(config, level)
     keys = list(level_cfg.get("keys", []))
     missing = [k for k in keys if k not in features.columns]
     if missing:

@@ -1,7 +1,9 @@
 -- kind: incremental_by_week
 -- grain: session_id
 -- session_features: one row per session (session_id): the session, its outcome (credited links to
--- merged and deployed changes, see session_links), prompt repetition, cadence and work signal.
+-- merged and deployed changes, see session_links), prompt repetition, cadence and work signal, and
+-- what kind of unshipped session it was (unmerged, codeless, idle), decided once here: the week's
+-- shares read them, and so do the rules that name a flagged week's sessions.
 
 WITH
 sessions AS (SELECT * FROM sessions),
@@ -18,6 +20,7 @@ outcome AS (
         list_sort(list(links.change_id)) AS linked_change_ids,
         count(*) AS linked_changes,
         count(*) FILTER (WHERE changes.merged_at IS NOT NULL) AS merged_changes,
+        count(*) FILTER (WHERE changes.merged_at IS NOT NULL AND changes.is_tiny) AS tiny_changes,
         count(*) FILTER (WHERE changes.deployed AND links.credit > 0) AS deployed_changes,
         bool_or(changes.deployed AND links.credit IS NULL) AS maybe_deployed,
         least(sum(links.credit) FILTER (WHERE changes.deployed), 1.0) AS deployed_credit
@@ -62,13 +65,15 @@ prompt_mix AS (
     FROM prompts
     JOIN repeats USING (invocation_id)
     GROUP BY prompts.session_id
-)
+),
 
+session_rows AS (
 SELECT
     sessions.*,
     coalesce(outcome.linked_change_ids, []) AS linked_change_ids,
     coalesce(outcome.linked_changes, 0) AS linked_changes,
     coalesce(outcome.merged_changes, 0) AS merged_changes,
+    coalesce(outcome.tiny_changes, 0) AS tiny_changes,
     coalesce(outcome.deployed_changes, 0) AS deployed_changes,
     -- TRUE: a credited link reached a successful deployment; NULL: only a link of unknown credit did
     -- (the source reports no lines kept); FALSE: no evidence that anything the session fed shipped
@@ -94,3 +99,21 @@ LEFT JOIN outcome USING (session_id)
 LEFT JOIN longest_runs USING (session_id)
 LEFT JOIN cadence USING (session_id)
 LEFT JOIN prompt_mix USING (session_id)
+)
+
+SELECT
+    *,
+    -- unmerged: fed no merged change on evidence (deployed or not: research that never deploys still
+    -- merges); a session that committed code may feed a change still in review (a long migration
+    -- merges weeks later): pending, not unmerged. Unknown (no lines reported) is not unmerged.
+    coalesce(merged_changes = 0 AND deployed IS NOT NULL AND len(commit_shas) = 0, false) AS unmerged,
+    -- codeless: worked in a repository, kept no code (lines reported, all 0) and fed no merged
+    -- change on evidence: exploration, or volume dressed as work
+    coalesce(len(repos) > 0 AND lines_accepted = 0 AND merged_changes = 0 AND deployed IS NOT NULL, false) AS codeless,
+    -- idle: an agent kept busy, many calls of almost no output each, no code kept (known), nothing
+    -- deployed. Honest agent calls write ~500 tokens (Copilot and TraceLab traces); a session whose
+    -- lines are not reported is never idle.
+    coalesce(requests >= getvariable('idle_min_requests')
+             AND output_per_request <= getvariable('idle_output_per_request')
+             AND lines_accepted = 0 AND NOT deployed, false) AS idle
+FROM session_rows

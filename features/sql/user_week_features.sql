@@ -15,23 +15,6 @@ directory AS (SELECT user_id, team, org FROM people),
 session_activity_weeks AS (SELECT * FROM session_weeks),
 hour_counts AS (SELECT * FROM user_hour_prompts),
 
-session_kinds AS (
-    -- what each session was, decided once: read by the request, prompt and session rollups below
-    SELECT
-        session_id,
-        -- idle: an agent kept busy, many calls of almost no output each, no code kept (known),
-        -- nothing deployed. Honest agent calls write ~500 tokens (Copilot and TraceLab traces); a
-        -- session whose lines are not reported is never idle.
-        coalesce(requests >= getvariable('idle_min_requests')
-                 AND output_per_request <= getvariable('idle_output_per_request')
-                 AND lines_accepted = 0 AND NOT deployed, false) AS idle,
-        -- codeless: worked in a repository, kept no code (lines reported, all 0) and fed no merged
-        -- change on evidence: exploration, or volume dressed as work
-        coalesce(len(repos) > 0 AND lines_accepted = 0 AND merged_changes = 0 AND deployed IS NOT NULL,
-                 false) AS codeless
-    FROM sessions
-),
-
 request_tokens AS (
     SELECT
         requests.user_id,
@@ -45,16 +28,11 @@ request_tokens AS (
         requests.cache_write_tokens,
         coalesce(requests.cost_usd, 0) AS cost_usd,
         coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
-        -- fed no merged change on evidence (deployed or not: research that never deploys still merges)
-        -- a session that committed code may feed a change still in review (a long migration merges
-        -- weeks later): pending, not unmerged
-        coalesce(sessions.merged_changes = 0 AND sessions.deployed IS NOT NULL AND len(sessions.commit_shas) = 0,
-                 false) AS unmerged,
-        coalesce(kinds.idle, false) AS idle,
-        coalesce(kinds.codeless, false) AS codeless
+        coalesce(sessions.unmerged, false) AS unmerged,  -- the session kinds: see session_features
+        coalesce(sessions.idle, false) AS idle,
+        coalesce(sessions.codeless, false) AS codeless
     FROM requests
     LEFT JOIN sessions USING (session_id)
-    LEFT JOIN session_kinds AS kinds USING (session_id)
 ),
 
 request_weeks AS (SELECT DISTINCT user_id, week_start FROM request_tokens),
@@ -161,7 +139,7 @@ prompt_week AS (
         repeats.gap_seconds
     FROM prompts
     JOIN repeats USING (invocation_id)
-    LEFT JOIN session_kinds AS kinds ON kinds.session_id = prompts.session_id
+    LEFT JOIN sessions AS kinds ON kinds.session_id = prompts.session_id
 ),
 
 prompting AS (
@@ -193,11 +171,10 @@ session_activity AS (
         session_activity_weeks.user_id,
         session_activity_weeks.week_start,
         count(*) AS sessions,
-        count(*) FILTER (WHERE kinds.codeless) AS codeless_repo_sessions,
+        count(*) FILTER (WHERE sessions.codeless) AS codeless_repo_sessions,
         max(sessions.longest_near_run) AS longest_near_run
     FROM session_activity_weeks
     JOIN sessions USING (session_id)
-    JOIN session_kinds AS kinds USING (session_id)
     GROUP BY ALL
 ),
 

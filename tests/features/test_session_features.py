@@ -130,3 +130,42 @@ def test_work_signal_ratios(con):
         tokens=0, tokens_per_prompt=None, requests_per_prompt=None, lines_accepted_per_ktok=None,
         output_input_ratio=None, cache_read_share=None, no_repo_prompt_share=None, mean_prompt_length=None)
     assert len(rows(con, "session_features")) == 2
+
+
+def test_unshipped_session_kinds(con):
+    # the kinds the week's shares and the week rules' session lists read, decided once per session
+    insert(con, "invocations", [
+        dict(session_id="explored", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=0),
+        dict(session_id="committed", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=0, commit_sha="abc"),
+        dict(session_id="unreported", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=None),
+        dict(session_id="shipped", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=5),
+        dict(session_id="no-repo", ts="2026-10-05 09:00", repo=None, lines_accepted=0),
+    ])
+    insert(con, "token_usage", [dict(session_id="idler", ts=f"2026-10-05 10:{m:02d}", output_tokens=10)
+                                for m in range(20)])
+    insert(con, "invocations", [dict(session_id="idler", ts="2026-10-05 10:00", repo="repo-a", lines_accepted=0)])
+    insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-05 12:00", ai_session_ids=["shipped"]),
+                            dict(change_id="c2", merged_at="2026-10-05 13:00")])  # window-linked, credit by lines
+    build(con, upto="session_features")
+    assert by(con, "session_features", "session_id", "unmerged", "codeless", "idle") == {
+        "explored": dict(unmerged=True, codeless=True, idle=False),
+        "committed": dict(unmerged=False, codeless=True, idle=False),  # may feed a change still in review
+        "unreported": dict(unmerged=False, codeless=False, idle=False),  # may have fed c2: unknown, not unmerged
+        "shipped": dict(unmerged=False, codeless=False, idle=False),
+        "no-repo": dict(unmerged=True, codeless=False, idle=False),
+        "idler": dict(unmerged=True, codeless=True, idle=True),  # 20 calls of 10 output tokens, nothing kept
+    }
+
+
+def test_tiny_changes_count_linked_merged_changes_of_known_small_size(con):
+    insert(con, "invocations", [dict(session_id="s1", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=3)])
+    insert(con, "changes", [
+        dict(change_id="tiny", merged_at="2026-10-05 12:00", lines_added=3, lines_deleted=1, ai_session_ids=["s1"]),
+        dict(change_id="big", merged_at="2026-10-05 12:00", lines_added=300, lines_deleted=0, ai_session_ids=["s1"]),
+        dict(change_id="unsized", merged_at="2026-10-05 12:00", lines_added=None, lines_deleted=None, ai_session_ids=["s1"]),
+        dict(change_id="open", merged_at=None, lines_added=2, lines_deleted=0, ai_session_ids=["s1"]),
+    ])
+    build(con, upto="session_features")
+    # unknown size is not tiny; an open change is not merged
+    assert by(con, "session_features", "session_id", "merged_changes", "tiny_changes") == {
+        "s1": dict(merged_changes=3, tiny_changes=1)}

@@ -3,7 +3,8 @@
 -- alert_candidates: one row per (subscription, item) a subscription matches that was not sent to
 -- it yet (alerts_sent). Subscriptions are registered by pipeline/publish/alerts.py as `alert_subscriptions`
 -- (subscription, scope, scope_name, min_severity_rank, wasted_usd_over, wasted_share_over).
--- Items: flagged user-weeks and sessions (an analyst's dismissal unflags them) of at least the
+-- Items: flagged user-weeks and sessions (an analyst's dismissal unflags them; a session flagged only
+-- because its week was is alerted as the week) of at least the
 -- severity, in the scope; and ISO weeks in which the scope's wasted cost is over the dollar amount
 -- or the share of its spend. scope 'company' matches everyone; 'team' and 'org' by name.
 
@@ -18,7 +19,9 @@ flags AS (
     FROM user_weeks WHERE flagged
     UNION ALL
     SELECT flag_id, 'session', user_id, team, org, week_start, severity, wasted_cost_usd, detectors, score
-    FROM sessions WHERE flagged
+    FROM sessions
+    -- a session flagged only as one of its flagged week's sessions (week_rule:...) is that week's alert
+    WHERE flagged AND len(list_filter(detectors, lambda d: NOT starts_with(d, 'week_rule:'))) > 0
 ),
 
 flag_items AS (

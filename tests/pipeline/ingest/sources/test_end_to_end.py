@@ -66,8 +66,11 @@ def test_mixed_sources_through_goodhart_run_flag_the_unshipped_usage(tmp_path: P
                            "--no-prefect"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     with connect(db, read_only=True) as con:
-        # bob's usage fed nothing that shipped; alice's session reached production through #17
-        assert con.sql("SELECT flag_id, detectors FROM flags").fetchall() == [
+        # bob's usage fed nothing that shipped (his week, and the session the week's waste is
+        # made of); alice's session reached production through #17
+        assert con.sql("SELECT flag_id, detectors FROM flags ORDER BY level DESC").fetchall() == [
             ("user_week:bob@corp.example:2026-10-05", ["rule:burn_without_shipping"]),
+            ("session:2b9d8e63-1e66-4d9f-8a1f-6b2e7d2f1b02", ["week_rule:burn_without_shipping"]),
         ]
+        assert con.sql("SELECT user_id FROM session_scores WHERE flagged").fetchall() == [("bob@corp.example",)]
         assert con.sql("SELECT flagged FROM user_week_scores WHERE user_id = 'alice'").fetchall() == [(False,)]

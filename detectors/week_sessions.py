@@ -1,0 +1,122 @@
+"""The sessions behind a flagged week: a user-week rule that prices its waste as a share of the
+week's tokens (sessions that fed no merged change, kept no code, idled) says which sessions that
+share is made of (its ``sessions`` table in the config), and those sessions of a week it flagged
+are flagged at session level too. Each session-level rule sees one session; gaming that is
+dressed as ordinary work (a disguised burner, a ramp, a colluding team) is only visible across
+the week, and an analyst asking "which sessions were the waste?" needs the answer per session.
+
+A selected session gets::
+
+    flagged          true
+    score            max(its own score, the week's score)
+    detectors        + week_rule:<rule> for each rule that selected it
+    reasons          the week's rule, its score, and the session's part (the rule's reason)
+    evidence         + the week's score and each session condition, with their values
+    wasted_cost_usd  max(its own, the rule's session ``wasted_cost``), at most its cost
+
+Rows only ever gain a flag here; the week's own flag, reasons and waste are unchanged (the
+session waste is the week's, seen per session: finance totals read the user-week level).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from detectors.base import format_value
+from detectors.rules import parse_rules
+from detectors.scoring import EVIDENCE_STRUCT, level_policy
+
+RULE_PREFIX = "week_rule:"
+
+
+def flag_week_sessions(
+    sessions: pl.DataFrame, scored_sessions: pl.DataFrame, scored_user_weeks: pl.DataFrame,
+    config: Mapping[str, Any],
+) -> pl.DataFrame:
+    """``scored_sessions`` (the session level's ``score_level`` output for the feature rows
+    ``sessions``, in the same order) with the sessions of flagged weeks that their week's rules
+    name flagged too; same columns and order."""
+    rules = [(r.name, r.sessions) for r in parse_rules(config.get("rules", []), "user_week") if r.sessions]
+    if not rules or sessions.height == 0 or scored_user_weeks.height == 0:
+        return scored_sessions
+    fired = (
+        scored_user_weeks.filter(pl.col("flagged"))
+        .select("user_id", "week_start", pl.col("score").alias("__week_score"), pl.col("detectors").alias("__rule"))
+        .explode("__rule")
+        .filter(pl.col("__rule").str.starts_with("rule:"))
+        .with_columns(pl.col("__rule").str.strip_prefix("rule:"))
+    )
+    if fired.height == 0:
+        return scored_sessions
+    for name, selection in rules:
+        missing = sorted({c.feature for c in selection.conditions} - set(sessions.columns))
+        if missing:
+            raise ValueError(f"rule {name}: its sessions use columns the session features lack: {missing}")
+    rows = sessions.with_row_index("__row")
+    picked = []
+    for name, selection in rules:
+        weeks = fired.filter(pl.col("__rule") == name)
+        if weeks.height == 0:
+            continue
+        chosen = rows.join(weeks, on=["user_id", "week_start"], how="inner").filter(selection.selected())
+        picked.append(chosen.select(
+            "__row",
+            pl.lit(RULE_PREFIX + name).alias("__detector"),
+            "__week_score",
+            selection.wasted_expr().clip(lower_bound=0.0).alias("__wasted"),
+            pl.concat_str(
+                pl.lit(f"{name.replace('_', ' ')} flagged the week of "), pl.col("week_start").cast(pl.String),
+                pl.lit(" (week score "), format_value(pl.col("__week_score"), "f2"), pl.lit("): this session "),
+                selection.reason_expr(),
+            ).alias("__text"),
+            pl.concat_list(
+                [_evidence(name, "week_score", pl.col("__week_score"), None, pl.col("__week_score"),
+                           pl.concat_str(pl.lit("week of "), pl.col("week_start").cast(pl.String),
+                                         pl.lit(f" flagged by rule {name}, score "),
+                                         format_value(pl.col("__week_score"), "f2")))]
+                + [_evidence(name, c.feature, pl.col(c.feature).cast(pl.Float64),
+                             None if c.threshold is None else float(c.threshold), pl.lit(0.0),
+                             pl.concat_str(pl.lit(c.feature.replace("_", " ") + " "), c.value_text(),
+                                           pl.lit(f" (week rule {name}: {c.describe()})")))
+                   for c in selection.conditions]
+            ).alias("__evidence"),
+        ))
+    if not picked:
+        return scored_sessions
+    per_row = pl.concat(picked).sort("__row", "__detector").group_by("__row", maintain_order=True).agg(
+        pl.col("__detector"), pl.col("__week_score").max(), pl.col("__wasted").max(),
+        pl.col("__text").str.join("; "),
+        pl.col("__evidence").list.explode(keep_nulls=False, empty_as_null=False),
+    )
+    policy = level_policy(config, "session")
+    score = pl.max_horizontal("score", "__week_score")
+    was_flagged = pl.col("flagged")
+    out = scored_sessions.with_row_index("__row").join(per_row, on="__row", how="left", maintain_order="left")
+    selected = pl.col("__detector").is_not_null()
+    return out.with_columns(
+        pl.when(selected).then(score).otherwise(pl.col("score")).alias("score"),
+        (was_flagged | selected).alias("flagged"),
+        pl.when(selected).then(pl.concat_list("detectors", "__detector")).otherwise(pl.col("detectors")).alias("detectors"),
+        pl.when(selected & was_flagged).then(pl.concat_str("reasons", pl.lit("; "), "__text"))
+        .when(selected).then(pl.col("__text")).otherwise(pl.col("reasons")).alias("reasons"),
+        pl.when(selected).then(pl.concat_list("evidence", "__evidence")).otherwise(pl.col("evidence")).alias("evidence"),
+        pl.when(selected).then(pl.min_horizontal(pl.max_horizontal("wasted_cost_usd", "__wasted"), pl.col("cost_usd")))
+        .otherwise(pl.col("wasted_cost_usd")).alias("wasted_cost_usd"),
+    ).with_columns(
+        pl.when(~selected).then(pl.col("severity"))
+        .when(pl.col("score") >= policy["high_score"]).then(pl.lit("high"))
+        .when(pl.col("score") >= policy["medium_score"]).then(pl.lit("medium"))
+        .otherwise(pl.lit("low")).alias("severity"),
+    ).select(scored_sessions.columns)
+
+
+def _evidence(rule: str, feature: str, value: pl.Expr, baseline: float | None, contribution: pl.Expr,
+              text: pl.Expr) -> pl.Expr:
+    return pl.struct(
+        pl.lit(RULE_PREFIX + rule).alias("detector"), pl.lit(feature).alias("feature"),
+        value.cast(pl.Float64).alias("value"), pl.lit(baseline, dtype=pl.Float64).alias("baseline"),
+        contribution.cast(pl.Float64).alias("contribution"), text.alias("text"),
+    ).cast(EVIDENCE_STRUCT)

@@ -1,0 +1,118 @@
+"""flag_week_sessions: the sessions a flagged week's rule names are flagged at session level."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from detectors.rules import Rule
+from detectors.scoring import EVIDENCE_DTYPE, SCORE_COLUMNS, default_config
+from detectors.week_sessions import flag_week_sessions
+
+WEEK = date(2026, 10, 5)
+RULE = {
+    "name": "unshipped_volume", "level": "user_week", "weight": 1.0,
+    "conditions": ["tokens_company_z >= 2"], "wasted_cost": "cost_usd * unmerged_token_share",
+    "sessions": {"conditions": ["unmerged == true"], "reason": "fed no merged change: {tokens:tok} tokens"},
+}
+
+
+def _config(*rules: dict) -> dict:
+    config = default_config()
+    config["rules"] = list(rules)
+    return config
+
+
+def _sessions() -> pl.DataFrame:
+    return pl.DataFrame({
+        "session_id": ["burn-1", "burn-2", "shipped", "elsewhere", "own-flag"],
+        "user_id": ["u1", "u1", "u1", "u2", "u1"],
+        "week_start": [WEEK] * 5,
+        "tokens": [4_000_000, 3_000_000, 1_000_000, 5_000_000, 2_000_000],
+        "cost_usd": [8.0, 6.0, 2.0, 10.0, 4.0],
+        "unmerged": [True, True, False, True, True],
+    })
+
+
+def _scored(sessions: pl.DataFrame, flagged: dict[str, float]) -> pl.DataFrame:
+    """Session scores as score_level leaves them: `flagged` maps session ids to their own score."""
+    own = pl.col("session_id").replace_strict(flagged, default=None, return_dtype=pl.Float64)
+    hit = pl.col("session_id").is_in(list(flagged))
+    return sessions.select("session_id", "user_id", "week_start", "tokens", "cost_usd").with_columns(
+        own.fill_null(0.1).alias("score"),
+        hit.alias("flagged"),
+        pl.when(hit).then(pl.lit("medium")).alias("severity"),
+        pl.when(hit).then(pl.lit(["rule:idle_agent"])).otherwise(pl.lit([], dtype=pl.List(pl.String))).alias("detectors"),
+        pl.when(hit).then(pl.lit("idle agent: 40 calls")).otherwise(pl.lit("not flagged: no rule fired")).alias("reasons"),
+        pl.lit([], dtype=EVIDENCE_DTYPE).alias("evidence"),
+        pl.when(hit).then(pl.col("cost_usd")).otherwise(0.0).alias("wasted_cost_usd"),
+        *[pl.lit(None, dtype=SCORE_COLUMNS[c]).alias(c) for c in ("rule_score", "model_score", "iforest_z", "ensemble_z")],
+    ).cast(SCORE_COLUMNS)
+
+
+def _weeks(detectors: list[str], *, flagged: bool = True, score: float = 0.9) -> pl.DataFrame:
+    return pl.DataFrame({
+        "user_id": ["u1", "u2"], "week_start": [WEEK, WEEK], "score": [score, 0.2],
+        "flagged": [flagged, False], "detectors": [detectors, []],
+    })
+
+
+def test_the_week_rule_flags_the_sessions_its_waste_is_made_of() -> None:
+    sessions = _sessions()
+    scored = _scored(sessions, {"own-flag": 0.95})
+    out = flag_week_sessions(sessions, scored, _weeks(["rule:unshipped_volume", "iforest"]), _config(RULE))
+    assert out.columns == scored.columns and out.get_column("session_id").to_list() == scored.get_column("session_id").to_list()
+    got = {r["session_id"]: r for r in out.iter_rows(named=True)}
+    burn = got["burn-1"]
+    assert burn["flagged"] and burn["detectors"] == ["week_rule:unshipped_volume"]
+    assert burn["score"] == 0.9 and burn["severity"] == "high"  # the week's score; default high_score 0.8
+    assert burn["wasted_cost_usd"] == 8.0
+    assert burn["reasons"] == ("unshipped volume flagged the week of 2026-10-05 (week score 0.9): "
+                               "this session fed no merged change: 4M tokens")
+    evidence = {e["feature"]: e for e in burn["evidence"]}
+    assert evidence["week_score"]["value"] == 0.9 and evidence["unmerged"]["value"] == 1.0
+    assert {e["detector"] for e in burn["evidence"]} == {"week_rule:unshipped_volume"}
+    # a session the rule does not name, and another person's, are left as they were
+    for untouched in ("shipped", "elsewhere"):
+        assert got[untouched] == {c: v for c, v in scored.filter(pl.col("session_id") == untouched).row(0, named=True).items()}
+    # a session flagged on its own keeps its score, detectors and reasons, and gains the week's
+    own = got["own-flag"]
+    assert own["score"] == 0.95 and own["detectors"] == ["rule:idle_agent", "week_rule:unshipped_volume"]
+    assert own["reasons"].startswith("idle agent: 40 calls; unshipped volume flagged the week")
+
+
+@pytest.mark.parametrize("weeks", [
+    _weeks(["rule:unshipped_volume"], flagged=False),  # the rule fired but the week is not flagged
+    _weeks(["iforest", "ensemble"]),                   # flagged by the models: no rule names sessions
+    _weeks(["rule:other_rule"]),                       # flagged by a rule without a session list
+])
+def test_nothing_changes_without_a_flagging_rule_that_names_sessions(weeks: pl.DataFrame) -> None:
+    sessions = _sessions()
+    scored = _scored(sessions, {})
+    assert flag_week_sessions(sessions, scored, weeks, _config(RULE)).equals(scored)
+
+
+def test_an_unknown_value_does_not_select_a_session() -> None:
+    rule = {**RULE, "sessions": {"conditions": ["deployed == false"]}}
+    sessions = _sessions().with_columns(pl.Series("deployed", [False, None, True, False, False], dtype=pl.Boolean))
+    out = flag_week_sessions(sessions, _scored(sessions, {}), _weeks(["rule:unshipped_volume"]), _config(rule))
+    flagged = out.filter(pl.col("flagged")).get_column("session_id").to_list()
+    assert flagged == ["burn-1", "own-flag"]  # burn-2's deployment is unknown (NULL): not "not deployed"
+    assert out.filter(pl.col("session_id") == "burn-1").item(0, "reasons").endswith("this session deployed == false")
+
+
+def test_a_session_list_naming_a_missing_column_is_an_error() -> None:
+    rule = {**RULE, "sessions": {"conditions": ["codeless == true"]}}
+    sessions = _sessions()
+    with pytest.raises(ValueError, match=r"unshipped_volume: its sessions use columns .* \['codeless'\]"):
+        flag_week_sessions(sessions, _scored(sessions, {}), _weeks(["rule:unshipped_volume"]), _config(rule))
+
+
+def test_only_a_user_week_rule_names_sessions() -> None:
+    with pytest.raises(ValueError, match="only a user_week rule names its sessions"):
+        Rule.parse({**RULE, "level": "session"})
+    with pytest.raises(ValueError, match="sessions needs conditions"):
+        Rule.parse({**RULE, "sessions": {"reason": "x"}})
+
