@@ -203,6 +203,15 @@ class Rule:
         """The conditions that grade the strength (all but the gates)."""
         return tuple(c for c in self.conditions if not c.gate)
 
+    def parts(self) -> list[tuple[Condition, bool, float]]:
+        """Each condition, whether it is one of the ``any_conditions``, and its share of the weight
+        (what ``explain`` reports): the graded conditions and the any-group split the weight evenly,
+        as in the strength's mean; a gate's share is 0, unless the rule has only gates."""
+        graded = len(self.graded_conditions) + (1 if self.any_conditions else 0)
+        share = self.weight / (graded or len(self.conditions))
+        return ([(c, False, 0.0 if c.gate and graded else share) for c in self.conditions]
+                + [(c, True, share) for c in self.any_conditions])
+
     def fired(self) -> pl.Expr:
         expr = pl.all_horizontal([c.holds() for c in self.conditions])
         if self.any_conditions:
@@ -354,10 +363,7 @@ class RuleDetector(BaseDetector):
             fired = sub.filter(rule.fired())
             if fired.height == 0:
                 continue
-            n_parts = len(rule.graded_conditions) + (1 if rule.any_conditions else 0)
-            # a gate grades nothing (its part is 0), unless the rule has only gates
-            share = rule.weight / (n_parts or len(rule.conditions))
-            for cond, in_any in [(c, False) for c in rule.conditions] + [(c, True) for c in rule.any_conditions]:
+            for cond, in_any, share in rule.parts():
                 part = fired.filter(cond.holds()) if in_any else fired
                 if part.height == 0:
                     continue
@@ -369,8 +375,7 @@ class RuleDetector(BaseDetector):
                     pl.col(cond.feature).cast(pl.Float64).alias("value"),
                     pl.lit(None if threshold is None else float(threshold), dtype=pl.Float64).alias("baseline"),
                     # satisfied any-conditions each report the any-group's full share
-                    (pl.lit(0.0) if cond.gate and n_parts else
-                     share * (self.floor + (1 - self.floor) * (pl.lit(1.0) if cond.gate else cond.past())))
+                    (share * (self.floor + (1 - self.floor) * (pl.lit(1.0) if cond.gate else cond.past())))
                     .alias("contribution"),
                     pl.concat_str(
                         pl.lit(feature_label(cond.feature) + " "), cond.value_text(),

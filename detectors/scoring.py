@@ -73,6 +73,13 @@ def level_policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
     return policy
 
 
+def severity(score: pl.Expr, policy: Mapping[str, Any]) -> pl.Expr:
+    """Severity of a flagged row's score: high, medium or low."""
+    return (pl.when(score >= policy["high_score"]).then(pl.lit("high"))
+            .when(score >= policy["medium_score"]).then(pl.lit("medium"))
+            .otherwise(pl.lit("low")))
+
+
 def _models(features: pl.DataFrame, level_cfg: Mapping[str, Any]) -> list[MatrixDetector]:
     """The level's enabled models, not fitted yet."""
     enabled = level_cfg.get("detectors", ["rules", "iforest", "ensemble"])
@@ -174,10 +181,7 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
         ((pl.col("__fired") & pl.col("__agree")) | (pl.col("rule_score") >= policy["rule_alone_score"])
          | pl.col("__extreme")).alias("flagged"),
     ).with_columns(
-        pl.when(~pl.col("flagged")).then(pl.lit(None, dtype=pl.String))
-        .when(pl.col("score") >= policy["high_score"]).then(pl.lit("high"))
-        .when(pl.col("score") >= policy["medium_score"]).then(pl.lit("medium"))
-        .otherwise(pl.lit("low")).alias("severity"),
+        pl.when(pl.col("flagged")).then(severity(pl.col("score"), policy)).alias("severity"),
     )
 
     # ---- the rest only for rows where a rule fired or that are flagged (few): their texts

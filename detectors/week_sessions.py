@@ -27,7 +27,7 @@ import polars as pl
 
 from detectors.base import format_value
 from detectors.rules import parse_rules
-from detectors.scoring import EVIDENCE_STRUCT, level_policy
+from detectors.scoring import EVIDENCE_STRUCT, level_policy, severity
 
 RULE_PREFIX = "week_rule:"
 
@@ -76,7 +76,9 @@ def flag_week_sessions(
                 [_evidence(name, "week_score", pl.col("__week_score"), None, pl.col("__week_score"),
                            pl.concat_str(pl.lit("week of "), pl.col("week_start").cast(pl.String),
                                          pl.lit(f" flagged by rule {name}, score "),
-                                         format_value(pl.col("__week_score"), "f2")))]
+                                         format_value(pl.col("__week_score"), "f2"),
+                                         pl.lit(" (flag user_week:"), pl.col("user_id"), pl.lit(":"),
+                                         pl.col("week_start").cast(pl.String), pl.lit(")")))]
                 + [_evidence(name, c.feature, pl.col(c.feature).cast(pl.Float64),
                              None if c.threshold is None else float(c.threshold), pl.lit(0.0),
                              pl.concat_str(pl.lit(c.feature.replace("_", " ") + " "), c.value_text(),
@@ -106,10 +108,7 @@ def flag_week_sessions(
         pl.when(selected).then(pl.min_horizontal(pl.max_horizontal("wasted_cost_usd", "__wasted"), pl.col("cost_usd")))
         .otherwise(pl.col("wasted_cost_usd")).alias("wasted_cost_usd"),
     ).with_columns(
-        pl.when(~selected).then(pl.col("severity"))
-        .when(pl.col("score") >= policy["high_score"]).then(pl.lit("high"))
-        .when(pl.col("score") >= policy["medium_score"]).then(pl.lit("medium"))
-        .otherwise(pl.lit("low")).alias("severity"),
+        pl.when(selected).then(severity(pl.col("score"), policy)).otherwise(pl.col("severity")).alias("severity"),
     ).select(scored_sessions.columns)
 
 

@@ -73,6 +73,8 @@ def test_the_week_rule_flags_the_sessions_its_waste_is_made_of() -> None:
                                "this session fed no merged change: 4M tokens")
     evidence = {e["feature"]: e for e in burn["evidence"]}
     assert evidence["week_score"]["value"] == 0.9 and evidence["unmerged"]["value"] == 1.0
+    assert evidence["week_score"]["text"] == ("week of 2026-10-05 flagged by rule unshipped_volume, score 0.9 "
+                                              "(flag user_week:u1:2026-10-05)")
     assert {e["detector"] for e in burn["evidence"]} == {"week_rule:unshipped_volume"}
     # a session the rule does not name, and another person's, are left as they were
     for untouched in ("shipped", "elsewhere"):
