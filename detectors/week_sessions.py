@@ -8,7 +8,9 @@ the week, and an analyst asking "which sessions were the waste?" needs the answe
 A selected session gets::
 
     flagged          true
-    score            max(its own score, the week's score)
+    score            max(its own score, the week's score x size), size = sqrt(min(1, tokens / the
+                     median tokens of the week's sessions)): a session smaller than the week's
+                     typical one holds little of the waste and ranks below the big ones
     detectors        + week_rule:<rule> for each rule that selected it
     reasons          the week's rule, its score, and the session's part (the rule's reason)
     evidence         + the week's score and each session condition, with their values
@@ -52,10 +54,13 @@ def flag_week_sessions(
     if fired.height == 0:
         return scored_sessions
     for name, selection in rules:
-        missing = sorted({c.feature for c in selection.conditions} - set(sessions.columns))
+        missing = sorted({"user_id", "week_start", "tokens", *(c.feature for c in selection.conditions)}
+                         - set(sessions.columns))
         if missing:
             raise ValueError(f"rule {name}: its sessions use columns the session features lack: {missing}")
-    rows = sessions.with_row_index("__row")
+    typical = sessions.get_column("tokens").median()
+    size = (pl.col("tokens") / typical).clip(0.0, 1.0).sqrt() if typical else pl.lit(1.0)
+    rows = sessions.with_row_index("__row").with_columns(size.fill_null(1.0).alias("__size"))
     picked = []
     for name, selection in rules:
         weeks = fired.filter(pl.col("__rule") == name)
@@ -65,7 +70,7 @@ def flag_week_sessions(
         picked.append(chosen.select(
             "__row",
             pl.lit(RULE_PREFIX + name).alias("__detector"),
-            "__week_score",
+            (pl.col("__week_score") * pl.col("__size")).alias("__week_score"),
             selection.wasted_expr().clip(lower_bound=0.0).alias("__wasted"),
             pl.concat_str(
                 pl.lit(f"{name.replace('_', ' ')} flagged the week of "), pl.col("week_start").cast(pl.String),
@@ -79,6 +84,11 @@ def flag_week_sessions(
                                          format_value(pl.col("__week_score"), "f2"),
                                          pl.lit(" (flag user_week:"), pl.col("user_id"), pl.lit(":"),
                                          pl.col("week_start").cast(pl.String), pl.lit(")")))]
+                + [_evidence(name, "tokens", pl.col("tokens"), typical, pl.col("__week_score") * pl.col("__size"),
+                             pl.concat_str(pl.lit("tokens "), format_value(pl.col("tokens"), "tok"),
+                                           pl.lit(" against the week's median session "),
+                                           format_value(pl.lit(typical, dtype=pl.Float64), "tok"),
+                                           pl.lit(": the week's score x "), format_value(pl.col("__size"), "f2")))]
                 + [_evidence(name, c.feature, pl.col(c.feature).cast(pl.Float64),
                              None if c.threshold is None else float(c.threshold), pl.lit(0.0),
                              pl.concat_str(pl.lit(c.feature.replace("_", " ") + " "), c.value_text(),

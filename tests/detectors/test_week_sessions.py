@@ -67,7 +67,7 @@ def test_the_week_rule_flags_the_sessions_its_waste_is_made_of() -> None:
     got = {r["session_id"]: r for r in out.iter_rows(named=True)}
     burn = got["burn-1"]
     assert burn["flagged"] and burn["detectors"] == ["week_rule:unshipped_volume"]
-    assert burn["score"] == 0.9 and burn["severity"] == "high"  # the week's score; default high_score 0.8
+    assert burn["score"] == 0.9 and burn["severity"] == "high"  # the week's score; default high_score 0.85
     assert burn["wasted_cost_usd"] == 8.0
     assert burn["reasons"] == ("unshipped volume flagged the week of 2026-10-05 (week score 0.9): "
                                "this session fed no merged change: 4M tokens")
@@ -83,6 +83,19 @@ def test_the_week_rule_flags_the_sessions_its_waste_is_made_of() -> None:
     own = got["own-flag"]
     assert own["score"] == 0.95 and own["detectors"] == ["rule:idle_agent", "week_rule:unshipped_volume"]
     assert own["reasons"].startswith("idle agent: 40 calls; unshipped volume flagged the week")
+
+
+def test_a_session_smaller_than_the_weeks_typical_one_ranks_lower() -> None:
+    sessions = _sessions()  # median session: 3M tokens
+    out = flag_week_sessions(sessions, _scored(sessions, {}), _weeks(["rule:unshipped_volume"]), _config(RULE))
+    got = {r["session_id"]: r for r in out.iter_rows(named=True)}
+    assert got["burn-1"]["score"] == 0.9 and got["burn-2"]["score"] == 0.9  # 4M and 3M: the week's score
+    small = got["own-flag"]  # 2M: the week's score x sqrt(2/3)
+    assert small["flagged"] and small["score"] == pytest.approx(0.9 * (2 / 3) ** 0.5)
+    assert small["severity"] == "medium"  # default medium_score 0.65, high 0.85
+    size = next(e for e in small["evidence"] if e["feature"] == "tokens")
+    assert (size["value"], size["baseline"]) == (2_000_000, 3_000_000)
+    assert size["text"] == "tokens 2M against the week's median session 3M: the week's score x 0.82"
 
 
 @pytest.mark.parametrize("weeks", [
