@@ -78,13 +78,13 @@ def flag_week_sessions(
                 selection.reason_expr(),
             ).alias("__text"),
             pl.concat_list(
-                [_evidence(name, "week_score", pl.col("__week_score"), None, pl.col("__week_score"),
+                [_evidence(name, "week_score", pl.col("__week_score"), None, pl.col("__week_score") * pl.col("__size"),
                            pl.concat_str(pl.lit("week of "), pl.col("week_start").cast(pl.String),
                                          pl.lit(f" flagged by rule {name}, score "),
                                          format_value(pl.col("__week_score"), "f2"),
                                          pl.lit(" (flag user_week:"), pl.col("user_id"), pl.lit(":"),
                                          pl.col("week_start").cast(pl.String), pl.lit(")")))]
-                + [_evidence(name, "tokens", pl.col("tokens"), typical, pl.col("__week_score") * pl.col("__size"),
+                + [_evidence(name, "tokens", pl.col("tokens"), typical, pl.lit(0.0),
                              pl.concat_str(pl.lit("tokens "), format_value(pl.col("tokens"), "tok"),
                                            pl.lit(" against the week's median session "),
                                            format_value(pl.lit(typical, dtype=pl.Float64), "tok"),

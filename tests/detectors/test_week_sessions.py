@@ -95,6 +95,8 @@ def test_a_session_smaller_than_the_weeks_typical_one_ranks_lower() -> None:
     assert small["severity"] == "medium"  # default medium_score 0.65, high 0.85
     size = next(e for e in small["evidence"] if e["feature"] == "tokens")
     assert (size["value"], size["baseline"]) == (2_000_000, 3_000_000)
+    week = next(e for e in small["evidence"] if e["feature"] == "week_score")
+    assert (week["value"], week["contribution"]) == (0.9, pytest.approx(small["score"]))  # what the session took
     assert size["text"] == "tokens 2M against the week's median session 3M: the week's score x 0.82"
 
 

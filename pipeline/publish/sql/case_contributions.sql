@@ -3,10 +3,11 @@
 -- temporary: true
 -- tags: case_file
 -- case_contributions: the flag's evidence, one row per (detector, feature): a rule's part of its
--- strength, or a model's occlusion attribution (docs/detectors.md), with the value and baseline.
+-- strength (a session flagged through its week, week_rule:...: the week's score it took), or a
+-- model's occlusion attribution (docs/detectors.md), with the value and baseline.
 SELECT
     e.detector,
-    CASE WHEN e.detector LIKE 'rule:%' THEN 'rule' ELSE 'model' END AS kind,
+    CASE WHEN e.detector LIKE 'rule:%' OR e.detector LIKE 'week_rule:%' THEN 'rule' ELSE 'model' END AS kind,
     e.feature,
     e.value,
     e.baseline,

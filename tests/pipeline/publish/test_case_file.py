@@ -110,7 +110,7 @@ def test_a_case_file_of_every_flag_kind_renders_its_charts_without_console_messa
         for level, detector in (kind for kind, flag in kinds.items() if flag == flag_id):
             what = f"{level} flag {flag_id} ({detector})"
             assert console == [], f"{what}: console messages {console}"
-            contributions = "rule_contributions" if detector.startswith("rule:") else "model_contributions"
+            contributions = "rule_contributions" if detector.startswith(("rule:", "week_rule:")) else "model_contributions"
             assert {"timeline", "peers", contributions} <= set(charts), f"{what}: charts {charts}"
             assert all(charts.values()), f"{what}: charts not drawn {charts}"
         text = re.sub(r"<script.*?</script>", "", dom, flags=re.DOTALL)
