@@ -66,7 +66,7 @@ def level_policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
     policy = dict(config.get("policy", {}))
     policy.update(config["levels"][level].get("policy", {}))
     required = ("rule_floor", "agree_z", "rule_alone_score", "model_extreme_z", "model_z_half",
-                "min_model_rows", "high_score", "medium_score", "top_features")
+                "min_model_rows", "high_score", "medium_score", "top_features", "week_session_min_size")
     missing = [k for k in required if k not in policy]
     if missing:
         raise ValueError(f"policy lacks {missing}; start from detectors.scoring.default_config()")

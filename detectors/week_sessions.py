@@ -10,7 +10,8 @@ A selected session gets::
     flagged          true
     score            max(its own score, the week's score x size), size = sqrt(min(1, tokens / the
                      median tokens of the week's sessions)): a session smaller than the week's
-                     typical one holds little of the waste and ranks below the big ones
+                     typical one holds little of the waste and ranks below the big ones; one under
+                     ``week_session_min_size`` (policy, 0.1) of it is not named at all
     detectors        + week_rule:<rule> for each rule that selected it
     reasons          the week's rule, its score, and the session's part (the rule's reason)
     evidence         + the week's score and each session condition, with their values
@@ -58,9 +59,14 @@ def flag_week_sessions(
                          - set(sessions.columns))
         if missing:
             raise ValueError(f"rule {name}: its sessions use columns the session features lack: {missing}")
+    policy = level_policy(config, "session")
     typical = sessions.get_column("tokens").median()
-    size = (pl.col("tokens") / typical).clip(0.0, 1.0).sqrt() if typical else pl.lit(1.0)
-    rows = sessions.with_row_index("__row").with_columns(size.fill_null(1.0).alias("__size"))
+    relative = pl.col("tokens") / typical if typical else pl.lit(1.0)
+    rows = (
+        sessions.with_row_index("__row")
+        .filter(relative.fill_null(1.0) >= policy["week_session_min_size"])
+        .with_columns(relative.clip(0.0, 1.0).sqrt().fill_null(1.0).alias("__size"))
+    )
     picked = []
     for name, selection in rules:
         weeks = fired.filter(pl.col("__rule") == name)
@@ -103,7 +109,6 @@ def flag_week_sessions(
         pl.col("__text").str.join("; "),
         pl.col("__evidence").list.explode(keep_nulls=False, empty_as_null=False),
     )
-    policy = level_policy(config, "session")
     score = pl.max_horizontal("score", "__week_score")
     was_flagged = pl.col("flagged")
     out = scored_sessions.with_row_index("__row").join(per_row, on="__row", how="left", maintain_order="left")

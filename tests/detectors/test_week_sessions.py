@@ -100,6 +100,14 @@ def test_a_session_smaller_than_the_weeks_typical_one_ranks_lower() -> None:
     assert size["text"] == "tokens 2M against the week's median session 3M: the week's score x 0.82"
 
 
+def test_a_session_under_a_tenth_of_the_weeks_typical_one_is_not_named() -> None:
+    tiny = pl.DataFrame({"session_id": ["tiny"], "user_id": ["u1"], "week_start": [WEEK], "tokens": [200_000],
+                         "cost_usd": [0.4], "unmerged": [True]})
+    sessions = pl.concat([_sessions(), tiny])  # median 2.5M: 200k is 0.08 of it (policy 0.1)
+    out = flag_week_sessions(sessions, _scored(sessions, {}), _weeks(["rule:unshipped_volume"]), _config(RULE))
+    assert out.filter(pl.col("flagged")).get_column("session_id").to_list() == ["burn-1", "burn-2", "own-flag"]
+
+
 @pytest.mark.parametrize("weeks", [
     _weeks(["rule:unshipped_volume"], flagged=False),  # the rule fired but the week is not flagged
     _weeks(["iforest", "ensemble"]),                   # flagged by the models: no rule names sessions
