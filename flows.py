@@ -37,6 +37,7 @@ import polars as pl
 
 from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
+from detectors.scoring import check_columns as check_detector_columns
 from detectors.scoring import check_config as check_detector_config
 from detectors.scoring import load_model_libraries, score_level
 from detectors.week_sessions import flag_week_sessions
@@ -150,6 +151,17 @@ class Scored(Protocol):
     def result(self) -> pl.DataFrame: ...
 
 
+def check_feature_columns(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """ConfigError when the detector settings read a feature column the feature tables lack (a
+    user's error: reported before any week is scored, not as a crash in the middle)."""
+    empty = scores.read_partition(con, None)
+    try:
+        check_detector_columns(settings.detectors, {"user_week": empty.user_weeks.columns,
+                                                    "session": empty.sessions.columns})
+    except ValueError as error:
+        raise ConfigError(f"[detectors] {error}"[:300]) from None
+
+
 def detect_step(
     db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date] | None,
     submit: Callable[[pl.DataFrame, str], Scored], *, in_flight: int,
@@ -170,6 +182,7 @@ def detect_step(
             partition.sessions, sessions.result(), scored_weeks, settings.detectors))
 
     with open_db(db_path, settings) as con:
+        check_feature_columns(con, settings)
         to_score = scores.partition_weeks(con, weeks)
         progress.current().set_total(len(to_score))
         scored = in_order((start(week) for week in to_score), finish, in_flight=in_flight)

@@ -146,6 +146,11 @@ class WeekSessions:
             raise ValueError(f"rule {rule}: sessions needs conditions")
         return cls(conditions, str(spec.get("reason", "")), str(spec.get("wasted_cost", "cost_usd")))
 
+    @property
+    def columns(self) -> set[str]:
+        """The session columns its conditions and reason read."""
+        return {c.feature for c in self.conditions} | {f for _, f, _, _ in string.Formatter().parse(self.reason) if f}
+
     def selected(self) -> pl.Expr:
         return pl.all_horizontal([c.holds() for c in self.conditions])
 

@@ -31,7 +31,7 @@ the models did not agree), so an analyst can see near misses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,27 @@ def check_config(config: Mapping[str, Any]) -> None:
     for level, level_cfg in config.get("levels", {}).items():
         parse_rules(config.get("rules", []), level)
         check_members(level_cfg.get("ensemble", {}).get("members", ()))
+
+
+def check_columns(config: Mapping[str, Any], columns: Mapping[str, Collection[str]]) -> None:
+    """ValueError naming the feature columns the settings read that a level's table lacks
+    (``columns``: level -> its table's columns): its rules' conditions and reasons, the sessions
+    its user-week rules name, its models' features; found before any week is scored."""
+    problems = []
+    for level, level_cfg in config.get("levels", {}).items():
+        if level not in columns:
+            continue
+        have = set(columns[level])
+        used = {"model features": set(level_cfg.get("model", {}).get("features", ()))}
+        for rule in parse_rules(config.get("rules", []), level):
+            used[f"rule {rule.name}"] = set(rule.columns)
+            if rule.sessions is not None and "session" in columns:
+                missing = sorted(rule.sessions.columns - set(columns["session"]))
+                if missing:
+                    problems.append(f"rule {rule.name}: its sessions use columns the session features lack: {missing}")
+        problems += [f"{what}: {sorted(need - have)} not in the {level} features" for what, need in used.items() if need - have]
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def load_model_libraries(config: Mapping[str, Any]) -> None:

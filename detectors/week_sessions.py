@@ -55,8 +55,7 @@ def flag_week_sessions(
     if fired.height == 0:
         return scored_sessions
     for name, selection in rules:
-        missing = sorted({"user_id", "week_start", "tokens", *(c.feature for c in selection.conditions)}
-                         - set(sessions.columns))
+        missing = sorted({"user_id", "week_start", "tokens", *selection.columns} - set(sessions.columns))
         if missing:
             raise ValueError(f"rule {name}: its sessions use columns the session features lack: {missing}")
     policy = level_policy(config, "session")

@@ -172,3 +172,25 @@ def test_model_libraries_load_ahead_of_the_first_fit() -> None:
         "assert not missing, missing\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_settings_reading_missing_columns_are_found_before_scoring() -> None:
+    from detectors.scoring import check_columns
+
+    config = default_config()
+    config["rules"] = [
+        {"name": "unshipped", "level": "user_week", "conditions": ["tokens_company_z >= 2"],
+         "sessions": {"conditions": ["unmerged == true"]}},
+        {"name": "loop", "level": "session", "conditions": ["near_repeat_share >= 0.5"]},
+    ]
+    config["levels"]["session"]["model"]["features"] = ["tokens"]
+    config["levels"]["user_week"]["model"]["features"] = ["tokens", "prompts"]
+    check_columns(config, {"user_week": ["tokens", "prompts", "tokens_company_z"],
+                           "session": ["tokens", "unmerged", "near_repeat_share"]})
+    with pytest.raises(ValueError) as found:
+        check_columns(config, {"user_week": ["tokens"], "session": ["tokens"]})
+    assert str(found.value) == (
+        "rule unshipped: its sessions use columns the session features lack: ['unmerged']; "
+        "model features: ['prompts'] not in the user_week features; "
+        "rule unshipped: ['tokens_company_z'] not in the user_week features; "
+        "rule loop: ['near_repeat_share'] not in the session features")

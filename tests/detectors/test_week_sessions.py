@@ -128,11 +128,15 @@ def test_an_unknown_value_does_not_select_a_session() -> None:
     assert out.filter(pl.col("session_id") == "burn-1").item(0, "reasons").endswith("this session deployed == false")
 
 
-def test_a_session_list_naming_a_missing_column_is_an_error() -> None:
-    rule = {**RULE, "sessions": {"conditions": ["codeless == true"]}}
+@pytest.mark.parametrize("selection, missing", [
+    ({"conditions": ["codeless == true"]}, "codeless"),
+    ({"conditions": ["unmerged == true"], "reason": "kept {lines_accepted:int} lines"}, "lines_accepted"),
+])
+def test_a_session_list_naming_a_missing_column_is_an_error(selection: dict, missing: str) -> None:
     sessions = _sessions()
-    with pytest.raises(ValueError, match=r"unshipped_volume: its sessions use columns .* \['codeless'\]"):
-        flag_week_sessions(sessions, _scored(sessions, {}), _weeks(["rule:unshipped_volume"]), _config(rule))
+    with pytest.raises(ValueError, match=rf"unshipped_volume: its sessions use columns .* \['{missing}'\]"):
+        flag_week_sessions(sessions, _scored(sessions, {}), _weeks(["rule:unshipped_volume"]),
+                           _config({**RULE, "sessions": selection}))
 
 
 def test_only_a_user_week_rule_names_sessions() -> None:
@@ -140,4 +144,5 @@ def test_only_a_user_week_rule_names_sessions() -> None:
         Rule.parse({**RULE, "level": "session"})
     with pytest.raises(ValueError, match="sessions needs conditions"):
         Rule.parse({**RULE, "sessions": {"reason": "x"}})
+
 

@@ -85,6 +85,28 @@ def test_unusable_detector_settings_are_one_line_and_exit_2_before_anything_star
         assert not (tmp_path / "g.duckdb").exists()
 
 
+def test_detector_settings_reading_a_missing_feature_are_one_line_and_exit_2_before_scoring(
+    contract_example: Path, tmp_path: Path
+) -> None:
+    # columns are known once the features are built: checked then, before any week is scored
+    for text, said in (
+        ('[[detectors.rules]]\nname = "prompt_loop"\nlevel = "session"\nconditions = ["near_repeat_sharez >= 0.5"]\n',
+         "rule prompt_loop: ['near_repeat_sharez'] not in the session features"),
+        ('[[detectors.rules]]\nname = "burn_without_shipping"\nlevel = "user_week"\n'
+         'sessions = { conditions = ["no_such_column == true"] }\n',
+         "rule burn_without_shipping: its sessions use columns the session features lack: ['no_such_column']"),
+    ):
+        config = tmp_path / "bad.toml"
+        config.write_text(text)
+        result = goodhart("run", "--input", str(contract_example), "--db", str(tmp_path / "g.duckdb"), "--no-prefect",
+                          "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        errors = [line for line in result.stderr.splitlines() if "error" in line]
+        assert errors == [f"goodhart: error: [detectors] {said}"], result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "g.duckdb").exists()  # nothing published
+
+
 def test_unusable_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args in (
         ("run", "--input", str(tmp_path / "nope"), "--db", "x.duckdb"),
