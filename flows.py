@@ -151,15 +151,27 @@ class Scored(Protocol):
     def result(self) -> pl.DataFrame: ...
 
 
-def check_feature_columns(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+def check_feature_columns(db_path: Path, settings: Settings) -> None:
     """ConfigError when the detector settings read a feature column the feature tables lack (a
     user's error: reported before any week is scored, not as a crash in the middle)."""
-    empty = scores.read_partition(con, None)
     try:
-        check_detector_columns(settings.detectors, {"user_week": empty.user_weeks.columns,
-                                                    "session": empty.sessions.columns})
+        check_detector_columns(settings.detectors, _feature_columns(db_path, settings))
     except ValueError as error:
         raise ConfigError(f"[detectors] {error}"[:300]) from None
+
+
+# Connections live in helpers' frames, not in those an error passes through: Prefect keeps a failed
+# flow's exception, its traceback keeps the frames, and DuckDB reports what they hold as leaked
+# objects (a screenful after the one-line error) when the process exits.
+def _feature_columns(db_path: Path, settings: Settings) -> dict[str, list[str]]:
+    with open_db(db_path, settings, read_only=True) as con:
+        empty = scores.read_partition(con, None)
+    return {"user_week": empty.user_weeks.columns, "session": empty.sessions.columns}
+
+
+def _rows_to_score(db_path: Path, settings: Settings, weeks: list[date] | None) -> int:
+    with open_db(db_path, settings, read_only=True) as con:
+        return scores.rows_to_score(con, weeks)
 
 
 def detect_step(
@@ -181,8 +193,8 @@ def detect_step(
         return ScoredPartition(partition.week_start, scored_weeks, flag_week_sessions(
             partition.sessions, sessions.result(), scored_weeks, settings.detectors))
 
+    check_feature_columns(db_path, settings)
     with open_db(db_path, settings) as con:
-        check_feature_columns(con, settings)
         to_score = scores.partition_weeks(con, weeks)
         progress.current().set_total(len(to_score))
         scored = in_order((start(week) for week in to_score), finish, in_flight=in_flight)
@@ -254,9 +266,7 @@ class PrefectSteps:
         return self.jobs.features_flow(work, settings, incremental)
 
     def detect(self, work: Path, run_id: str, settings: Settings, weeks: list[date] | None) -> DetectSummary:
-        with open_db(work, settings, read_only=True) as con:
-            rows = scores.rows_to_score(con, weeks)
-        runner = scoring_task_runner(settings, rows)
+        runner = scoring_task_runner(settings, _rows_to_score(work, settings, weeks))
         return self.jobs.detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
 
     def report(self, result: RunResult, report_dir: Path | None) -> None:
