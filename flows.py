@@ -563,7 +563,7 @@ def run_summary_markdown(result: RunResult) -> str:
     lines += [
         "",
         f"- user-weeks scored: {detect.user_weeks:,}, flagged: {detect.user_weeks_flagged:,}",
-        f"- sessions scored: {detect.sessions:,}, flagged: {detect.sessions_flagged:,}",
+        f"- sessions scored: {detect.sessions:,}, flagged: {detect.sessions_flagged:,}{scores.through_week(detect)}",
         f"- flags by severity: {severities}",
         f"- wasted cost: ${detect.wasted_cost_usd:,.2f}",
     ]

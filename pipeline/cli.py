@@ -258,6 +258,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def _print_result(result) -> None:
+    from pipeline.publish.scores import through_week
+
     load = result.load
     given = sum(d.rows_given for d in load.datasets.values())
     rejected = sum(d.rows_rejected for d in load.datasets.values())
@@ -271,7 +273,7 @@ def _print_result(result) -> None:
         weeks = ", ".join(str(week) for week in built.weeks) or "none"
         print(f"  features: incremental, weeks rebuilt and rescored: {weeks}")
     print(f"  user-weeks: {d.user_weeks:,} scored, {d.user_weeks_flagged:,} flagged")
-    print(f"  sessions:   {d.sessions:,} scored, {d.sessions_flagged:,} flagged")
+    print(f"  sessions:   {d.sessions:,} scored, {d.sessions_flagged:,} flagged{through_week(d)}")
     print(f"  wasted cost: ${d.wasted_cost_usd:,.2f}")
 
 

@@ -42,6 +42,7 @@ class DetectSummary:
     sessions_flagged: int
     wasted_cost_usd: float
     flags_by_severity: dict[str, int]
+    sessions_flagged_through_week: int = 0  # of sessions_flagged: only as part of a flagged week (week_rule:...)
 
 
 def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> list[date]:
@@ -115,12 +116,22 @@ def summarise(con: duckdb.DuckDBPyConnection) -> DetectSummary:
     (uw, uw_flagged, wasted), = con.sql(
         "SELECT count(*), count(*) FILTER (WHERE flagged), coalesce(sum(wasted_cost_usd), 0) FROM user_week_scores"
     ).fetchall()
-    (ss, ss_flagged), = con.sql("SELECT count(*), count(*) FILTER (WHERE flagged) FROM session_scores").fetchall()
+    (ss, ss_flagged, through_week), = con.sql(
+        "SELECT count(*), count(*) FILTER (WHERE flagged), count(*) FILTER (WHERE flagged AND "
+        "list_bool_and(list_transform(detectors, lambda d: starts_with(d, 'week_rule:')))) FROM session_scores"
+    ).fetchall()
     by_severity = dict(con.sql("SELECT severity, count(*) FROM flags GROUP BY severity ORDER BY severity").fetchall())
-    return DetectSummary(uw, uw_flagged, ss, ss_flagged, float(wasted), by_severity)
+    return DetectSummary(uw, uw_flagged, ss, ss_flagged, float(wasted), by_severity, through_week)
 
 
 def detect_line(detect: DetectSummary) -> str:
     """What the detect step says when it ends."""
     return (f"scored {detect.user_weeks:,} user-weeks ({detect.user_weeks_flagged:,} flagged) and "
-            f"{detect.sessions:,} sessions ({detect.sessions_flagged:,} flagged); wasted ${detect.wasted_cost_usd:,.2f}")
+            f"{detect.sessions:,} sessions ({detect.sessions_flagged:,} flagged{through_week(detect)}); "
+            f"wasted ${detect.wasted_cost_usd:,.2f}")
+
+
+def through_week(detect: DetectSummary) -> str:
+    """', N only as part of a flagged week' when there are such session flags."""
+    n = detect.sessions_flagged_through_week
+    return f", {n:,} of them only as part of a flagged week" if n else ""

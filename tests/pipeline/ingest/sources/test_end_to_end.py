@@ -65,6 +65,7 @@ def test_mixed_sources_through_goodhart_run_flag_the_unshipped_usage(tmp_path: P
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--input", str(world), "--db", str(db),
                            "--no-prefect"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "sessions:   3 scored, 1 flagged, 1 of them only as part of a flagged week" in done.stdout
     with connect(db, read_only=True) as con:
         # bob's usage fed nothing that shipped (his week, and the session the week's waste is
         # made of); alice's session reached production through #17
