@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -148,8 +148,13 @@ class WeekSessions:
 
     @property
     def columns(self) -> set[str]:
-        """The session columns its conditions and reason read."""
-        return {c.feature for c in self.conditions} | {f for _, f, _, _ in string.Formatter().parse(self.reason) if f}
+        """The session columns selecting, ranking and explaining the sessions read."""
+        return {"user_id", "week_start", "tokens", *(c.feature for c in self.conditions), *_placeholders(self.reason)}
+
+    def missing_columns(self, rule: str, columns: Collection[str]) -> str | None:
+        """What is wrong when the session features (``columns``) lack a column it reads; else None."""
+        missing = sorted(self.columns - set(columns))
+        return f"rule {rule}: its sessions use columns the session features lack: {missing}" if missing else None
 
     def selected(self) -> pl.Expr:
         return pl.all_horizontal([c.holds() for c in self.conditions])
@@ -191,8 +196,7 @@ class Rule:
             raise ValueError(f"rule {name} has no conditions")
         any_conditions = tuple(Condition.parse(c) for c in spec.get("any_conditions", ()))
         reason = str(spec.get("reason", "")) or str(spec.get("description", name))
-        placeholders = [f for _, f, _, _ in string.Formatter().parse(reason) if f]
-        columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + placeholders))
+        columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + _placeholders(reason)))
         sessions = spec.get("sessions")
         if sessions is not None and level != "user_week":
             raise ValueError(f"rule {name}: only a user_week rule names its sessions")
@@ -243,6 +247,11 @@ class Rule:
     def wasted_expr(self) -> pl.Expr:
         """The rule's wasted-cost expression (SQL syntax over the row's columns), null -> 0."""
         return _wasted_expr(self.wasted_cost)
+
+
+def _placeholders(template: str) -> list[str]:
+    """The column names a reason template reads ({column} or {column:fmt})."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
 # A rule's expressions are built once per process, not once per week scored: polars expressions

@@ -113,9 +113,7 @@ def check_columns(config: Mapping[str, Any], columns: Mapping[str, Collection[st
         for rule in parse_rules(config.get("rules", []), level):
             used[f"rule {rule.name}"] = set(rule.columns)
             if rule.sessions is not None and "session" in columns:
-                missing = sorted(rule.sessions.columns - set(columns["session"]))
-                if missing:
-                    problems.append(f"rule {rule.name}: its sessions use columns the session features lack: {missing}")
+                problems += filter(None, [rule.sessions.missing_columns(rule.name, columns["session"])])
         problems += [f"{what}: {sorted(need - have)} not in the {level} features" for what, need in used.items() if need - have]
     if problems:
         raise ValueError("; ".join(problems))

@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from detectors.base import format_value
-from detectors.rules import parse_rules
+from detectors.rules import WeekSessions, parse_rules
 from detectors.scoring import EVIDENCE_STRUCT, level_policy, severity
 
 RULE_PREFIX = "week_rule:"
@@ -55,9 +55,8 @@ def flag_week_sessions(
     if fired.height == 0:
         return scored_sessions
     for name, selection in rules:
-        missing = sorted({"user_id", "week_start", "tokens", *selection.columns} - set(sessions.columns))
-        if missing:
-            raise ValueError(f"rule {name}: its sessions use columns the session features lack: {missing}")
+        if problem := selection.missing_columns(name, sessions.columns):
+            raise ValueError(problem)
     policy = level_policy(config, "session")
     typical = sessions.get_column("tokens").median()
     relative = pl.col("tokens") / typical if typical else pl.lit(1.0)
@@ -82,24 +81,7 @@ def flag_week_sessions(
                 pl.lit(" (week score "), format_value(pl.col("__week_score"), "f2"), pl.lit("): this session "),
                 selection.reason_expr(),
             ).alias("__text"),
-            pl.concat_list(
-                [_evidence(name, "week_score", pl.col("__week_score"), None, pl.col("__week_score") * pl.col("__size"),
-                           pl.concat_str(pl.lit("week of "), pl.col("week_start").cast(pl.String),
-                                         pl.lit(f" flagged by rule {name}, score "),
-                                         format_value(pl.col("__week_score"), "f2"),
-                                         pl.lit(" (flag user_week:"), pl.col("user_id"), pl.lit(":"),
-                                         pl.col("week_start").cast(pl.String), pl.lit(")")))]
-                + [_evidence(name, "tokens", pl.col("tokens"), typical, pl.lit(0.0),
-                             pl.concat_str(pl.lit("tokens "), format_value(pl.col("tokens"), "tok"),
-                                           pl.lit(" against the week's median session "),
-                                           format_value(pl.lit(typical, dtype=pl.Float64), "tok"),
-                                           pl.lit(": the week's score x "), format_value(pl.col("__size"), "f2")))]
-                + [_evidence(name, c.feature, pl.col(c.feature).cast(pl.Float64),
-                             None if c.threshold is None else float(c.threshold), pl.lit(0.0),
-                             pl.concat_str(pl.lit(c.feature.replace("_", " ") + " "), c.value_text(),
-                                           pl.lit(f" (week rule {name}: {c.describe()})")))
-                   for c in selection.conditions]
-            ).alias("__evidence"),
+            _week_evidence(name, selection, typical).alias("__evidence"),
         ))
     if not picked:
         return scored_sessions
@@ -124,6 +106,28 @@ def flag_week_sessions(
     ).with_columns(
         pl.when(selected).then(severity(pl.col("score"), policy)).otherwise(pl.col("severity")).alias("severity"),
     ).select(scored_sessions.columns)
+
+
+def _week_evidence(name: str, selection: WeekSessions, typical: float | None) -> pl.Expr:
+    """A selected session's evidence rows: the week's score (and the score the session took from
+    it), its size against the week's median session, and each of the rule's session conditions."""
+    week = pl.col("week_start").cast(pl.String)
+    week_score = _evidence(name, "week_score", pl.col("__week_score"), None, pl.col("__week_score") * pl.col("__size"),
+                           pl.concat_str(pl.lit("week of "), week, pl.lit(f" flagged by rule {name}, score "),
+                                         format_value(pl.col("__week_score"), "f2"),
+                                         pl.lit(" (flag user_week:"), pl.col("user_id"), pl.lit(":"), week, pl.lit(")")))
+    size = _evidence(name, "tokens", pl.col("tokens"), typical, pl.lit(0.0),
+                     pl.concat_str(pl.lit("tokens "), format_value(pl.col("tokens"), "tok"),
+                                   pl.lit(" against the week's median session "),
+                                   format_value(pl.lit(typical, dtype=pl.Float64), "tok"),
+                                   pl.lit(": the week's score x "), format_value(pl.col("__size"), "f2")))
+    conditions = [
+        _evidence(name, c.feature, pl.col(c.feature), None if c.threshold is None else float(c.threshold), pl.lit(0.0),
+                  pl.concat_str(pl.lit(c.feature.replace("_", " ") + " "), c.value_text(),
+                                pl.lit(f" (week rule {name}: {c.describe()})")))
+        for c in selection.conditions
+    ]
+    return pl.concat_list([week_score, size, *conditions])
 
 
 def _evidence(rule: str, feature: str, value: pl.Expr, baseline: float | None, contribution: pl.Expr,

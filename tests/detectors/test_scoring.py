@@ -186,9 +186,9 @@ def test_settings_reading_missing_columns_are_found_before_scoring() -> None:
     config["levels"]["session"]["model"]["features"] = ["tokens"]
     config["levels"]["user_week"]["model"]["features"] = ["tokens", "prompts"]
     check_columns(config, {"user_week": ["tokens", "prompts", "tokens_company_z"],
-                           "session": ["tokens", "unmerged", "near_repeat_share"]})
+                           "session": ["user_id", "week_start", "tokens", "unmerged", "near_repeat_share"]})
     with pytest.raises(ValueError) as found:
-        check_columns(config, {"user_week": ["tokens"], "session": ["tokens"]})
+        check_columns(config, {"user_week": ["tokens"], "session": ["user_id", "week_start", "tokens"]})
     assert str(found.value) == (
         "rule unshipped: its sessions use columns the session features lack: ['unmerged']; "
         "model features: ['prompts'] not in the user_week features; "
