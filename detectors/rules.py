@@ -113,6 +113,19 @@ class Condition:
         distance = value - t if self.op in (">", ">=") else t - value
         return (distance / scale).clip(0.0, 1.0).fill_null(0.0).fill_nan(0.0)
 
+    def closeness(self) -> pl.Expr:
+        """How near the row comes to the condition, in [0, 1]: 1 when it holds; for a comparison
+        that does not hold, 1 minus the distance short of the threshold over the scale (0 from a
+        whole scale short); 0 for any other test that does not hold, or a null value."""
+        if not self.is_graded:
+            return self.holds().cast(pl.Float64)
+        t = float(self.threshold)  # type: ignore[arg-type]
+        scale = self.scale if self.scale else (abs(t) if t != 0 else 1.0)
+        value = pl.col(self.feature).cast(pl.Float64)
+        short = t - value if self.op in (">", ">=") else value - t
+        return pl.when(self.holds()).then(1.0).otherwise((1 - short / scale).clip(0.0, 1.0))\
+            .fill_null(0.0).fill_nan(0.0)
+
     def value_text(self) -> pl.Expr:
         """The row's value of the feature, humanized ('yes'/'no' for booleans, 'n/a' for null)."""
         if isinstance(self.threshold, bool):
@@ -233,6 +246,17 @@ class Rule:
     def strength(self, floor: float) -> pl.Expr:
         return _strength_expr(self, float(floor))
 
+    def near_miss(self, floor: float, share: float) -> pl.Expr:
+        """0 where the rule fires; elsewhere ``weight * floor * share * closeness``, closeness being
+        the product of its conditions' (the any-group counts by its nearest): a row that came close
+        ranks above one that did not, and below any row the rule fired on (``share`` < 1)."""
+        closeness = pl.lit(1.0)
+        for c in self.conditions:
+            closeness = closeness * c.closeness()
+        if self.any_conditions:
+            closeness = closeness * pl.max_horizontal([c.closeness() for c in self.any_conditions])
+        return pl.when(self.fired()).then(0.0).otherwise(self.weight * floor * share * closeness)
+
     def _strength(self, floor: float) -> pl.Expr:
         parts = [c.past() for c in self.graded_conditions]
         if self.any_conditions:
@@ -352,6 +376,11 @@ class RuleDetector(BaseDetector):
         """One column per rule: its strength on each row (0.0 when it does not fire)."""
         self._check_fitted()
         return X.select([r.strength(self.floor).alias(r.name) for r in self.rules_])
+
+    def near_misses(self, X: pl.DataFrame, share: float) -> pl.DataFrame:
+        """One column per rule: how near each row came to it where it did not fire (``Rule.near_miss``)."""
+        self._check_fitted()
+        return X.select([r.near_miss(self.floor, share).alias(r.name) for r in self.rules_])
 
     def decision_function(self, X: pl.DataFrame) -> np.ndarray:
         self._check_fitted()

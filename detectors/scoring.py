@@ -8,6 +8,9 @@ Score (in [0, 1], comparable across the rows of one run)::
 
 ``rule_score`` is the strongest fired rule's strength (``detectors.rules``); a model's
 robust z is its score against the median and 1.4826 x MAD of its own training scores.
+A row that is not flagged scores at least its nearest miss of a rule (``Rule.near_miss``: at
+most ``near_miss_share`` of the rule's strength at its thresholds), so rows that came close to a
+rule rank above rows that did not: a watch list, not a flag (0 switches it off).
 
 Flag policy (no labels, no contamination share)::
 
@@ -66,7 +69,8 @@ def level_policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
     policy = dict(config.get("policy", {}))
     policy.update(config["levels"][level].get("policy", {}))
     required = ("rule_floor", "agree_z", "rule_alone_score", "model_extreme_z", "model_z_half",
-                "min_model_rows", "high_score", "medium_score", "top_features", "week_session_min_size")
+                "min_model_rows", "high_score", "medium_score", "top_features", "week_session_min_size",
+                "near_miss_share")
     missing = [k for k in required if k not in policy]
     if missing:
         raise ValueError(f"policy lacks {missing}; start from detectors.scoring.default_config()")
@@ -170,7 +174,9 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
          for m in models}
     rule_names = rules.rule_names_
     strengths = rules.strengths(features).rename({n: f"__s_{n}" for n in rule_names})
-    frame = pl.concat([features, strengths], how="horizontal").with_columns(
+    near = rules.near_misses(features, float(policy["near_miss_share"])).rename({n: f"__n_{n}" for n in rule_names})
+    frame = pl.concat([features, strengths, near], how="horizontal").with_columns(
+        (pl.max_horizontal(near.columns) if rule_names else pl.lit(0.0)).alias("__near"),
         pl.Series("__row", np.arange(features.height), dtype=pl.Int64),
         *[pl.Series(f"{name}_z", values, dtype=pl.Float64) for name, values in z.items()],
     )
@@ -201,15 +207,22 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
          | pl.col("__extreme")).alias("flagged"),
     ).with_columns(
         pl.when(pl.col("flagged")).then(severity(pl.col("score"), policy)).alias("severity"),
+        pl.when(pl.col("flagged")).then(pl.col("score")).otherwise(pl.max_horizontal("score", "__near")).alias("score"),
     )
 
     # ---- the rest only for rows where a rule fired or that are flagged (few): their texts
     # would cost memory on every row of a large table
     hit = frame.filter(pl.col("__fired") | pl.col("flagged"))
     hit = _explain_hits(hit, features, rules, models, z, level_cfg, policy, cost)
-    rest_reason = (
-        pl.concat_str(pl.lit("not flagged: no rule fired; highest model z "), format_value(pl.col("__max_z"), "f1"))
-        if z else pl.lit("not flagged: no rule fired")
+    nearest = pl.concat_str(
+        pl.lit(" (nearest: rule "),
+        pl.lit(rule_names, dtype=pl.List(pl.String)).list.get(pl.concat_list(near.columns).list.arg_max()),
+        pl.lit(", "), format_value(pl.col("__near"), "f2"), pl.lit(")"),
+    ) if rule_names else pl.lit(None, dtype=pl.String)
+    rest_reason = pl.concat_str(
+        pl.lit("not flagged: no rule fired"),
+        pl.when(pl.col("__near") > 0).then(nearest).otherwise(pl.lit("")),
+        pl.concat_str(pl.lit("; highest model z "), format_value(pl.col("__max_z"), "f1")) if z else pl.lit(""),
     )
     frame = frame.join(hit, on="__row", how="left", maintain_order="left").with_columns(
         pl.col("detectors").fill_null(pl.lit([], dtype=pl.List(pl.String))),

@@ -23,7 +23,8 @@ named_sessions AS (
 declared AS (
     SELECT change_id, true AS names_ai_sessions, false AS merges_ai_commits
     FROM named_sessions
-    WHERE session_id IN (SELECT session_id FROM invocations) OR session_id IN (SELECT session_id FROM token_usage)
+    -- one IN over the union: two IN tests joined by OR are a mark join each, 8x slower at 10M rows
+    WHERE session_id IN (SELECT session_id FROM invocations UNION SELECT session_id FROM token_usage)
     UNION ALL
     SELECT merged.change_id, false, true
     FROM (SELECT change_id, lower(unnest(commit_shas)) AS commit_sha FROM raw_changes) AS merged

@@ -53,6 +53,28 @@ def test_strength_averages_conditions_and_any_group() -> None:
     assert detector.decision_function(table).tolist() == pytest.approx(expected)
 
 
+def test_near_miss_grows_as_a_row_comes_closer_and_stays_under_a_fired_rule() -> None:
+    # weight 0.8, floor 0.5, share 0.9: x >= 2 (scale 2) and y <= 1 (scale 0.5), any of flag or z > 10
+    spec = rule(
+        conditions=["x >= 2", {"feature": "y", "op": "<=", "threshold": 1.0, "scale": 0.5}],
+        any_conditions=["flag == true", "z > 10"],
+    )
+    table = pl.DataFrame({
+        "x": [1.0, 1.5, 0.0, 1.5, 1.5, None, 4.0], "y": [0.5, 1.25, 0.5, 2.0, 0.5, 0.5, 0.5],
+        "flag": [True, True, True, True, False, True, True], "z": [0.0, 0.0, 0.0, 0.0, 9.0, 0.0, 0.0],
+        "share": 0.5, "cost_usd": 10.0,
+    })
+    detector = RuleDetector(rules=[spec], floor=0.5).fit(table)
+    near = detector.near_misses(table, 0.9).get_column("big").to_list()
+    # closeness: x 1.0 short is 0.5; x 0.5 short 0.75 and y 0.25 over 0.5; x a whole scale short 0;
+    # y two scales over 0; the any-group's nearest (z 1 short of 10, scale 10) 0.9; null x 0; fired 0
+    assert near == pytest.approx([0.36 * 0.5, 0.36 * 0.75 * 0.5, 0.0, 0.0, 0.36 * 0.75 * 0.9, 0.0, 0.0])
+    assert max(near) < min(s for s in detector.decision_function(table) if s > 0)
+    # an equality test is near only when it holds
+    flags = pl.DataFrame({"deployed": [False, True, None]})
+    assert flags.select(Condition.parse("deployed == false").closeness()).to_series().to_list() == [1.0, 0.0, 0.0]
+
+
 def test_a_gate_must_hold_but_grades_nothing() -> None:
     # x >= 2 grades the strength; merged >= 1 only says whom the rule applies to
     spec = rule(conditions=["x >= 2", {"feature": "merged", "op": ">=", "threshold": 1, "gate": True}])

@@ -124,7 +124,7 @@ def test_small_tables_are_scored_by_rules_alone(user_week_table: pl.DataFrame, c
     looper = out.filter(pl.col("user_id").is_in(
         user_week_table.filter(pl.col("persona") == "looper").get_column("user_id").implode()))
     assert looper.get_column("flagged").all()
-    assert out.filter(~pl.col("flagged")).get_column("reasons").to_list()[0] == "not flagged: no rule fired"
+    assert out.filter(~pl.col("flagged")).get_column("reasons").to_list()[0].startswith("not flagged: no rule fired")
 
 
 def test_near_miss_reason_when_models_disagree(user_week_table: pl.DataFrame, config: dict) -> None:
@@ -194,3 +194,22 @@ def test_settings_reading_missing_columns_are_found_before_scoring() -> None:
         "model features: ['prompts'] not in the user_week features; "
         "rule unshipped: ['tokens_company_z'] not in the user_week features; "
         "rule loop: ['near_repeat_share'] not in the session features")
+
+
+def test_unflagged_rows_rank_by_how_near_they_came_to_a_rule(user_week_table: pl.DataFrame, config: dict) -> None:
+    # out of reach for every row: the busiest is half a scale short of it
+    tokens = user_week_table.get_column("tokens").cast(pl.Float64)
+    threshold = 2 * float(tokens.max())
+    rules = [{
+        "name": "big_volume", "level": "user_week", "weight": 1.0, "reason": "{tokens:tok} tokens",
+        "conditions": [{"feature": "tokens", "op": ">=", "threshold": threshold, "scale": threshold}],
+    }]
+    near = {**merge_config(config, {"policy": {"model_extreme_z": float("inf")}}), "rules": rules}
+    off = {**merge_config(near, {"policy": {"near_miss_share": 0.0}}), "rules": rules}
+    with_near, without = score_level(user_week_table, "user_week", near), score_level(user_week_table, "user_week", off)
+    expected = (0.5 * 0.9 * (1 - (threshold - tokens) / threshold)).clip(lower_bound=without.get_column("score"))
+    assert not with_near.get_column("flagged").any()
+    assert with_near.get_column("score").to_list() == pytest.approx(expected.to_list())
+    busiest = with_near.row(int(tokens.arg_max()), named=True)
+    assert "(nearest: rule big_volume, 0.22)" in busiest["reasons"]
+    assert "nearest" not in without.row(int(tokens.arg_max()), named=True)["reasons"]
