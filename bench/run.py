@@ -369,7 +369,7 @@ def benchmark(size: WorldSize, harness: Harness, *, world_dir: Path | None, skip
 def incremental(harness: Harness, input_dir: Path, workdir: Path, common: dict, full_db: Path) -> list[Step]:
     """The daily job: a full run over all but the newest day, then an incremental run that adds
     that day; its flags are compared with the full run's over every day (`full_db`)."""
-    from data.split import last_day, withhold_days
+    from data.split import deliver, last_day, withhold_days
 
     split = workdir / "daily"
     shutil.rmtree(split, ignore_errors=True)
@@ -380,8 +380,9 @@ def incremental(harness: Harness, input_dir: Path, workdir: Path, common: dict, 
                           {**common, "input": str(before), "db": str(db)})
     if history.status != "ok":
         return [history]
+    deliver(after, before)  # the day lands in the folder the history was read from, as an export's would
     daily = harness.run(f"daily run: {day} added, incremental", "pipeline", "end_to_end",
-                        {**common, "input": str(after), "db": str(db)})
+                        {**common, "input": str(before), "db": str(db)})
     if daily.status == "ok":
         same = same_flags(db, full_db)
         daily.note = "; ".join([daily.note, "same flags and scores as the full run over every day" if same

@@ -40,6 +40,19 @@ def withhold_days(world: Path, out: Path, days: Collection[date]) -> tuple[Path,
     return before, after
 
 
+def deliver(after: Path, folder: Path) -> list[Path]:
+    """Add to `folder` (a `before`) the files of `after` it lacks, as a daily export lands new files
+    beside the old ones: the next run reads one folder, its old files unchanged. Returns them."""
+    added = []
+    for path in sorted(p for p in after.rglob("*") if p.is_file()):
+        target = folder / path.relative_to(after)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link(path, target)
+            added.append(target)
+    return added
+
+
 def last_day(world: Path) -> date:
     """The newest day with token usage in a generated world."""
     return max(date.fromisoformat(path.stem) for path in (world / "token_usage").glob("*.parquet"))

@@ -41,7 +41,8 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> None:
                 f"WHERE lower(trim(main.{table}.{column})) = c.key AND main.{table}.{column} <> c.owner"
             )
         con.execute(DEPLOYMENT_CHANGES_SQL)
-        con.execute(REPOSITORIES_SQL)
+        if con.sql("SELECT 1 FROM main.loaded_files WHERE source IS NOT NULL LIMIT 1").fetchall():
+            con.execute(REPOSITORIES_SQL)  # source rows only: contract files are left as given
         con.execute(UNMAPPED_SQL)
         con.execute("DROP TABLE IF EXISTS __claims; DROP TABLE IF EXISTS __deployment_changes")
         con.commit()
