@@ -40,6 +40,7 @@ from detectors.config import merge_config as merge_detector_config
 from detectors.scoring import check_columns as check_detector_columns
 from detectors.scoring import check_config as check_detector_config
 from detectors.scoring import load_model_libraries, score_level
+from detectors.run_up import flag_run_ups, run_up_columns
 from detectors.week_sessions import flag_week_sessions
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
 from pipeline import progress, sql_models
@@ -200,7 +201,23 @@ def detect_step(
         scored = in_order((start(week) for week in to_score), finish, in_flight=in_flight)
         return scores.publish_scores(
             con, run_id, scored, weeks,
-            empty=lambda: score_partition(scores.read_partition(con, None), settings.detectors))
+            empty=lambda: score_partition(scores.read_partition(con, None), settings.detectors),
+            run_ups=lambda con: run_ups(con, settings.detectors))
+
+
+def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> pl.DataFrame:
+    """The run-ups to the flagged weeks of every stored week (detectors/run_up.py), read for the
+    people with a week their rules flagged only."""
+    columns = run_up_columns(config)
+    anchored = [f"rule:{r['name']}" for r in config.get("rules", []) if r.get("run_up") and r.get("enabled", True)]
+    if not columns or not anchored:
+        return con.sql("SELECT * FROM scored_user_weeks WHERE false").pl()
+    people = ("user_id IN (SELECT user_id FROM scored_user_weeks WHERE flagged "
+              "AND list_has_any(detectors, $anchored::VARCHAR[]))")
+    features = con.sql(f"SELECT {', '.join(columns)} FROM user_week_peer_features WHERE {people}",
+                       params={"anchored": anchored}).pl()
+    scored = con.sql(f"SELECT * FROM scored_user_weeks WHERE {people}", params={"anchored": anchored}).pl()
+    return flag_run_ups(features, scored, config)
 
 
 def in_order(started: Iterable[S], finish: Callable[[S], T], *, in_flight: int) -> Iterator[T]:

@@ -11,12 +11,13 @@ from pathlib import Path
 import polars as pl
 
 DAILY_DATASETS = ("token_usage", "invocations")  # one file per day: YYYY-MM-DD.parquet
-EVENT_COLUMNS = {"changes": "merged_at", "deployments": "deployed_at"}  # one file each, split by this column
+# one file each (when the world has it), split by this column
+EVENT_COLUMNS = {"changes": "merged_at", "deployments": "deployed_at", "reviews": "submitted_at"}
 
 
 def withhold_days(world: Path, out: Path, days: Collection[date]) -> tuple[Path, Path]:
     """Two input folders under `out`: `before`, the world without `days`, and `after`, everything,
-    the withheld days' changes and deployments in files of their own. Unchanged files are hard
+    the withheld days' changes, deployments and reviews in files of their own. Unchanged files are hard
     links (or copies) of the same bytes, so a run on `after` after `before` skips them."""
     before, after = out / "before", out / "after"
     for folder in (before, after):
@@ -30,6 +31,8 @@ def withhold_days(world: Path, out: Path, days: Collection[date]) -> tuple[Path,
             if date.fromisoformat(path.stem) not in days:
                 _link(path, before / dataset / path.name)
     for dataset, column in EVENT_COLUMNS.items():
+        if not (world / f"{dataset}.parquet").exists():  # an optional dataset the world does not have
+            continue
         frame = pl.read_parquet(world / f"{dataset}.parquet")
         held = pl.col(column).is_not_null() & pl.col(column).dt.date().is_in(sorted(days))
         (before / dataset).mkdir()

@@ -180,6 +180,56 @@ class WeekSessions:
 
 
 @dataclass(frozen=True)
+class RunUp:
+    """The weeks that rose into a week a user-week rule flagged (a rule's ``run_up`` table;
+    ``detectors.run_up``): a week joins, walking back at most ``weeks`` weeks, while its ``rising``
+    value (SQL over its columns, named ``rising_label`` in reasons) is below the next week's and at
+    least 1 / ``max_growth`` of it, and its ``conditions`` hold."""
+
+    rising: str
+    rising_label: str
+    conditions: tuple[Condition, ...]
+    weeks: int = 3
+    max_growth: float = 3.0
+    reason: str = ""
+    wasted_cost: str = "0"
+
+    @classmethod
+    def parse(cls, rule: str, spec: Mapping[str, Any]) -> RunUp:
+        conditions = tuple(Condition.parse(c) for c in spec.get("conditions", ()))
+        if "rising" not in spec:
+            raise ValueError(f"rule {rule}: run_up needs rising (an expression over the week's columns)")
+        weeks, growth = int(spec.get("weeks", 3)), float(spec.get("max_growth", 3.0))
+        if weeks < 1 or growth <= 1.0:
+            raise ValueError(f"rule {rule}: run_up needs weeks >= 1 and max_growth > 1")
+        return cls(str(spec["rising"]), str(spec.get("rising_label", spec["rising"])), conditions, weeks, growth,
+                   str(spec.get("reason", "")), str(spec.get("wasted_cost", "0")))
+
+    @property
+    def columns(self) -> set[str]:
+        """The user-week columns it reads."""
+        return {*(c.feature for c in self.conditions), *_placeholders(self.reason),
+                *_expression_columns(self.rising), *_expression_columns(self.wasted_cost), "cost_usd"}
+
+    def rising_expr(self) -> pl.Expr:
+        return pl.sql_expr(self.rising).cast(pl.Float64)
+
+    def selected(self) -> pl.Expr:
+        return pl.all_horizontal([c.holds() for c in self.conditions]) if self.conditions else pl.lit(True)
+
+    def reason_expr(self) -> pl.Expr:
+        return _reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
+
+    def wasted_expr(self) -> pl.Expr:
+        return _wasted_expr(self.wasted_cost)
+
+
+def _expression_columns(expression: str) -> list[str]:
+    """The columns an SQL expression over a row reads."""
+    return pl.sql_expr(expression).meta.root_names()
+
+
+@dataclass(frozen=True)
 class Rule:
     """One configured rule."""
 
@@ -193,6 +243,7 @@ class Rule:
     reason: str = ""
     enabled: bool = True
     sessions: WeekSessions | None = None
+    run_up: RunUp | None = None
     columns: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -210,14 +261,15 @@ class Rule:
         any_conditions = tuple(Condition.parse(c) for c in spec.get("any_conditions", ()))
         reason = str(spec.get("reason", "")) or str(spec.get("description", name))
         columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + _placeholders(reason)))
-        sessions = spec.get("sessions")
-        if sessions is not None and level != "user_week":
-            raise ValueError(f"rule {name}: only a user_week rule names its sessions")
+        sessions, run_up = spec.get("sessions"), spec.get("run_up")
+        if (sessions is not None or run_up is not None) and level != "user_week":
+            raise ValueError(f"rule {name}: only a user_week rule names its sessions or its run-up")
         return cls(
             name=name, level=level, weight=weight, conditions=conditions, any_conditions=any_conditions,
             description=str(spec.get("description", "")), wasted_cost=str(spec.get("wasted_cost", "0")),
             reason=reason, enabled=bool(spec.get("enabled", True)),
-            sessions=None if sessions is None else WeekSessions.parse(name, sessions), columns=columns,
+            sessions=None if sessions is None else WeekSessions.parse(name, sessions),
+            run_up=None if run_up is None else RunUp.parse(name, run_up), columns=columns,
         )
 
     @property

@@ -65,6 +65,17 @@ SCORE_COLUMNS: dict[str, pl.DataType] = {
 """Columns ``score_level`` adds after the key and passthrough columns."""
 
 
+def evidence_item(detector: str, feature: str, value: pl.Expr, baseline: pl.Expr | float | None,
+                  contribution: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """One evidence row (a struct of ``EVIDENCE_STRUCT``) as an expression over a row's columns."""
+    baseline = baseline if isinstance(baseline, pl.Expr) else pl.lit(baseline, dtype=pl.Float64)
+    return pl.struct(
+        pl.lit(detector).alias("detector"), pl.lit(feature).alias("feature"), value.cast(pl.Float64).alias("value"),
+        baseline.cast(pl.Float64).alias("baseline"), contribution.cast(pl.Float64).alias("contribution"),
+        text.alias("text"),
+    ).cast(EVIDENCE_STRUCT)
+
+
 def level_policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
     policy = dict(config.get("policy", {}))
     policy.update(config["levels"][level].get("policy", {}))
@@ -118,6 +129,8 @@ def check_columns(config: Mapping[str, Any], columns: Mapping[str, Collection[st
             used[f"rule {rule.name}"] = set(rule.columns)
             if rule.sessions is not None and "session" in columns:
                 problems += filter(None, [rule.sessions.missing_columns(rule.name, columns["session"])])
+            if rule.run_up is not None:
+                used[f"rule {rule.name}'s run-up"] = rule.run_up.columns
         problems += [f"{what}: {sorted(need - have)} not in the {level} features" for what, need in used.items() if need - have]
     if problems:
         raise ValueError("; ".join(problems))

@@ -30,7 +30,7 @@ import polars as pl
 
 from detectors.base import format_value
 from detectors.rules import WeekSessions, parse_rules
-from detectors.scoring import EVIDENCE_STRUCT, level_policy, severity
+from detectors.scoring import evidence_item, level_policy, severity
 
 RULE_PREFIX = "week_rule:"
 
@@ -132,8 +132,4 @@ def _week_evidence(name: str, selection: WeekSessions, typical: float | None) ->
 
 def _evidence(rule: str, feature: str, value: pl.Expr, baseline: float | None, contribution: pl.Expr,
               text: pl.Expr) -> pl.Expr:
-    return pl.struct(
-        pl.lit(RULE_PREFIX + rule).alias("detector"), pl.lit(feature).alias("feature"),
-        value.cast(pl.Float64).alias("value"), pl.lit(baseline, dtype=pl.Float64).alias("baseline"),
-        contribution.cast(pl.Float64).alias("contribution"), text.alias("text"),
-    ).cast(EVIDENCE_STRUCT)
+    return evidence_item(RULE_PREFIX + rule, feature, value, baseline, contribution, text)

@@ -20,6 +20,7 @@ def tiny_world(root: Path) -> Path:
     times = [datetime(2026, 1, 5, 9), datetime(2026, 1, 6, 9), None]
     pl.DataFrame({"change_id": ["a", "b", "c"], "merged_at": times}).write_parquet(root / "changes.parquet")
     pl.DataFrame({"deployment_id": ["d", "e", "f"], "deployed_at": times}).write_parquet(root / "deployments.parquet")
+    pl.DataFrame({"review_id": ["r", "s", "t"], "submitted_at": times}).write_parquet(root / "reviews.parquet")
     return root
 
 
@@ -30,12 +31,13 @@ def test_the_withheld_day_is_delivered_beside_the_history(tmp_path: Path) -> Non
     before, after = withhold_days(world, tmp_path / "split", {day})
     assert sorted(p.name for p in (before / "token_usage").iterdir()) == ["2026-01-05.parquet"]
     assert pl.read_parquet(before / "changes" / "history.parquet").get_column("change_id").to_list() == ["a", "c"]
+    assert pl.read_parquet(after / "reviews" / "new-days.parquet").get_column("review_id").to_list() == ["s"]
     history = {p: p.stat().st_mtime_ns for p in before.rglob("*") if p.is_file()}
 
     added = deliver(after, before)
     assert sorted(str(p.relative_to(before)) for p in added) == [
         "changes/new-days.parquet", "deployments/new-days.parquet",
-        "invocations/2026-01-06.parquet", "token_usage/2026-01-06.parquet",
+        "invocations/2026-01-06.parquet", "reviews/new-days.parquet", "token_usage/2026-01-06.parquet",
     ]
     # the history's files are untouched (a run skips them by path, size and mtime) and nothing is doubled
     assert {p: p.stat().st_mtime_ns for p in history} == history

@@ -9,7 +9,12 @@
 {% import 'judged.jinja' as judged %}
 WITH
 features AS (SELECT * FROM user_week_peer_features),
-detected AS (SELECT * FROM scored_user_weeks),
+-- the detectors' output, the weeks of a run-up to a flagged week replaced (detectors/run_up.py)
+detected AS (
+    SELECT * FROM scored_user_weeks ANTI JOIN user_week_run_ups USING (user_id, week_start)
+    UNION ALL BY NAME
+    SELECT * FROM user_week_run_ups
+),
 analyst_verdicts AS (SELECT * FROM latest_verdicts),
 
 {{ judged.judged_ctes("'user_week:' || detected.user_id || ':' || CAST(detected.week_start AS VARCHAR)") }}
