@@ -40,7 +40,7 @@ from detectors.config import merge_config as merge_detector_config
 from detectors.scoring import check_columns as check_detector_columns
 from detectors.scoring import check_config as check_detector_config
 from detectors.scoring import load_model_libraries, score_level
-from detectors.run_up import flag_run_ups, run_up_columns
+from detectors.run_up import flag_run_ups, run_up_inputs
 from detectors.week_sessions import flag_week_sessions
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
 from pipeline import progress, sql_models
@@ -208,9 +208,8 @@ def detect_step(
 def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> pl.DataFrame:
     """The run-ups to the flagged weeks of every stored week (detectors/run_up.py), read for the
     people with a week their rules flagged only."""
-    columns = run_up_columns(config)
-    anchored = [f"rule:{r['name']}" for r in config.get("rules", []) if r.get("run_up") and r.get("enabled", True)]
-    if not columns or not anchored:
+    columns, anchored = run_up_inputs(config)
+    if not anchored:
         return con.sql("SELECT * FROM scored_user_weeks WHERE false").pl()
     people = ("user_id IN (SELECT user_id FROM scored_user_weeks WHERE flagged "
               "AND list_has_any(detectors, $anchored::VARCHAR[]))")

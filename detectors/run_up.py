@@ -40,10 +40,14 @@ RULE_PREFIX = "run_up:"
 KEYS = ["user_id", "week_start"]
 
 
-def run_up_columns(config: Mapping[str, Any]) -> list[str]:
-    """The user-week feature columns ``flag_run_ups`` reads (keys first); empty when no rule has a run-up."""
+def run_up_inputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """What ``flag_run_ups`` reads: the user-week feature columns (keys first) and the detectors
+    whose flagged weeks have a run-up (``rule:<name>``); both empty when no rule has a run-up."""
     rules = [r for r in parse_rules(config.get("rules", []), "user_week") if r.run_up]
-    return list(dict.fromkeys([*KEYS, *(c for r in rules for c in sorted(r.run_up.columns))])) if rules else []
+    if not rules:
+        return [], []
+    columns = list(dict.fromkeys([*KEYS, *(c for r in rules for c in sorted(r.run_up.columns))]))
+    return columns, [f"rule:{r.name}" for r in rules]
 
 
 def flag_run_ups(features: pl.DataFrame, scored: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 import flows
@@ -241,3 +242,22 @@ def test_in_order_finishes_in_order_and_starts_at_most_in_flight_ahead() -> None
 
     assert list(flows.in_order(start_all(), finish, in_flight=3)) == [0, 10, 20, 30, 40, 50, 60]
     assert unfinished_at_most == 3
+
+
+def test_run_ups_read_the_stored_weeks_of_people_with_an_anchor_only() -> None:
+    from tests.detectors.test_run_up import RULE, _config, _features, _scored
+
+    features = _features({"u1": [1e6, 2e6, 4e6], "u2": [1e6, 2e6, 4e6]})
+    scored = _scored(features, {("u1", 2): ["rule:sustained"]})
+    with duckdb.connect() as con:
+        con.register("f", features)
+        con.register("s", scored)
+        con.execute("CREATE TABLE user_week_peer_features AS SELECT * FROM f; CREATE TABLE scored_user_weeks AS SELECT * FROM s")
+        out = flows.run_ups(con, _config(RULE))
+        assert out.columns == scored.columns
+        assert sorted(out.get_column("week_start").to_list()) == sorted(
+            scored.filter(pl.col("user_id") == "u1").get_column("week_start").to_list()[:2])
+        assert out.get_column("detectors").to_list() == [["run_up:sustained"]] * 2
+        # no rule with a run-up: no rows, the stored table's columns
+        plain = flows.run_ups(con, _config({k: v for k, v in RULE.items() if k != "run_up"}))
+        assert plain.height == 0 and plain.columns == scored.columns

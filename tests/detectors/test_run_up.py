@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from detectors.run_up import flag_run_ups, run_up_columns
+from detectors.run_up import flag_run_ups, run_up_inputs
 from detectors.scoring import EVIDENCE_DTYPE, SCORE_COLUMNS, check_columns, default_config
 
 FIRST = date(2026, 9, 7)
@@ -109,8 +109,9 @@ def test_no_run_up_configured_or_nothing_scored() -> None:
     scored = _scored(features, {("u1", 2): ["rule:sustained"]})
     plain = {k: v for k, v in RULE.items() if k != "run_up"}
     assert flag_run_ups(features, scored, _config(plain)).height == 0
-    assert run_up_columns(_config(plain)) == []
-    assert run_up_columns(_config(RULE)) == ["user_id", "week_start", "cost_usd", "tokens", "unmerged_token_share"]
+    assert run_up_inputs(_config(plain)) == ([], [])
+    assert run_up_inputs(_config(RULE)) == (["user_id", "week_start", "cost_usd", "tokens", "unmerged_token_share"],
+                                            ["rule:sustained"])
     assert flag_run_ups(features, scored.head(0), _config(RULE)).height == 0
 
 
