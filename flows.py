@@ -40,7 +40,7 @@ from detectors.config import merge_config as merge_detector_config
 from detectors.scoring import check_columns as check_detector_columns
 from detectors.scoring import check_config as check_detector_config
 from detectors.scoring import load_model_libraries, score_level
-from detectors.run_up import flag_run_ups, run_up_inputs
+from detectors.run_up import as_week_rules, flag_run_ups, run_up_inputs
 from detectors.week_sessions import flag_week_sessions
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
 from pipeline import progress, sql_models
@@ -205,18 +205,29 @@ def detect_step(
             run_ups=lambda con: run_ups(con, settings.detectors))
 
 
-def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> pl.DataFrame:
+def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The run-ups to the flagged weeks of every stored week (detectors/run_up.py), read for the
-    people with a week their rules flagged only."""
+    people with a week their rules flagged only: the user-weeks that join one, and the sessions of
+    those weeks their rule names (detectors/week_sessions.py, against each week's sessions)."""
     columns, anchored = run_up_inputs(config)
+    weeks = con.sql("SELECT * FROM scored_user_weeks WHERE false").pl()
+    sessions = con.sql("SELECT * FROM scored_sessions WHERE false").pl()
     if not anchored:
-        return con.sql("SELECT * FROM scored_user_weeks WHERE false").pl()
+        return weeks, sessions
     people = ("user_id IN (SELECT user_id FROM scored_user_weeks WHERE flagged "
               "AND list_has_any(detectors, $anchored::VARCHAR[]))")
     features = con.sql(f"SELECT {', '.join(columns)} FROM user_week_peer_features WHERE {people}",
                        params={"anchored": anchored}).pl()
     scored = con.sql(f"SELECT * FROM scored_user_weeks WHERE {people}", params={"anchored": anchored}).pl()
-    return flag_run_ups(features, scored, config)
+    weeks = flag_run_ups(features, scored, config)
+    named = [sessions]
+    for week in weeks.get_column("week_start").unique().sort().to_list():
+        part = scores.read_partition(con, week)
+        stored = con.sql("SELECT * FROM scored_sessions WHERE week_start = $week ORDER BY session_id",
+                         params={"week": week}).pl()
+        flagged = flag_week_sessions(part.sessions, stored, as_week_rules(weeks.filter(pl.col("week_start") == week)), config)
+        named.append(flagged.filter(pl.col("detectors").list.len() != stored.get_column("detectors").list.len()))
+    return weeks, pl.concat(named)
 
 
 def in_order(started: Iterable[S], finish: Callable[[S], T], *, in_flight: int) -> Iterator[T]:

@@ -21,8 +21,8 @@ gets::
 
 It reads every stored week, so it runs after all weeks are scored (``flows.detect_step``), and a
 daily run that rescores a late week updates the run-up of the weeks before it the same way a full
-run would. Sessions of a run-up week are not named (``detectors.week_sessions`` names those of the
-flagged week).
+run would. The sessions of a run-up week its rule's ``sessions`` table selects are named at
+session level as those of the flagged week are (``detectors.week_sessions``, ``week_rule:<rule>``).
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ def flag_run_ups(features: pl.DataFrame, scored: pl.DataFrame, config: Mapping[s
         .alias("wasted_cost_usd"),
         severity(score, policy).alias("severity"),
     ).select(scored.columns)
+
+
+def as_week_rules(run_ups: pl.DataFrame) -> pl.DataFrame:
+    """Run-up weeks (``flag_run_ups`` rows) as weeks their rule flagged (``run_up:<rule>`` read as
+    ``rule:<rule>``), for ``detectors.week_sessions`` to name the sessions their waste is made of."""
+    return run_ups.with_columns(pl.col("detectors").list.eval(pl.element().str.replace(f"^{RULE_PREFIX}", "rule:")))
 
 
 def _reason(name: str, up: RunUp) -> pl.Expr:

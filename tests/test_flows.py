@@ -246,18 +246,32 @@ def test_in_order_finishes_in_order_and_starts_at_most_in_flight_ahead() -> None
 
 def test_run_ups_read_the_stored_weeks_of_people_with_an_anchor_only() -> None:
     from tests.detectors.test_run_up import RULE, _config, _features, _scored
+    from tests.detectors.test_week_sessions import _scored as _scored_sessions
 
     features = _features({"u1": [1e6, 2e6, 4e6], "u2": [1e6, 2e6, 4e6]})
     scored = _scored(features, {("u1", 2): ["rule:sustained"]})
+    run_up_week = sorted(scored.get_column("week_start").unique().to_list())[1]
+    sessions = pl.DataFrame({
+        "session_id": ["s-burn", "s-shipped", "s-other"], "user_id": ["u1", "u1", "u2"],
+        "week_start": [run_up_week] * 3, "tokens": [2_000_000, 1_000_000, 2_000_000],
+        "cost_usd": [4.0, 2.0, 4.0], "unmerged": [True, False, True],
+    })
+    rule = {**RULE, "sessions": {"conditions": ["unmerged == true"], "reason": "fed nothing: {tokens:tok} tokens"}}
     with duckdb.connect() as con:
-        con.register("f", features)
-        con.register("s", scored)
-        con.execute("CREATE TABLE user_week_peer_features AS SELECT * FROM f; CREATE TABLE scored_user_weeks AS SELECT * FROM s")
-        out = flows.run_ups(con, _config(RULE))
-        assert out.columns == scored.columns
-        assert sorted(out.get_column("week_start").to_list()) == sorted(
+        for name, frame in {"user_week_peer_features": features, "scored_user_weeks": scored,
+                            "session_features": sessions, "scored_sessions": _scored_sessions(sessions, {})}.items():
+            con.register("__frame", frame)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM __frame")
+            con.unregister("__frame")
+        weeks, named = flows.run_ups(con, _config(rule))
+        assert weeks.columns == scored.columns
+        assert sorted(weeks.get_column("week_start").to_list()) == sorted(
             scored.filter(pl.col("user_id") == "u1").get_column("week_start").to_list()[:2])
-        assert out.get_column("detectors").to_list() == [["run_up:sustained"]] * 2
-        # no rule with a run-up: no rows, the stored table's columns
-        plain = flows.run_ups(con, _config({k: v for k, v in RULE.items() if k != "run_up"}))
-        assert plain.height == 0 and plain.columns == scored.columns
+        assert weeks.get_column("detectors").to_list() == [["run_up:sustained"]] * 2
+        # the run-up week's session its rule names, as a flagged week's would be; not the others
+        assert named.get_column("session_id").to_list() == ["s-burn"]
+        assert named.get_column("detectors").to_list() == [["week_rule:sustained"]]
+        # no rule with a run-up: no rows, the stored tables' columns
+        plain_weeks, plain_sessions = flows.run_ups(con, _config({k: v for k, v in RULE.items() if k != "run_up"}))
+        assert plain_weeks.height == 0 and plain_weeks.columns == scored.columns
+        assert plain_sessions.height == 0 and "session_id" in plain_sessions.columns

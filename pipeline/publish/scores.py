@@ -15,6 +15,7 @@ from pipeline import progress, sql_models
 
 SCORE_TABLES = ("user_week_scores", "session_scores", "flags")  # derived from the features, rebuilt by a purge
 LEVELS = (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions"))  # stored table, partition field
+RUN_UP_TABLES = (("user_week_run_ups", "scored_user_weeks"), ("session_run_ups", "scored_sessions"))  # rows over stored ones
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,14 @@ def read_partition(con: duckdb.DuckDBPyConnection, week: date | None) -> DetectP
 def publish_scores(
     con: duckdb.DuckDBPyConnection, run_id: str, scored: Iterable[ScoredPartition], weeks: Sequence[date] | None,
     *, empty: Callable[[], ScoredPartition],
-    run_ups: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame] | None = None,
+    run_ups: Callable[[duckdb.DuckDBPyConnection], tuple[pl.DataFrame, pl.DataFrame]] | None = None,
 ) -> DetectSummary:
     """Store the scored weeks (replacing those weeks, or everything when `weeks` is None) as they
     come, then rebuild the score tables, flags, views and root cause from every stored week. `empty()` is the
     scored partition of no rows, stored when there is no usage at all (the tables get their columns).
-    `run_ups(con)`: user-week rows that replace stored ones (the run-up to a flagged week, which reads
-    every stored week), kept in `user_week_run_ups` and read over `scored_user_weeks`."""
+    `run_ups(con)`: user-week and session rows that replace stored ones (the run-up to a flagged week
+    and its sessions, which read every stored week), kept in `user_week_run_ups` and
+    `session_run_ups` and read over the stored tables by the score tables' SQL."""
     con.execute("SET VARIABLE run_id = ?", [run_id])
     fresh = weeks is None or any(not _has_table(con, table) for table, _ in LEVELS)
     if not fresh:
@@ -98,11 +100,13 @@ def publish_scores(
         progress.current().advance()
     if fresh and stored == 0:
         _store(con, empty(), create=True)
-    con.execute("CREATE OR REPLACE TABLE user_week_run_ups AS SELECT * FROM scored_user_weeks WHERE false")
+    for table, stored_table in RUN_UP_TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {stored_table} WHERE false")
     if run_ups is not None:
-        con.register("__run_ups", run_ups(con))
-        con.execute("INSERT INTO user_week_run_ups BY NAME SELECT * FROM __run_ups")
-        con.unregister("__run_ups")
+        for (table, _), rows in zip(RUN_UP_TABLES, run_ups(con), strict=True):
+            con.register("__run_ups", rows)
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __run_ups")
+            con.unregister("__run_ups")
     # the models of pipeline/publish/sql/ tagged `publish`: score tables, flags, shipped work, views, root cause
     sql_models.run(con, "pipeline.publish", "publish")
     return summarise(con)

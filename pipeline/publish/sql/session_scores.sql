@@ -8,7 +8,12 @@
 {% import 'judged.jinja' as judged %}
 WITH
 features AS (SELECT * FROM session_features),
-detected AS (SELECT * FROM scored_sessions),
+-- the detectors' output, the sessions of a run-up week its rule names replaced (detectors/run_up.py)
+detected AS (
+    SELECT * FROM scored_sessions ANTI JOIN session_run_ups USING (session_id)
+    UNION ALL BY NAME
+    SELECT * FROM session_run_ups
+),
 analyst_verdicts AS (SELECT * FROM latest_verdicts),
 
 {{ judged.judged_ctes("'session:' || detected.session_id") }}
