@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data.agentic import generate_agentic_world
 from data.generate import generate_world
 from data.split import last_day, withhold_days
 from features.build import TEMPLATE_CONTEXT
@@ -39,9 +40,9 @@ def _table(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     return frame.sort(sortable)
 
 
-def _assert_same_tables(incremental_db: Path, full_db: Path) -> None:
+def _assert_same_tables(incremental_db: Path, full_db: Path, tables: tuple[str, ...] = COMPARED_TABLES) -> None:
     with duckdb.connect(str(incremental_db), read_only=True) as inc, duckdb.connect(str(full_db), read_only=True) as full:
-        for table in COMPARED_TABLES:
+        for table in tables:
             left, right = _table(inc, table), _table(full, table)
             assert left.height > 0, table
             # sums of doubles may differ in the last bits with the order DuckDB adds them in
@@ -153,3 +154,26 @@ def test_full_flag_rebuilds_everything(world: Path, tmp_path: Path) -> None:
     no_incremental.config["run"]["incremental"] = False
     assert run_local(world, db, no_incremental).features.weeks is None
 
+
+
+def test_run_ups_reaching_into_weeks_not_rebuilt_equal_a_full_run(tmp_path: Path) -> None:
+    # an agentic world (reviews, ramps) with a loose sustained rule so that small worlds have
+    # run-ups: the run-up of a flagged week reaches back into weeks the daily run does not rebuild
+    world = tmp_path / "agentic"
+    generate_agentic_world(world, users=120, weeks=WEEKS, seed=3, start=START, file_format="parquet", intensity=1.0)
+    loose = tmp_path / "loose.toml"
+    loose.write_text('[detectors.policy]\nrule_alone_score = 0.5\n\n[[detectors.rules]]\n'
+                     'name = "sustained_unmerged_work"\nlevel = "user_week"\n'
+                     'conditions = [{ feature = "unmerged_token_share", op = ">=", threshold = 0.3 }]\n')
+    settings = Settings.from_file(loose)
+    before, after = withhold_days(world, tmp_path / "split", {last_day(world)})
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, settings)
+    second = run_local(after, incremental_db, settings)
+    run_local(after, full_db, settings)
+
+    assert second.features.weeks == (START + timedelta(weeks=WEEKS - 1),)
+    with duckdb.connect(str(incremental_db), read_only=True) as con:
+        run_up_weeks = [row[0] for row in con.sql("SELECT DISTINCT week_start FROM user_week_run_ups").fetchall()]
+    assert any(week < START + timedelta(weeks=WEEKS - 1) for week in run_up_weeks)
+    _assert_same_tables(incremental_db, full_db, (*COMPARED_TABLES, "user_week_run_ups", "session_run_ups"))
