@@ -53,7 +53,7 @@ def run_up_inputs(config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
 def flag_run_ups(features: pl.DataFrame, scored: pl.DataFrame, config: Mapping[str, Any]) -> pl.DataFrame:
     """The rows of ``scored`` (the user-week scores of every stored week) that join a run-up, with
     its flag added (same columns); none when no week does. ``features``: the user-week feature
-    rows of the same weeks, with the columns ``run_up_columns`` names."""
+    rows of the same weeks, with the columns ``run_up_inputs`` names."""
     rules = [r for r in parse_rules(config.get("rules", []), "user_week") if r.run_up]
     if not rules or scored.height == 0:
         return scored.head(0)
@@ -88,7 +88,9 @@ def flag_run_ups(features: pl.DataFrame, scored: pl.DataFrame, config: Mapping[s
     found = found.with_columns(
         (pl.col("__anchor_score") * (pl.col("__v") / pl.col("__anchor_v")).clip(0.0, 1.0).sqrt()).alias("__run_up_score"),
     ).sort(*KEYS, "__run_up_score", descending=[False, False, True]).unique(KEYS, keep="first", maintain_order=True)
-    rows = scored.join(found, on=KEYS, how="inner").join(features, on=KEYS, how="left", suffix="__f")
+    # the run-ups' reasons and costs read feature columns the scores lack (the scores' own win)
+    rows = scored.join(found.drop("flagged"), on=KEYS, how="inner").join(
+        features.select(*KEYS, *(c for c in features.columns if c not in scored.columns)), on=KEYS, how="left")
     texts, evidence, wasted = [], [], []
     for rule in rules:
         up, this = rule.run_up, pl.col("__rule") == rule.name
