@@ -23,7 +23,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import sparse
+
+from pipeline.ingest import simhash_kernels
 
 
 class FingerprintKey:
@@ -76,7 +77,8 @@ def simhash64(
     is set when the count-weighted sum of the tokens' i-th sign (+1/-1, from a keyed hash of
     the token) is positive. A text that is null or has no token gets null.
 
-    Texts are hashed in chunks of `chunk_rows`, on up to SIMHASH_THREADS threads.
+    Texts are tokenised in chunks of `chunk_rows` on up to SIMHASH_THREADS threads (compiled
+    kernels: pipeline.ingest.simhash_kernels); each distinct token of all chunks is hashed once.
     """
     if isinstance(texts, pl.Series):
         arrow = texts.cast(pl.String).to_arrow()
@@ -84,92 +86,36 @@ def simhash64(
         arrow = texts
     else:
         arrow = pa.array(list(texts), type=pa.large_string())
-    if arrow.type not in (pa.string(), pa.large_string()):
+    if arrow.type != pa.large_string():
         arrow = arrow.cast(pa.large_string())
     if len(arrow) == 0:
         return pl.Series("prompt_simhash", [], dtype=pl.UInt64)
-    # sums of +-1 per text, exact in this type: n tokens take at least 2n - 1 bytes
-    dtype = _sum_dtype((int(pc.max(pc.binary_length(arrow)).as_py() or 0) + 1) // 2)
     arrays = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
     chunks = [a.slice(start, chunk_rows) for a in arrays for start in range(0, len(a), max(chunk_rows, 1))]
-    # arrow, numpy and scipy release the GIL for the heavy steps
     with ThreadPoolExecutor(min(SIMHASH_THREADS, len(chunks))) as pool:
-        # texts cut at ASCII whitespace (which never splits a token) into pieces, each distinct
-        # piece tokenised once, for all chunks together
-        split = list(pool.map(_split, chunks))
-        pieces = pa.chunked_array([p for p, _ in split], type=split[0][0].type).unify_dictionaries()
-        piece_sums, piece_counts = _token_sums(pieces.chunk(0).dictionary, dtype, key)
+        tokenized = list(pool.map(_tokenize, chunks))
+        # one vocabulary over the chunks: chunk c's local token v is global token rows[c][v]
+        vocabularies = [pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+                        for _, _, data, offsets in tokenized]
+        encoded = pa.concat_arrays(vocabularies).dictionary_encode()
+        rows = np.split(encoded.indices.to_numpy(zero_copy_only=False), np.cumsum([len(v) for v in vocabularies])[:-1])
+        signs = token_signs(encoded.dictionary.to_pylist(), key).astype(np.int8)
         parts = list(pool.map(
-            lambda chunk, starts: _combine(chunk.indices.to_numpy(), starts, piece_sums, piece_counts),
-            pieces.chunks, [starts for _, starts in split],
-        ))
+            lambda part, token_rows: simhash_kernels.signatures(part[0], part[1], token_rows, signs), tokenized, rows))
     packed = np.concatenate([p for p, _ in parts])
     has_tokens = np.concatenate([h for _, h in parts])
     return pl.Series("prompt_simhash", pa.array(packed, type=pa.uint64(), mask=~has_tokens), dtype=pl.UInt64)
 
 
-def _split(texts: pa.Array) -> tuple[pa.DictionaryArray, np.ndarray]:
-    """The texts cut at ASCII whitespace, the pieces dictionary encoded, and where each text's
-    pieces start (len(texts) + 1 offsets; a null text has none)."""
-    lists = pc.ascii_split_whitespace(texts)
-    starts = lists.offsets.to_numpy()
-    return pc.dictionary_encode(lists.flatten()), starts - starts[0]
-
-
-def _combine(
-    piece_ids: np.ndarray, piece_starts: np.ndarray, piece_sums: np.ndarray, piece_counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(SimHash, has tokens) of each text from its pieces: a text's sums are its pieces' sums."""
-    n_docs = len(piece_starts) - 1
-    tokens_before = np.concatenate(([0], np.cumsum(piece_counts[piece_ids])))
-    has_tokens = tokens_before[piece_starts[1:]] > tokens_before[piece_starts[:-1]]
-    if not has_tokens.any():
-        return np.zeros(n_docs, dtype=np.uint64), has_tokens
-    # one row per text, one entry per piece occurrence: repeated pieces add up in the product
-    per_text = sparse.csr_matrix(
-        (np.ones(len(piece_ids), dtype=piece_sums.dtype), piece_ids, piece_starts), shape=(n_docs, len(piece_sums))
-    )
-    sums = np.asarray(per_text @ piece_sums)
-    bits = np.packbits(sums > 0, axis=1, bitorder="little")  # byte j, bit k <- dimension 8j+k
-    return np.ascontiguousarray(bits).view("<u8").ravel(), has_tokens
-
-
-def _token_sums(pieces: pa.Array, dtype: type[np.signedinteger], key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Per piece: the (n, 64) sums of its kept tokens' signs, and its number of kept tokens.
-
-    Tokens are the maximal runs of `[a-z0-9]` in the lowercase piece: every other byte becomes a
-    space (a non-ASCII character's UTF-8 bytes are all >= 0x80, so never part of a token, and the
-    text stays valid UTF-8) and the piece is split at spaces.
-    """
-    lowered = pl.Series(pieces).str.to_lowercase().to_arrow()
-    if isinstance(lowered, pa.ChunkedArray):
-        lowered = lowered.combine_chunks()
-    lowered = lowered.cast(pa.large_string())
-    _, offsets, data = lowered.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64)[lowered.offset : lowered.offset + len(lowered) + 1]
-    first, last = int(offsets[0]), int(offsets[-1])
-    separated = bytes(memoryview(data)[first:last]).translate(_SEPARATE) if last > first else b""
-    separated_pieces = pa.LargeStringArray.from_buffers(len(lowered), pa.py_buffer(offsets - first), pa.py_buffer(separated))
-    words, starts = _split(separated_pieces)
-    vocab, word_ids = words.dictionary, words.indices.to_numpy()
-    # a kept token is a word that is neither empty (from leading or trailing spaces) nor digits only
-    keep_vocab = pc.and_(pc.greater(pc.binary_length(vocab), 0), pc.invert(pc.utf8_is_digit(vocab)))
-    keep_vocab = keep_vocab.to_numpy(zero_copy_only=False)
-    kept_ids = (np.cumsum(keep_vocab) - 1).astype(np.int32)  # vocabulary id -> id among kept tokens
-    keep = keep_vocab[word_ids]
-    kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
-    row_starts = kept_before[starts]  # words stay in order: piece i owns kept tokens [row_starts[i], row_starts[i+1])
-    signs = token_signs(vocab.filter(pa.array(keep_vocab)).to_pylist(), key).astype(dtype)
-    matrix = sparse.csr_matrix(
-        (np.ones(int(kept_before[-1]), dtype=dtype), kept_ids[word_ids[keep]], row_starts),
-        shape=(len(pieces), len(signs)),
-    )
-    return np.asarray(matrix @ signs), np.diff(row_starts)
-
-
-def _sum_dtype(terms: int) -> type[np.signedinteger]:
-    """The narrowest integer type exact for any sum of up to `terms` values +-1 (and its partial sums)."""
-    return np.int16 if terms < 2**15 else np.int32 if terms < 2**31 else np.int64
+def _tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """simhash_kernels.tokenize over the texts' bytes; a null text (whose slot may span any bytes) spans none."""
+    _, offsets, data = texts.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    if texts.null_count:
+        ends = np.where(pc.is_valid(texts).to_numpy(zero_copy_only=False), ends, starts)
+    return simhash_kernels.tokenize(data, starts, ends)
 
 
 def token_signs(tokens: list[str], key: bytes) -> np.ndarray:
@@ -367,5 +313,3 @@ _PLAIN_VALUE, _VALUE_MARKED = r'"sha256:([0-9a-f]{64})"', r'"unkeyed-sha256:\1"'
 _INNER, _OUTER, _SIMHASH = "goodhart_fingerprint_inner", "goodhart_fingerprint_outer", "goodhart_simhash_key"
 TOKEN_PATTERN = r"[a-z0-9]+"  # a token (of the lowercase text), digits-only tokens dropped
 SIMHASH_THREADS = min(os.cpu_count() or 1, 8)
-# bytes.translate table: a token's bytes stay, every other byte becomes a space
-_SEPARATE = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789" else 0x20 for c in range(256))

@@ -9,10 +9,12 @@ import random
 import re
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
 
+from pipeline.ingest import simhash_kernels
 from pipeline.ingest.fingerprint import (
     UNKEYED,
     FingerprintKey,
@@ -166,6 +168,21 @@ def test_simhash_matches_the_reference_definition() -> None:
     assert simhash64(pa.array(texts, pa.string()), key=KEY).to_list() == expected
     chunked = pa.chunked_array([texts[:1000], texts[1000:]], pa.large_string())
     assert simhash64(chunked, chunk_rows=700, key=KEY).to_list() == expected
+
+
+def test_simhash_when_a_chunks_tokens_outgrow_the_first_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = corpus(300, seed=5)
+    monkeypatch.setattr(simhash_kernels, "TABLE_START", 4)  # a table of 4 slots fills at the third token
+    assert simhash64(texts, key=KEY).to_list() == [reference_simhash(t) for t in texts]
+
+
+def test_simhash_of_a_null_slot_that_spans_bytes() -> None:
+    # Arrow lets a null slot's offsets span any bytes: they are not a text
+    data = b"hello worldgoodbye"
+    offsets = pa.py_buffer(np.array([0, 5, 11, 18], dtype=np.int64).tobytes())
+    validity = pa.py_buffer(np.packbits([1, 0, 1], bitorder="little").tobytes())
+    texts = pa.LargeStringArray.from_buffers(3, offsets, pa.py_buffer(data), validity, null_count=1)
+    assert simhash64(texts, key=KEY).to_list() == [reference_simhash("hello"), None, reference_simhash("goodbye")]
 
 
 def test_simhash_of_no_text() -> None:
