@@ -385,9 +385,11 @@ def step_end_to_end(args: dict, meter: Meter) -> dict:
 
 
 def step_flow(args: dict, meter: Meter) -> dict:
-    """The Prefect flow `goodhart run` starts (detection_flow), ephemeral API included."""
-    with meter.phase("import flows"):
-        import flows
+    """`goodhart run` as a user runs it (a Prefect flow): the command's own path, `pipeline.cli._run`,
+    which starts the temporary Prefect API (or uses PREFECT_API_URL) while it imports the flows,
+    runs detection_flow, and stops the API when the process exits (inside this step's wall time)."""
+    from pipeline import cli
+
     config = args.get("config")
     if args.get("duckdb_memory_limit"):
         if config:
@@ -396,8 +398,8 @@ def step_flow(args: dict, meter: Meter) -> dict:
         Path(config).write_text(f'[engine]\nduckdb_memory_limit = "{args["duckdb_memory_limit"]}"\n')
     instrument_stages(meter)
     started = time.perf_counter()
-    with meter.phase("detection_flow"), stage_timer(meter):
-        result = flows.detection_flow(str(args["input"]), str(args["db"]), config)
+    with meter.phase("goodhart run"):
+        result = cli._run(Path(args["input"]), Path(args["db"]), Path(config) if config else None, use_prefect=True)
     return _run_result(result, time.perf_counter() - started)
 
 

@@ -41,7 +41,7 @@ def test_every_measured_step_runs(tiny):
         assert steps[label].status == "ok", f"{label}: {steps[label].note}"
         assert steps[label].wall_s > 0 and steps[label].peak_gib > 0
         assert steps[label].work_s is not None
-    assert steps["end to end: Prefect flow"].status == "skipped"
+    assert steps["end to end: goodhart run (Prefect)"].status == "skipped"
     assert outcome.world_rows["token_usage"] > 0
 
 
