@@ -222,10 +222,17 @@ def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> tuple[pl.
     weeks = flag_run_ups(features, scored, config)
     named = [sessions]
     for week in weeks.get_column("week_start").unique().sort().to_list():
-        part = scores.read_partition(con, week)
-        stored = con.sql("SELECT * FROM scored_sessions WHERE week_start = $week ORDER BY session_id",
-                         params={"week": week}).pl()
-        flagged = flag_week_sessions(part.sessions, stored, as_week_rules(weeks.filter(pl.col("week_start") == week)), config)
+        run_up = weeks.filter(pl.col("week_start") == week)
+        # only the sessions of the people with a run-up that week; the week's median session
+        # size (what a session is measured against) from all of them
+        params = {"week": week, "people": run_up.get_column("user_id").to_list()}
+        own = "week_start = $week AND user_id IN (SELECT unnest($people::VARCHAR[]))"
+        part = con.sql(f"SELECT * FROM session_features WHERE {own} ORDER BY session_id", params=params).pl()
+        stored = con.sql(f"SELECT * FROM scored_sessions WHERE {own} ORDER BY session_id", params=params).pl()
+        (typical,), = con.sql("SELECT median(tokens) FROM session_features WHERE week_start = $week",
+                              params={"week": week}).fetchall()
+        flagged = flag_week_sessions(part, stored, as_week_rules(run_up), config,
+                                     typical_tokens=None if typical is None else float(typical))
         named.append(flagged.filter(pl.col("detectors").list.len() != stored.get_column("detectors").list.len()))
     return weeks, pl.concat(named)
 

@@ -37,11 +37,12 @@ RULE_PREFIX = "week_rule:"
 
 def flag_week_sessions(
     sessions: pl.DataFrame, scored_sessions: pl.DataFrame, scored_user_weeks: pl.DataFrame,
-    config: Mapping[str, Any],
+    config: Mapping[str, Any], *, typical_tokens: float | None = None,
 ) -> pl.DataFrame:
     """``scored_sessions`` (the session level's ``score_level`` output for the feature rows
     ``sessions``, in the same order) with the sessions of flagged weeks that their week's rules
-    name flagged too; same columns and order."""
+    name flagged too; same columns and order. ``typical_tokens``: the median tokens of the week's
+    sessions when ``sessions`` holds only some of them (default: their median)."""
     rules = [(r.name, r.sessions) for r in parse_rules(config.get("rules", []), "user_week") if r.sessions]
     if not rules or sessions.height == 0 or scored_user_weeks.height == 0:
         return scored_sessions
@@ -58,7 +59,7 @@ def flag_week_sessions(
         if problem := selection.missing_columns(name, sessions.columns):
             raise ValueError(problem)
     policy = level_policy(config, "session")
-    typical = sessions.get_column("tokens").median()
+    typical = sessions.get_column("tokens").median() if typical_tokens is None else typical_tokens
     relative = pl.col("tokens") / typical if typical else pl.lit(1.0)
     rows = (
         sessions.with_row_index("__row")

@@ -146,3 +146,18 @@ def test_only_a_user_week_rule_names_sessions() -> None:
         Rule.parse({**RULE, "sessions": {"reason": "x"}})
 
 
+
+
+def test_some_of_a_weeks_sessions_with_the_weeks_median_size_equal_all_of_them() -> None:
+    # a run-up week reads only its people's sessions (flows.run_ups): sizes still count against the whole week
+    sessions = _sessions()
+    scored = _scored(sessions, {"own-flag": 0.95})
+    weeks = _weeks(["rule:unshipped_volume"])
+    whole = flag_week_sessions(sessions, scored, weeks, _config(RULE)).filter(pl.col("user_id") == "u1")
+    mine = sessions.filter(pl.col("user_id") == "u1")
+    typical = float(sessions.get_column("tokens").median())
+    part = flag_week_sessions(mine, _scored(mine, {"own-flag": 0.95}), weeks, _config(RULE), typical_tokens=typical)
+    assert part.to_dicts() == whole.to_dicts()
+    # without it, the part's own median (2.5M, not 3M) would be the sessions' yardstick
+    alone = flag_week_sessions(mine, _scored(mine, {"own-flag": 0.95}), weeks, _config(RULE))
+    assert alone.to_dicts() != whole.to_dicts()
