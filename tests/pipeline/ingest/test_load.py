@@ -577,6 +577,11 @@ def test_prices_dataset_overrides_the_default_table(con: duckdb.DuckDBPyConnecti
     ]
     assert summary.datasets["token_usage"].rows_unpriced == 1
     assert table(con, "run_datasets", "rows_unpriced", "dataset")[-1] == (1,)
+    # a later run counts its own files' unpriced rows, not the earlier runs'
+    inputs.write("token_usage/later.csv", f"{TOKEN_HEADER},cache_read_tokens,cache_write_tokens,cost_usd\n"
+                 "r-6,2026-10-06T09:00:00Z,u,s,mystery,1,1,0,0,\n"
+                 "r-7,2026-10-06T09:00:00Z,u,s,mystery,2,2,0,0,\n")
+    assert run_load(con, inputs.path).datasets["token_usage"].rows_unpriced == 2
 
 
 # --- prompts -----------------------------------------------------------------------------
