@@ -467,12 +467,16 @@ def _prefect_api(server, *, report) -> Iterator[None]:
     if server is None:
         yield
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     server.wait_ready()
     where = f"UI: {server.ui_url}" if server.services else server.url
     report.done(f"Prefect server ready ({where}); it stops with this command")
-    with temporary_settings({PREFECT_API_URL: server.url}):
+    # Flow-run heartbeats let a server's services mark a crashed run; a temporary server without
+    # services cannot, and each flow run's end waits up to a second for its heartbeat thread
+    # (Prefect 3.8 sleeps it in 1 s steps): five flow runs, up to five seconds per run.
+    no_heartbeats = {} if server.services else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings({PREFECT_API_URL: server.url, **no_heartbeats}):
         yield
 
 

@@ -310,3 +310,25 @@ def test_commands_import_only_what_they_need(contract_example: Path, tmp_path: P
     shown = subprocess.run([sys.executable, "-c", help_code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert shown.stdout.rsplit("HEAVY ", 1)[1].strip() == "[]", shown.stdout
+
+
+def test_runs_on_a_temporary_server_send_no_flow_heartbeats() -> None:
+    # a server without services cannot act on heartbeats, and each flow run's end would wait up to
+    # a second for its heartbeat thread (Prefect 3.8): the run turns them off against its own server
+    import io
+
+    from prefect.settings import get_current_settings
+
+    from pipeline import cli, progress
+    from pipeline.ops.prefect_api import start_temporary_server
+
+    default = get_current_settings().flows.heartbeat_frequency
+    assert default is not None  # Prefect's default: what a long-lived server with services gets
+    server = start_temporary_server(services=False)
+    try:
+        with cli._prefect_api(server, report=progress.PlainReporter(io.StringIO())):
+            assert get_current_settings().api.url == server.url
+            assert get_current_settings().flows.heartbeat_frequency is None
+        assert get_current_settings().flows.heartbeat_frequency == default
+    finally:
+        server.stop()
