@@ -24,8 +24,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.ingest import simhash_kernels
-
 
 class FingerprintKey:
     """The installation's secret and the keys derived from it, one per use. Its repr and str name
@@ -80,6 +78,8 @@ def simhash64(
     Texts are tokenised in chunks of `chunk_rows` on up to SIMHASH_THREADS threads (compiled
     kernels: pipeline.ingest.simhash_kernels); each distinct token of all chunks is hashed once.
     """
+    from pipeline.ingest import simhash_kernels  # numba: imported by the loads that hash texts only
+
     if isinstance(texts, pl.Series):
         arrow = texts.cast(pl.String).to_arrow()
     elif isinstance(texts, (pa.Array, pa.ChunkedArray)):
@@ -109,6 +109,8 @@ def simhash64(
 
 def _tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """simhash_kernels.tokenize over the texts' bytes; a null text (whose slot may span any bytes) spans none."""
+    from pipeline.ingest import simhash_kernels
+
     _, offsets, data = texts.buffers()
     offsets = np.frombuffer(offsets, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
     data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
