@@ -75,7 +75,7 @@ def simhash64(
     is set when the count-weighted sum of the tokens' i-th sign (+1/-1, from a keyed hash of
     the token) is positive. A text that is null or has no token gets null.
 
-    Texts are tokenised in chunks of `chunk_rows` on up to SIMHASH_THREADS threads (compiled
+    Texts are tokenised in chunks of `chunk_rows` (and CHUNK_BYTES) on up to SIMHASH_THREADS threads (compiled
     kernels: pipeline.ingest.simhash_kernels); each distinct token of all chunks is hashed once.
     """
     from pipeline.ingest import simhash_kernels  # numba: imported by the loads that hash texts only
@@ -91,7 +91,7 @@ def simhash64(
     if len(arrow) == 0:
         return pl.Series("prompt_simhash", [], dtype=pl.UInt64)
     arrays = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
-    chunks = [a.slice(start, chunk_rows) for a in arrays for start in range(0, len(a), max(chunk_rows, 1))]
+    chunks = [chunk for a in arrays for chunk in _chunks(a, max(chunk_rows, 1))]
     with ThreadPoolExecutor(min(SIMHASH_THREADS, len(chunks))) as pool:
         tokenized = list(pool.map(_tokenize, chunks))
         # one vocabulary over the chunks: chunk c's local token v is global token rows[c][v]
@@ -105,6 +105,18 @@ def simhash64(
     packed = np.concatenate([p for p, _ in parts])
     has_tokens = np.concatenate([h for _, h in parts])
     return pl.Series("prompt_simhash", pa.array(packed, type=pa.uint64(), mask=~has_tokens), dtype=pl.UInt64)
+
+
+def _chunks(texts: pa.LargeStringArray, rows: int) -> list[pa.LargeStringArray]:
+    """Slices of at most `rows` texts and, past a text's own size, at most CHUNK_BYTES of text: a
+    chunk's kernel memory is a few times its bytes, so a file of huge prompts stays bounded."""
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    starts = [0]
+    while starts[-1] < len(texts):
+        start = starts[-1]
+        by_bytes = int(np.searchsorted(offsets, offsets[start] + CHUNK_BYTES, side="right")) - 1
+        starts.append(min(start + rows, max(by_bytes, start + 1), len(texts)))
+    return [texts.slice(a, b - a) for a, b in zip(starts, starts[1:])]
 
 
 def _tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -315,3 +327,4 @@ _PLAIN_VALUE, _VALUE_MARKED = r'"sha256:([0-9a-f]{64})"', r'"unkeyed-sha256:\1"'
 _INNER, _OUTER, _SIMHASH = "goodhart_fingerprint_inner", "goodhart_fingerprint_outer", "goodhart_simhash_key"
 TOKEN_PATTERN = r"[a-z0-9]+"  # a token (of the lowercase text), digits-only tokens dropped
 SIMHASH_THREADS = min(os.cpu_count() or 1, 8)
+CHUNK_BYTES = 32 * 2**20  # text bytes per SimHash chunk at most (one longer text makes a chunk alone)

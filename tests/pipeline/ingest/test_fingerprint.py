@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from pipeline.ingest import simhash_kernels
+from pipeline.ingest import fingerprint, simhash_kernels
 from pipeline.ingest.fingerprint import (
     UNKEYED,
     FingerprintKey,
@@ -173,6 +173,12 @@ def test_simhash_matches_the_reference_definition() -> None:
 def test_simhash_when_a_chunks_tokens_outgrow_the_first_table(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = corpus(300, seed=5)
     monkeypatch.setattr(simhash_kernels, "TABLE_START", 4)  # a table of 4 slots fills at the third token
+    assert simhash64(texts, key=KEY).to_list() == [reference_simhash(t) for t in texts]
+
+
+def test_simhash_in_chunks_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = corpus(200, seed=3) + ["word " * 5000]  # texts longer than a chunk make a chunk alone
+    monkeypatch.setattr(fingerprint, "CHUNK_BYTES", 64)
     assert simhash64(texts, key=KEY).to_list() == [reference_simhash(t) for t in texts]
 
 
