@@ -221,19 +221,26 @@ def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> tuple[pl.
     scored = con.sql(f"SELECT * FROM scored_user_weeks WHERE {people}", params={"anchored": anchored}).pl()
     weeks = flag_run_ups(features, scored, config)
     named = [sessions]
-    for week in weeks.get_column("week_start").unique().sort().to_list():
-        run_up = weeks.filter(pl.col("week_start") == week)
-        # only the sessions of the people with a run-up that week; the week's median session
-        # size (what a session is measured against) from all of them
-        params = {"week": week, "people": run_up.get_column("user_id").to_list()}
-        own = "week_start = $week AND user_id IN (SELECT unnest($people::VARCHAR[]))"
-        part = con.sql(f"SELECT * FROM session_features WHERE {own} ORDER BY session_id", params=params).pl()
-        stored = con.sql(f"SELECT * FROM scored_sessions WHERE {own} ORDER BY session_id", params=params).pl()
-        (typical,), = con.sql("SELECT median(tokens) FROM session_features WHERE week_start = $week",
-                              params={"week": week}).fetchall()
-        flagged = flag_week_sessions(part, stored, as_week_rules(run_up), config,
-                                     typical_tokens=None if typical is None else float(typical))
-        named.append(flagged.filter(pl.col("detectors").list.len() != stored.get_column("detectors").list.len()))
+    if weeks.height == 0:
+        return weeks, sessions
+    # only the sessions of the people with a run-up in each week; the week's median session size
+    # (what a session is measured against) from all of the week's sessions
+    con.register("__run_up_weeks", weeks.select("user_id", "week_start"))
+    try:
+        own = "SEMI JOIN __run_up_weeks USING (user_id, week_start) ORDER BY week_start, session_id"
+        parts = con.sql(f"SELECT * FROM session_features {own}").pl()
+        stored = con.sql(f"SELECT * FROM scored_sessions {own}").pl()
+        typical = dict(con.sql("SELECT week_start, median(tokens) FROM session_features "
+                               "WHERE week_start IN (SELECT week_start FROM __run_up_weeks) GROUP BY week_start").fetchall())
+    finally:
+        con.unregister("__run_up_weeks")
+    for week in sorted(typical):
+        this_week = pl.col("week_start") == week
+        week_stored = stored.filter(this_week)
+        flagged = flag_week_sessions(
+            parts.filter(this_week), week_stored, as_week_rules(weeks.filter(this_week)), config,
+            typical_tokens=None if typical[week] is None else float(typical[week]))
+        named.append(flagged.filter(pl.col("detectors").list.len() != week_stored.get_column("detectors").list.len()))
     return weeks, pl.concat(named)
 
 

@@ -22,7 +22,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 class FingerprintKey:
@@ -75,8 +74,9 @@ def simhash64(
     is set when the count-weighted sum of the tokens' i-th sign (+1/-1, from a keyed hash of
     the token) is positive. A text that is null or has no token gets null.
 
-    Texts are tokenised in chunks of `chunk_rows` (and CHUNK_BYTES) on up to SIMHASH_THREADS threads (compiled
-    kernels: pipeline.ingest.simhash_kernels); each distinct token of all chunks is hashed once.
+    Texts are tokenised in chunks of `chunk_rows` (and CHUNK_BYTES) on up to SIMHASH_THREADS
+    threads (compiled kernels: pipeline.ingest.simhash_kernels); each distinct token of all
+    chunks is hashed once.
     """
     from pipeline.ingest import simhash_kernels  # numba: imported by the loads that hash texts only
 
@@ -93,7 +93,7 @@ def simhash64(
     arrays = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
     chunks = [chunk for a in arrays for chunk in _chunks(a, max(chunk_rows, 1))]
     with ThreadPoolExecutor(min(SIMHASH_THREADS, len(chunks))) as pool:
-        tokenized = list(pool.map(_tokenize, chunks))
+        tokenized = list(pool.map(simhash_kernels.tokenize, chunks))
         # one vocabulary over the chunks: chunk c's local token v is global token rows[c][v]
         vocabularies = [pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
                         for _, _, data, offsets in tokenized]
@@ -110,26 +110,15 @@ def simhash64(
 def _chunks(texts: pa.LargeStringArray, rows: int) -> list[pa.LargeStringArray]:
     """Slices of at most `rows` texts and, past a text's own size, at most CHUNK_BYTES of text: a
     chunk's kernel memory is a few times its bytes, so a file of huge prompts stays bounded."""
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    from pipeline.ingest.simhash_kernels import offsets as text_offsets
+
+    offsets = text_offsets(texts)
     starts = [0]
     while starts[-1] < len(texts):
         start = starts[-1]
         by_bytes = int(np.searchsorted(offsets, offsets[start] + CHUNK_BYTES, side="right")) - 1
         starts.append(min(start + rows, max(by_bytes, start + 1), len(texts)))
     return [texts.slice(a, b - a) for a, b in zip(starts, starts[1:])]
-
-
-def _tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """simhash_kernels.tokenize over the texts' bytes; a null text (whose slot may span any bytes) spans none."""
-    from pipeline.ingest import simhash_kernels
-
-    _, offsets, data = texts.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
-    if texts.null_count:
-        ends = np.where(pc.is_valid(texts).to_numpy(zero_copy_only=False), ends, starts)
-    return simhash_kernels.tokenize(data, starts, ends)
 
 
 def token_signs(tokens: list[str], key: bytes) -> np.ndarray:

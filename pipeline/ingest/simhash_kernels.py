@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-_OTHER, _LETTER, _DIGIT = 0, 1, 2
+_LETTER, _DIGIT = 1, 2  # BYTE_CLASS: 0 for every byte that is no token byte
 BYTE_CLASS = np.zeros(256, dtype=np.uint8)
 LOWER = np.arange(256, dtype=np.uint8)
 for _c in b"abcdefghijklmnopqrstuvwxyz":
@@ -35,10 +37,22 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 TABLE_START = 1 << 16  # slots of a chunk's token table at first (1 MiB)
 
 
-def tokenize(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Texts data[starts[t]:ends[t]] -> (ids, text_starts, vocab_bytes, vocab_offsets): text t's
-    tokens are the local ids ids[text_starts[t]:text_starts[t + 1]], in order; local id v is the
-    token vocab_bytes[vocab_offsets[v]:vocab_offsets[v + 1]]."""
+def offsets(texts: pa.LargeStringArray) -> np.ndarray:
+    """The texts' len + 1 byte offsets into their data buffer (a slice keeps its parent's buffers)."""
+    return np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+
+
+def tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Texts -> (ids, text_starts, vocab_bytes, vocab_offsets): text t's tokens are the local ids
+    ids[text_starts[t]:text_starts[t + 1]], in order; local id v is the token
+    vocab_bytes[vocab_offsets[v]:vocab_offsets[v + 1]]. A null text (whose slot may span any
+    bytes) has none."""
+    data = texts.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    bounds = offsets(texts)
+    starts, ends = bounds[:-1], bounds[1:]
+    if texts.null_count:
+        ends = np.where(pc.is_valid(texts).to_numpy(zero_copy_only=False), ends, starts)
     total = int((ends - starts).sum())
     capacity = TABLE_START
     while True:  # a table that fills up is started again 4x larger (most chunks fit the first)
@@ -72,31 +86,26 @@ def _tokenize(data, starts, ends, total, capacity, byte_class, lower):  # pragma
             length = 0
             letters = 0
             h = _FNV_OFFSET
-            while i < end:  # once per byte: plain flags, no helper call
+            while i < end:  # once per byte: plain values, no helper call
                 c = data[i]
                 kind = byte_class[c]
-                if kind == 0:
-                    if c == 0xC4 and i + 1 < end and data[i + 1] == 0xB0:  # U+0130 -> "i" + U+0307: ends the token
-                        token[length] = 105
-                        length += 1
-                        letters = 1
-                        h = (h ^ np.uint64(105)) * _FNV_PRIME
-                        i += 2
-                        break
-                    if c == 0xE2 and i + 2 < end and data[i + 1] == 0x84 and data[i + 2] == 0xAA:  # U+212A -> "k"
-                        token[length] = 107
-                        length += 1
-                        letters = 1
-                        h = (h ^ np.uint64(107)) * _FNV_PRIME
-                        i += 3
-                        continue
+                width = 1
+                stop = 0
+                if kind != 0:
+                    b = lower[c]
+                elif c == 0xC4 and i + 1 < end and data[i + 1] == 0xB0:  # U+0130 -> "i" + U+0307: ends the token
+                    b, kind, width, stop = np.uint8(105), np.uint8(_LETTER), 2, 1
+                elif c == 0xE2 and i + 2 < end and data[i + 1] == 0x84 and data[i + 2] == 0xAA:  # U+212A -> "k"
+                    b, kind, width = np.uint8(107), np.uint8(_LETTER), 3
+                else:
                     break
-                b = lower[c]
                 token[length] = b
                 length += 1
                 letters |= kind & 1
                 h = (h ^ np.uint64(b)) * _FNV_PRIME
-                i += 1
+                i += width
+                if stop:
+                    break
             if length == 0:
                 i += 1
                 continue
