@@ -1,7 +1,8 @@
 """The compiled insides of `fingerprint.simhash64`: tokenising texts and adding up token signs.
 
-Two kernels per chunk of texts (numba, compiled once per machine into numba's cache, run without
-the GIL so chunks run on threads):
+Two kernels per chunk of texts (numba, compiled once per machine into numba's disk cache, run
+without the GIL so chunks run on threads; where numba finds no writable place for its cache, next to
+this module or in the user's cache directory, they are compiled once per process instead):
 
 1. `tokenize` reads a chunk's UTF-8 bytes once: tokens are the maximal runs of `[a-z0-9]` after
    lowercasing, digits-only runs dropped. Each distinct token gets a local id (an open-addressing
@@ -37,6 +38,16 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 TABLE_START = 1 << 16  # slots of a chunk's token table at first (1 MiB)
 
 
+def _compiled(function):  # type: ignore[no-untyped-def]
+    """`function` compiled without the GIL, cached on disk where numba can write (a read-only
+    install run by a user without a writable home has no such place: numba then refuses to cache
+    and the kernels compile in each process, about 3 s, rather than fail)."""
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
 def offsets(texts: pa.LargeStringArray) -> np.ndarray:
     """The texts' len + 1 byte offsets into their data buffer (a slice keeps its parent's buffers)."""
     return np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
@@ -62,7 +73,7 @@ def tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.nda
         capacity *= 4
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _tokenize(data, starts, ends, total, capacity, byte_class, lower):  # pragma: no cover - compiled
     """tokenize, with a table of `capacity` slots; (None, ...) when more than capacity / 2
     distinct tokens. Its arrays are never reassigned: numba counts references of a variable
@@ -142,7 +153,7 @@ def _tokenize(data, starts, ends, total, capacity, byte_class, lower):  # pragma
     return ids[:n_ids].copy(), text_starts, vocab_bytes[:vocab_offsets[n_vocab]].copy(), vocab_offsets[:n_vocab + 1].copy()
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def signatures(ids, text_starts, token_rows, signs):  # pragma: no cover - compiled
     """(SimHash, has tokens) per text: bit i set where the sum over the text's tokens of
     signs[token_rows[id], i] (+1/-1) is positive."""

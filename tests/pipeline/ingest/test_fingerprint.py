@@ -4,9 +4,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import pickle
 import random
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -14,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+import pipeline
 from pipeline.ingest import fingerprint, simhash_kernels
 from pipeline.ingest.fingerprint import (
     UNKEYED,
@@ -61,6 +67,20 @@ def test_simhash_of_one_token_is_its_keyed_hash() -> None:
 def test_simhash_is_stable_across_processes() -> None:
     # a constant: Python's hash() or an engine's hash() would not give it in every process and version
     assert simhash64(["Explain this code again (attempt 37)"], key=KEY).to_list() == [STABLE_SIMHASH]
+
+
+def test_simhash_without_anywhere_to_cache_compiled_code(tmp_path: Path) -> None:
+    # a read-only install run by a user without a writable home: numba refuses to cache the kernels
+    # there, so they compile in the process instead of failing the load
+    shutil.copytree(Path(pipeline.__file__).parent, tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "pipeline" / "ingest" / "__pycache__").write_text("")  # no cache directory can be made next to it
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(HOME="/dev/null", PYTHONPATH=str(tmp_path), PYTHONDONTWRITEBYTECODE="1")
+    code = ("from pipeline.ingest.fingerprint import simhash64; "
+            f"print(simhash64(['Explain this code again (attempt 37)'], key=bytes.fromhex('{KEY.hex()}')).to_list()[0])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == STABLE_SIMHASH
 
 
 def test_simhash_cannot_be_computed_without_the_key() -> None:
