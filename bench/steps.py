@@ -385,7 +385,7 @@ def step_end_to_end(args: dict, meter: Meter) -> dict:
 
 
 def step_flow(args: dict, meter: Meter) -> dict:
-    """`goodhart run` as a user runs it (a Prefect flow): the command's own path, `pipeline.cli._run`,
+    """`goodhart run` as a user runs it (a Prefect flow): the command's own path, `pipeline.cli.run_detection`,
     which starts the temporary Prefect API (or uses PREFECT_API_URL) while it imports the flows,
     runs detection_flow, and stops the API when the process exits (inside this step's wall time)."""
     from pipeline import cli
@@ -399,7 +399,7 @@ def step_flow(args: dict, meter: Meter) -> dict:
     instrument_stages(meter)
     started = time.perf_counter()
     with meter.phase("goodhart run"):
-        result = cli._run(Path(args["input"]), Path(args["db"]), Path(config) if config else None, use_prefect=True)
+        result = cli.run_detection(Path(args["input"]), Path(args["db"]), Path(config) if config else None, use_prefect=True)
     return _run_result(result, time.perf_counter() - started)
 
 

@@ -230,9 +230,12 @@ def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):
     return settings
 
 
-def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False,
-         report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None, full: bool = False,
-         allow_empty: bool = False):
+def run_detection(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, wait: bool = False,
+                  report_dir: Path | None = None, on_stage: Callable[[str], None] | None = None, full: bool = False,
+                  allow_empty: bool = False):
+    """What `goodhart run` does before it prints: the checks, then the detection flow (under a
+    Prefect API when `use_prefect`: PREFECT_API_URL's, or a temporary one started while the flows
+    import), with progress on stderr. Returns the flow's RunResult; a usage error raises UsageError."""
     from pipeline import progress
 
     server = _api_server(services=False) if use_prefect else None  # starts now, overlapping the checks
@@ -252,7 +255,7 @@ def _run(input_dir: Path, db: Path, config: Path | None, *, use_prefect: bool, w
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    result = _run(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait,
+    result = run_detection(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait,
                   report_dir=args.report_dir, on_stage=args.on_stage, full=args.full, allow_empty=args.allow_empty)
     _print_result(result)
 
@@ -322,7 +325,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     generate_world(world, users=args.users, weeks=args.weeks, seed=args.seed)
     report_dir = args.dir / "report"
     print("running the detection flow ...")
-    result = _run(world, db, None, use_prefect=True, report_dir=report_dir)
+    result = run_detection(world, db, None, use_prefect=True, report_dir=report_dir)
     _print_result(result)
     print()
     print("Results are in", db, "and the finance report in", report_dir / "report.html")
@@ -342,7 +345,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if not args.db.exists():
         if not has_labels:
             raise UsageError(f"no ground truth in {args.input / 'labels'} and no database {args.db} with verdicts")
-        _print_result(_run(args.input, args.db, args.config, use_prefect=False))
+        _print_result(run_detection(args.input, args.db, args.config, use_prefect=False))
     if has_labels:
         for level, table in evaluate_run(args.db, args.input, fixed_k=args.k).items():
             print(f"\n{level.replace('_', '-')} level\n")
