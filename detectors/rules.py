@@ -142,14 +142,32 @@ class Condition:
         return f"{self.feature} {self.op} {shown}"
 
 
-@dataclass(frozen=True)
-class WeekSessions:
-    """Which sessions of a week a user-week rule flagged make up the waste it prices (a rule's
-    ``sessions`` table): ``conditions`` over the session features (all must hold), a ``reason``
-    template over them and the session's ``wasted_cost`` expression (default its whole cost)."""
+@dataclass(frozen=True, kw_only=True)
+class RowSelection:
+    """Rows a rule selects beyond its own: ``conditions`` over their columns (all must hold), a
+    ``reason`` template over them (default: the conditions in words) and a ``wasted_cost``
+    expression."""
 
     conditions: tuple[Condition, ...]
     reason: str = ""
+    wasted_cost: str = "0"
+
+    def selected(self) -> pl.Expr:
+        return pl.all_horizontal([c.holds() for c in self.conditions]) if self.conditions else pl.lit(True)
+
+    def reason_expr(self) -> pl.Expr:
+        return _reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
+
+    def wasted_expr(self) -> pl.Expr:
+        return _wasted_expr(self.wasted_cost)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeekSessions(RowSelection):
+    """Which sessions of a week a user-week rule flagged make up the waste it prices (a rule's
+    ``sessions`` table): session conditions, a reason, and the session's ``wasted_cost`` (default
+    its whole cost)."""
+
     wasted_cost: str = "cost_usd"
 
     @classmethod
@@ -157,7 +175,8 @@ class WeekSessions:
         conditions = tuple(Condition.parse(c) for c in spec.get("conditions", ()))
         if not conditions:
             raise ValueError(f"rule {rule}: sessions needs conditions")
-        return cls(conditions, str(spec.get("reason", "")), str(spec.get("wasted_cost", "cost_usd")))
+        return cls(conditions=conditions, reason=str(spec.get("reason", "")),
+                   wasted_cost=str(spec.get("wasted_cost", "cost_usd")))
 
     @property
     def columns(self) -> set[str]:
@@ -169,30 +188,18 @@ class WeekSessions:
         missing = sorted(self.columns - set(columns))
         return f"rule {rule}: its sessions use columns the session features lack: {missing}" if missing else None
 
-    def selected(self) -> pl.Expr:
-        return pl.all_horizontal([c.holds() for c in self.conditions])
 
-    def reason_expr(self) -> pl.Expr:
-        return _reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
-
-    def wasted_expr(self) -> pl.Expr:
-        return _wasted_expr(self.wasted_cost)
-
-
-@dataclass(frozen=True)
-class RunUp:
+@dataclass(frozen=True, kw_only=True)
+class RunUp(RowSelection):
     """The weeks that rose into a week a user-week rule flagged (a rule's ``run_up`` table;
     ``detectors.run_up``): a week joins, walking back at most ``weeks`` weeks, while its ``rising``
     value (SQL over its columns, named ``rising_label`` in reasons) is below the next week's and at
-    least 1 / ``max_growth`` of it, and its ``conditions`` hold."""
+    least 1 / ``max_growth`` of it, and its conditions hold (none: every week)."""
 
     rising: str
     rising_label: str
-    conditions: tuple[Condition, ...]
     weeks: int = 3
     max_growth: float = 3.0
-    reason: str = ""
-    wasted_cost: str = "0"
 
     @classmethod
     def parse(cls, rule: str, spec: Mapping[str, Any]) -> RunUp:
@@ -202,8 +209,9 @@ class RunUp:
         weeks, growth = int(spec.get("weeks", 3)), float(spec.get("max_growth", 3.0))
         if weeks < 1 or growth <= 1.0:
             raise ValueError(f"rule {rule}: run_up needs weeks >= 1 and max_growth > 1")
-        return cls(str(spec["rising"]), str(spec.get("rising_label", spec["rising"])), conditions, weeks, growth,
-                   str(spec.get("reason", "")), str(spec.get("wasted_cost", "0")))
+        return cls(conditions=conditions, reason=str(spec.get("reason", "")),
+                   wasted_cost=str(spec.get("wasted_cost", "0")), rising=str(spec["rising"]),
+                   rising_label=str(spec.get("rising_label", spec["rising"])), weeks=weeks, max_growth=growth)
 
     @property
     def columns(self) -> set[str]:
@@ -213,15 +221,6 @@ class RunUp:
 
     def rising_expr(self) -> pl.Expr:
         return pl.sql_expr(self.rising).cast(pl.Float64)
-
-    def selected(self) -> pl.Expr:
-        return pl.all_horizontal([c.holds() for c in self.conditions]) if self.conditions else pl.lit(True)
-
-    def reason_expr(self) -> pl.Expr:
-        return _reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
-
-    def wasted_expr(self) -> pl.Expr:
-        return _wasted_expr(self.wasted_cost)
 
 
 def _expression_columns(expression: str) -> list[str]:
