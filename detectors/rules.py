@@ -115,15 +115,18 @@ class Condition:
 
     def closeness(self) -> pl.Expr:
         """How near the row comes to the condition, in [0, 1]: 1 when it holds; for a comparison
-        that does not hold, 1 minus the distance short of the threshold over the scale (0 from a
-        whole scale short); 0 for any other test that does not hold, or a null value."""
+        that does not hold, 1 minus the distance short of the threshold over its reach, the smaller
+        of the scale and the threshold's size (0 from a whole reach short: a row with none of a
+        share, `share >= 0.1` of scale 0.4, is not near it); 0 for any other test that does not
+        hold, or a null value."""
         if not self.is_graded:
             return self.holds().cast(pl.Float64)
         t = float(self.threshold)  # type: ignore[arg-type]
         scale = self.scale if self.scale else (abs(t) if t != 0 else 1.0)
+        reach = min(scale, abs(t)) if t != 0 else scale
         value = pl.col(self.feature).cast(pl.Float64)
         short = t - value if self.op in (">", ">=") else value - t
-        return pl.when(self.holds()).then(1.0).otherwise((1 - short / scale).clip(0.0, 1.0))\
+        return pl.when(self.holds()).then(1.0).otherwise((1 - short / reach).clip(0.0, 1.0))\
             .fill_null(0.0).fill_nan(0.0)
 
     def value_text(self) -> pl.Expr:

@@ -75,6 +75,16 @@ def test_near_miss_grows_as_a_row_comes_closer_and_stays_under_a_fired_rule() ->
     assert flags.select(Condition.parse("deployed == false").closeness()).to_series().to_list() == [1.0, 0.0, 0.0]
 
 
+def test_a_row_with_none_of_a_share_is_not_near_it() -> None:
+    # share >= 0.1 of scale 0.4: short distances count against the threshold's own size, so a row
+    # at 0 (a whole threshold short) is not near, where 1 - 0.1 / 0.4 would call it 75% there
+    frame = pl.DataFrame({"share": [0.0, 0.05, 0.1, None], "count": [0.0, 4.0, 5.0, 1.0]})
+    share = Condition.parse({"feature": "share", "op": ">=", "threshold": 0.1, "scale": 0.4})
+    count = Condition.parse({"feature": "count", "op": ">=", "threshold": 5, "scale": 20})
+    assert frame.select(share.closeness()).to_series().to_list() == pytest.approx([0.0, 0.5, 1.0, 0.0])
+    assert frame.select(count.closeness()).to_series().to_list() == pytest.approx([0.0, 0.8, 1.0, 0.2])
+
+
 def test_a_gate_must_hold_but_grades_nothing() -> None:
     # x >= 2 grades the strength; merged >= 1 only says whom the rule applies to
     spec = rule(conditions=["x >= 2", {"feature": "merged", "op": ">=", "threshold": 1, "gate": True}])
