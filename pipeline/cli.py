@@ -202,10 +202,15 @@ def _quiet_libraries(verbose: bool) -> None:
 
 
 def _check_db_path(db: Path) -> None:
-    """DuckDB reads a `?` in a database path as the start of options and a backslash as a separator."""
+    """DuckDB reads a `?` in a database path as the start of options and a backslash as a separator;
+    an existing file must be a DuckDB database (a run would otherwise fail, or replace it)."""
     bad = [c for c in "?\\" if c in str(db)]
     if bad:
         raise UsageError(f"--db path must not contain {' or '.join(repr(c) for c in bad)} (DuckDB cannot open it): {db}")
+    from pipeline.storage import is_database_file
+
+    if db.is_file() and not is_database_file(db):
+        raise UsageError(f"--db is a file that is not a DuckDB database (empty, or another format): {db}")
 
 
 def _preflight(input_dir: Path, db: Path, config: Path | None, *, wait: bool):

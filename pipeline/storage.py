@@ -14,6 +14,16 @@ from pipeline.ingest.contract import raw_tables_ddl
 STORAGE_VERSION = "v1.4.0"
 
 
+DUCKDB_MAGIC = b"DUCK"  # a DuckDB file's header: an 8-byte checksum, then these magic bytes
+
+
+def is_database_file(path: Path) -> bool:
+    """Whether the existing file `path` is a DuckDB database (by its header, without opening it:
+    no lock is taken, and a file in another format is never touched)."""
+    with open(path, "rb") as f:
+        return f.read(12)[8:] == DUCKDB_MAGIC
+
+
 def read_sql(package: str, name: str) -> str:
     """Text of a packaged SQL file, e.g. read_sql("features", "sessions")."""
     return resources.files(package).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")

@@ -152,6 +152,21 @@ def test_usage_errors_on_the_prefect_path_are_one_line_before_prefect_starts(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "empty"]  # no database, no stray lock file
 
 
+def test_a_db_file_that_is_not_a_duckdb_database_is_refused_and_left_untouched(
+    contract_example: Path, tmp_path: Path, prefect_env: dict[str, str]
+) -> None:
+    for name, content in (("empty.duckdb", b""), ("notes.duckdb", b"my notes, not a database\n" * 10)):
+        db = tmp_path / name
+        db.write_bytes(content)
+        for extra in ((), ("--no-prefect",)):
+            result = goodhart("run", "--input", str(contract_example), "--db", str(db), *extra,
+                              cwd=tmp_path, env=prefect_env)
+            assert result.returncode == 2, result.stderr
+            assert "is a file that is not a DuckDB database" in _one_line(result)
+            assert "Prefect server" not in result.stderr  # refused before anything started
+        assert db.read_bytes() == content
+
+
 def test_a_writer_holding_the_database_stops_a_run_with_exit_3(contract_example: Path, tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     assert goodhart("run", "--input", str(contract_example), "--db", str(db), "--no-prefect", cwd=tmp_path).returncode == 0
