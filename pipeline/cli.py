@@ -261,7 +261,8 @@ def run_detection(input_dir: Path, db: Path, config: Path | None, *, use_prefect
 
 def cmd_run(args: argparse.Namespace) -> None:
     result = run_detection(args.input, args.db, args.config, use_prefect=not args.no_prefect, wait=args.wait,
-                  report_dir=args.report_dir, on_stage=args.on_stage, full=args.full, allow_empty=args.allow_empty)
+                           report_dir=args.report_dir, on_stage=args.on_stage, full=args.full,
+                           allow_empty=args.allow_empty)
     _print_result(result)
 
 
