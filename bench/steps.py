@@ -458,5 +458,13 @@ def main(argv: list[str]) -> None:
     Path(result_path).write_text(json.dumps(result, indent=1, default=str))
 
 
+# steps that stand for the goodhart run command end as it does (cli.entry: no module teardown)
+ENDS_AS_THE_COMMAND = ("end_to_end", "flow")
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1] in ENDS_AS_THE_COMMAND:
+        from pipeline.cli import entry
+
+        entry(lambda: main(sys.argv[1:]))
+    else:
+        main(sys.argv[1:])

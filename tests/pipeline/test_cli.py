@@ -55,6 +55,24 @@ def test_run_without_prefect_exits_0_and_reruns_change_nothing(contract_example:
         assert con.sql("SELECT count(*) FROM token_usage").fetchall() == [(4,)]
 
 
+def test_the_command_leaves_every_write_in_the_database_file(contract_example: Path, tmp_path: Path) -> None:
+    # the command ends without tearing its modules down (cli.entry): whatever it wrote must already
+    # be in the .duckdb file itself, not in a write-ahead log a copy of the file would lose
+    db = tmp_path / "g.duckdb"
+    assert goodhart("run", "--input", str(contract_example), "--db", str(db), "--no-prefect", cwd=tmp_path).returncode == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        flag_id = con.sql("SELECT flag_id FROM flags ORDER BY flag_id LIMIT 1").fetchall()[0][0]
+    labelled = goodhart("label", "--db", str(db), "--flag", flag_id, "--verdict", "legitimate", cwd=tmp_path)
+    assert labelled.returncode == 0, labelled.stderr
+    assert not list(tmp_path.glob("g.duckdb.wal"))
+    copy = tmp_path / "copy" / "g.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(db, copy)  # the file alone, as a user copies it
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert con.sql("SELECT verdict FROM verdicts WHERE flag_id = $f", params={"f": flag_id}).fetchall() == [
+            ("legitimate",)]
+
+
 def test_missing_required_dataset_is_one_line_and_exit_2(contract_example: Path, tmp_path: Path) -> None:
     input_dir = tmp_path / "input"
     shutil.copytree(contract_example, input_dir)
