@@ -5,8 +5,7 @@ import argparse
 import atexit
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Sequence
@@ -270,12 +269,13 @@ def run_detection(input_dir: Path, db: Path, config: Path | None, *, use_prefect
     Prefect API when `use_prefect`: PREFECT_API_URL's, or a temporary one started while the flows
     import), with progress on stderr. Returns the flow's RunResult; a usage error raises UsageError."""
     from pipeline import progress
+    from pipeline.ops.prefect_api import api_server, use_api
 
-    server = _api_server(services=False) if use_prefect else None  # starts now, overlapping the checks
+    server = api_server(services=False) if use_prefect else None  # starts now, overlapping the checks
     settings = _preflight(input_dir, db, config, wait=wait)
     with progress.reporting(progress.for_stream(sys.stderr)) as report:
         if use_prefect:
-            with _prefect_api(server, report=report):
+            with use_api(server, report=report, while_starting=_import_flow_jobs):
                 import flows
 
                 return flows.detection_flow(str(input_dir), str(db), str(config) if config else None,
@@ -443,10 +443,12 @@ def cmd_label(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from pipeline import progress
+    from pipeline.ops.prefect_api import api_server, use_api
 
-    server = _api_server(services=True)
+    server = api_server(services=True)
     _preflight(args.input, args.db, args.config, wait=True)
-    with progress.reporting(progress.PlainReporter(sys.stdout)) as report, _prefect_api(server, report=report):
+    with progress.reporting(progress.PlainReporter(sys.stdout)) as report, \
+            use_api(server, report=report, while_starting=_import_flow_jobs):
         import flows
 
         flows.serve(str(args.input), str(args.db), str(args.config) if args.config else None,
@@ -477,44 +479,10 @@ def cmd_sql(args: argparse.Namespace) -> None:
         sys.exit(code)
 
 
-def _api_server(*, services: bool):
-    """None when there is an API to use (PREFECT_API_URL, or the active profile's, answering);
-    otherwise a temporary local server, started now in the background, that stops when this
-    command exits (with `services`, the scheduler too: serve needs it, a single run does not)."""
-    from pipeline.ops.prefect_api import running_api_url, start_temporary_server
-
-    url = running_api_url()
-    if url:
-        os.environ["PREFECT_API_URL"] = url
-        return None
-    server = start_temporary_server(services=services)
-    os.environ["PREFECT_API_URL"] = server.url  # read by Prefect at import, and by served runs' processes
-    return server
-
-
-@contextmanager
-def _prefect_api(server, *, report) -> Iterator[None]:
-    """Run the block against `server` (from `_api_server`) once it answers, or against the API
-    already set when None. The flows (and Prefect) are imported while the server starts."""
-    if server is not None:
-        report.stage("starting a temporary Prefect server")
+def _import_flow_jobs() -> None:
     import flows
 
-    flows.prefect_jobs()  # the import overlaps the server's start-up
-    if server is None:
-        yield
-        return
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    server.wait_ready()
-    where = f"UI: {server.ui_url}" if server.services else server.url
-    report.done(f"Prefect server ready ({where}); it stops with this command")
-    # Flow-run heartbeats let a server's services mark a crashed run; a temporary server without
-    # services cannot, and each flow run's end waits up to a second for its heartbeat thread
-    # (Prefect 3.8 sleeps it in 1 s steps): five flow runs, up to five seconds per run.
-    no_heartbeats = {} if server.services else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    with temporary_settings({PREFECT_API_URL: server.url, **no_heartbeats}):
-        yield
+    flows.prefect_jobs()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,10 @@ import tempfile
 import time
 import tomllib
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import UsageError
 
@@ -107,6 +110,43 @@ class TemporaryServer:
         self.log_.flush()
         lines = [line for line in Path(self.log_.name).read_text(errors="replace").splitlines() if line.strip()]
         return lines[-1].strip() if lines else f"exit code {self.process_.poll()}"
+
+
+def api_server(*, services: bool) -> TemporaryServer | None:
+    """None when there is an API to use (PREFECT_API_URL, or the active profile's, answering);
+    otherwise a temporary local server, started now in the background, that stops when this
+    process exits (with `services`, the scheduler too: serve needs it, a single run does not)."""
+    url = running_api_url()
+    if url:
+        os.environ["PREFECT_API_URL"] = url
+        return None
+    server = start_temporary_server(services=services)
+    os.environ["PREFECT_API_URL"] = server.url  # read by Prefect at import, and by served runs' processes
+    return server
+
+
+@contextmanager
+def use_api(server: TemporaryServer | None, *, report: Any, while_starting: Callable[[], object]) -> Iterator[None]:
+    """Run the block against `server` (from `api_server`) once it answers, or against the API
+    already set when None; `while_starting()` (importing the flows, and Prefect with them) runs
+    while the server starts. `report`: the progress reporter (pipeline.progress)."""
+    if server is not None:
+        report.stage("starting a temporary Prefect server")
+    while_starting()
+    if server is None:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    server.wait_ready()
+    where = f"UI: {server.ui_url}" if server.services else server.url
+    report.done(f"Prefect server ready ({where}); it stops with this command")
+    # Flow-run heartbeats let a server's services mark a crashed run; a temporary server without
+    # services cannot, and each flow run's end waits up to a second for its heartbeat thread
+    # (Prefect 3.8 sleeps it in 1 s steps): five flow runs, up to five seconds per run.
+    no_heartbeats = {} if server.services else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings({PREFECT_API_URL: server.url, **no_heartbeats}):
+        yield
 
 
 def start_temporary_server(*, services: bool) -> TemporaryServer:

@@ -352,14 +352,14 @@ def test_runs_on_a_temporary_server_send_no_flow_heartbeats() -> None:
 
     from prefect.settings import get_current_settings
 
-    from pipeline import cli, progress
-    from pipeline.ops.prefect_api import start_temporary_server
+    from pipeline import progress
+    from pipeline.ops.prefect_api import start_temporary_server, use_api
 
     default = get_current_settings().flows.heartbeat_frequency
     assert default is not None  # Prefect's default: what a long-lived server with services gets
     server = start_temporary_server(services=False)
     try:
-        with cli._prefect_api(server, report=progress.PlainReporter(io.StringIO())):
+        with use_api(server, report=progress.PlainReporter(io.StringIO()), while_starting=lambda: None):
             assert get_current_settings().api.url == server.url
             assert get_current_settings().flows.heartbeat_frequency is None
         assert get_current_settings().flows.heartbeat_frequency == default
