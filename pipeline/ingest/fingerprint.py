@@ -91,7 +91,7 @@ def simhash64(
     if len(arrow) == 0:
         return pl.Series("prompt_simhash", [], dtype=pl.UInt64)
     arrays = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
-    chunks = [chunk for a in arrays for chunk in _chunks(a, max(chunk_rows, 1))]
+    chunks = [chunk for a in arrays for chunk in simhash_kernels.chunks(a, max(chunk_rows, 1), CHUNK_BYTES)]
     with ThreadPoolExecutor(min(SIMHASH_THREADS, len(chunks))) as pool:
         tokenized = list(pool.map(simhash_kernels.tokenize, chunks))
         # one vocabulary over the chunks: chunk c's local token v is global token rows[c][v]
@@ -105,20 +105,6 @@ def simhash64(
     packed = np.concatenate([p for p, _ in parts])
     has_tokens = np.concatenate([h for _, h in parts])
     return pl.Series("prompt_simhash", pa.array(packed, type=pa.uint64(), mask=~has_tokens), dtype=pl.UInt64)
-
-
-def _chunks(texts: pa.LargeStringArray, rows: int) -> list[pa.LargeStringArray]:
-    """Slices of at most `rows` texts and, past a text's own size, at most CHUNK_BYTES of text: a
-    chunk's kernel memory is a few times its bytes, so a file of huge prompts stays bounded."""
-    from pipeline.ingest.simhash_kernels import offsets as text_offsets
-
-    offsets = text_offsets(texts)
-    starts = [0]
-    while starts[-1] < len(texts):
-        start = starts[-1]
-        by_bytes = int(np.searchsorted(offsets, offsets[start] + CHUNK_BYTES, side="right")) - 1
-        starts.append(min(start + rows, max(by_bytes, start + 1), len(texts)))
-    return [texts.slice(a, b - a) for a, b in zip(starts, starts[1:])]
 
 
 def token_signs(tokens: list[str], key: bytes) -> np.ndarray:

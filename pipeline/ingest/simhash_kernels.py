@@ -53,6 +53,18 @@ def offsets(texts: pa.LargeStringArray) -> np.ndarray:
     return np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
 
 
+def chunks(texts: pa.LargeStringArray, rows: int, max_bytes: int) -> list[pa.LargeStringArray]:
+    """Slices of at most `rows` texts and, past a text's own size, at most `max_bytes` of text: a
+    chunk's kernel memory is a few times its bytes, so a file of huge prompts stays bounded."""
+    bounds = offsets(texts)
+    starts = [0]
+    while starts[-1] < len(texts):
+        start = starts[-1]
+        by_bytes = int(np.searchsorted(bounds, bounds[start] + max_bytes, side="right")) - 1
+        starts.append(min(start + rows, max(by_bytes, start + 1), len(texts)))
+    return [texts.slice(a, b - a) for a, b in zip(starts, starts[1:])]
+
+
 def tokenize(texts: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Texts -> (ids, text_starts, vocab_bytes, vocab_offsets): text t's tokens are the local ids
     ids[text_starts[t]:text_starts[t + 1]], in order; local id v is the token
