@@ -146,6 +146,20 @@ def test_near_repeat_matches_brute_force_for_any_bit_setting(con):
 
 
 
+def test_order_holds_across_midnight_and_within_a_tie(con):
+    # a session over a UTC midnight (prompts are numbered day by day): the first prompt of the text
+    # is the one before midnight, and the same text at the same moment goes by invocation_id
+    insert(con, "invocations", [
+        dict(invocation_id="m2", ts="2026-10-06 00:00:01", prompt_fingerprint="A"),
+        dict(invocation_id="m1", ts="2026-10-05 23:59:59", prompt_fingerprint="A"),
+        dict(invocation_id="t2", ts="2026-10-06 00:00:05", prompt_fingerprint="B"),
+        dict(invocation_id="t1", ts="2026-10-06 00:00:05", prompt_fingerprint="B"),
+    ])
+    build(con, upto="prompt_repeats")
+    assert flags(con, "exact_repeat_in_session", "near_previous") == {
+        "m1": (False, False), "m2": (True, True), "t1": (False, False), "t2": (True, True)}
+
+
 def test_gap_seconds_since_the_previous_prompt_of_the_session(con):
     insert(con, "invocations", [
         dict(invocation_id="g1", ts="2026-10-05 09:00:00"),
