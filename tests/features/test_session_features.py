@@ -85,6 +85,9 @@ def test_gap_cadence(con):
                                                     "2026-10-05 09:07")),
         # two prompts: one gap, no cv
         *(dict(session_id="two", ts=t) for t in ("2026-10-05 09:00", "2026-10-05 09:00:30")),
+        # gaps 10 20 40 300, inserted out of order: median (20 + 40) / 2 = 30
+        *(dict(session_id="four", ts=t) for t in ("2026-10-05 09:06:10", "2026-10-05 09:00:10", "2026-10-05 09:00",
+                                                  "2026-10-05 09:01:10", "2026-10-05 09:00:30")),
     ])
     insert(con, "token_usage", [dict(session_id="one", ts="2026-10-05 09:00"),
                                 dict(session_id="one", ts="2026-10-05 09:10")])
@@ -97,6 +100,7 @@ def test_gap_cadence(con):
     assert got["bursty"]["median_gap_seconds"] == 60.0
     assert got["bursty"]["gap_cv"] == pytest.approx(math.sqrt(19200) / 140)
     assert got["two"] == dict(gap_cv=None, median_gap_seconds=30.0)
+    assert got["four"]["median_gap_seconds"] == 30.0
     assert got["one"] == dict(gap_cv=None, median_gap_seconds=None)  # requests are not prompts
 
 
