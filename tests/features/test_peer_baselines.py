@@ -70,6 +70,24 @@ def test_peer_weeks_setting(con):
     assert baseline(con, "team", "t1", W42, "tokens") == dict(median=200.0, mad=100.0, peers=2)
 
 
+def test_a_week_without_the_feature_still_gets_its_windows_baseline(con):
+    # a's change deployed in W41 gives tokens_per_deployed_change 100 there; W42 has no deployed
+    # change (no value), yet its team and own windows hold W41's value
+    insert(con, "people", [dict(user_id="a", team="t1", org="o1")])
+    insert(con, "token_usage", [
+        dict(user_id="a", session_id="a1", ts="2026-10-06 09:00", input_tokens=100),   # W41
+        dict(user_id="a", session_id="a2", ts="2026-10-13 09:00", input_tokens=300),   # W42
+    ])
+    insert(con, "changes", [dict(change_id="c1", author_id="a", merged_at="2026-10-06 12:00", lines_added=10)])
+    insert(con, "deployments", [dict(deployed_at="2026-10-06 13:00", change_ids=["c1"])])
+    build(con, "peer_baselines", min_peer_people=1, min_own_weeks=1, min_company_people=1)
+    for scope, group in (("team", "t1"), ("company", "company"), ("own", "a")):
+        assert baseline(con, scope, group, W42, "tokens_per_deployed_change") == dict(median=100.0, mad=0.0, peers=1)
+    # own: W42's window is W38-W41 (tokens 100); W41's holds nothing before it: no row
+    assert baseline(con, "own", "a", W42, "tokens") == dict(median=100.0, mad=0.0, peers=1)
+    assert rows(con, f"SELECT * FROM peer_baselines WHERE scope = 'own' AND week_start = '{W41}'") == []
+
+
 def test_robust_z_against_team_and_org(peers):
     c = one(peers, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
     assert (c["tokens_team_median"], c["tokens_org_median"]) == (150.0, 100.0)
