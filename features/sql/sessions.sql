@@ -1,7 +1,8 @@
 -- kind: incremental_by_week
 -- grain: session_id
 -- sessions: one row per AI session (session_id), from token_usage and invocations (span and active
--- time from session_weeks).
+-- time from session_weeks, repositories from session_repo_prompts: its session-repository pairs
+-- are few, where a list(DISTINCT repo) over every prompt keeps a list per session in memory).
 -- A session's person is the user of its first event; team and org come from people.
 
 WITH
@@ -9,6 +10,7 @@ requests AS (SELECT * FROM token_usage),
 prompts AS (SELECT * FROM invocations),
 weeks AS (SELECT * FROM session_weeks),
 directory AS (SELECT user_id, team, org FROM people),
+repo_prompts AS (SELECT session_id, repo FROM session_repo_prompts WHERE repo <> '(none)'),
 
 span AS (
     SELECT
@@ -35,11 +37,16 @@ request_totals AS (
     GROUP BY session_id
 ),
 
+session_repos AS (
+    SELECT session_id, list_sort(list(DISTINCT repo)) AS repos
+    FROM repo_prompts
+    GROUP BY session_id
+),
+
 prompt_totals AS (
     SELECT
         session_id,
         count(*) AS prompts,
-        list_sort(list(DISTINCT repo) FILTER (WHERE repo IS NOT NULL)) AS repos,
         sum(lines_accepted) AS lines_accepted,  -- NULL when no prompt reports lines: unknown, not 0
         coalesce(sum(tool_calls), 0) AS tool_calls,
         list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas
@@ -66,11 +73,12 @@ SELECT
     coalesce(r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens, 0) AS tokens,
     coalesce(r.cost_usd, 0) AS cost_usd,
     coalesce(r.unpriced_requests, 0) AS unpriced_requests,
-    coalesce(p.repos, []) AS repos,
+    coalesce(sr.repos, []) AS repos,
     p.lines_accepted,
     coalesce(p.tool_calls, 0) AS tool_calls,
     coalesce(p.commit_shas, []) AS commit_shas
 FROM span
 LEFT JOIN request_totals AS r USING (session_id)
 LEFT JOIN prompt_totals AS p USING (session_id)
+LEFT JOIN session_repos AS sr USING (session_id)
 LEFT JOIN directory ON directory.user_id = span.user_id
