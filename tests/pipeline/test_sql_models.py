@@ -23,7 +23,7 @@ def test_every_model_file_declares_itself_and_the_order_follows_references():
             assert all(names.index(dep) < names.index(name) for dep in model.depends_on), name
     features = sql_models.load("features", TEMPLATE_CONTEXT)
     assert features.order()[-1] == "user_week_peer_features"
-    assert set(features.upstream("sessions")) == {"session_weeks"}
+    assert set(features.upstream("sessions")) == {"session_weeks", "session_repo_prompts"}
     assert "affected_weeks" not in features.order()  # a query, not a table
     assert sql_models.declared("features") == tuple(sorted(features.order()))
 
