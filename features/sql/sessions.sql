@@ -10,7 +10,7 @@ requests AS (SELECT * FROM token_usage),
 prompts AS (SELECT * FROM invocations),
 weeks AS (SELECT * FROM session_weeks),
 directory AS (SELECT user_id, team, org FROM people),
-repo_prompts AS (SELECT session_id, repo FROM session_repo_prompts WHERE repo <> '(none)'),
+repo_prompts AS (SELECT session_id, repo FROM session_repo_prompts WHERE repo IS NOT NULL),
 
 span AS (
     SELECT

@@ -33,8 +33,8 @@ def test_prompts_per_session_week_and_repository(con):
         dict(ts="2026-10-05 09:15", session_id="s2", repo="repo-b"),
     ])
     build(con, upto="session_repo_prompts")
-    assert rows(con, "SELECT * FROM session_repo_prompts ORDER BY session_id, repo") == [
-        dict(session_id="s1", week_start=date(2026, 10, 5), repo="(none)", prompts=1),
+    assert rows(con, "SELECT * FROM session_repo_prompts ORDER BY session_id, repo NULLS FIRST") == [
+        dict(session_id="s1", week_start=date(2026, 10, 5), repo=None, prompts=1),
         dict(session_id="s1", week_start=date(2026, 10, 5), repo="repo-a", prompts=2),
         dict(session_id="s2", week_start=date(2026, 10, 5), repo="repo-b", prompts=1),
     ]
