@@ -15,27 +15,36 @@ directory AS (SELECT user_id, team, org FROM people),
 session_activity_weeks AS (SELECT * FROM session_weeks),
 hour_counts AS (SELECT * FROM user_hour_prompts),
 
-request_tokens AS (
+request_hours AS (
+    -- the requests summed per session and hour (and side of the snapshot-window start, which need
+    -- not fall on the hour): every per-request condition below is one on the hour, so the session
+    -- kinds and usual hours join these rows, not every request (536k instead of 10.8M at 10M
+    -- token rows: the model took 7.0-7.5 s there, now 5.6-5.9 s, the same values)
     SELECT
-        requests.user_id,
-        iso_week(requests.ts) AS week_start,
-        requests.ts,
-        requests.session_id,
-        requests.input_tokens + requests.output_tokens + requests.cache_read_tokens + requests.cache_write_tokens AS tokens,
-        requests.input_tokens,
-        requests.output_tokens,
-        requests.cache_read_tokens,
-        requests.cache_write_tokens,
-        coalesce(requests.cost_usd, 0) AS cost_usd,
-        coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
-        coalesce(sessions.unmerged, false) AS unmerged,  -- the session kinds: see session_features
-        coalesce(sessions.idle, false) AS idle,
-        coalesce(sessions.codeless, false) AS codeless
-    FROM requests
-    LEFT JOIN sessions USING (session_id)
+        user_id,
+        iso_week(ts) AS week_start,
+        session_id,
+        date_trunc('hour', ts) AS hour_start,
+        ts >= snapshot_at - to_microseconds(CAST(getvariable('snapshot_window_hours') * 3600e6 AS BIGINT))
+            AND ts < snapshot_at AS before_snapshot,
+        sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) AS tokens,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(cache_read_tokens) AS cache_read_tokens,
+        sum(cache_write_tokens) AS cache_write_tokens,
+        sum(coalesce(cost_usd, 0)) AS cost_usd,
+        count(*) AS requests
+    FROM (
+        SELECT
+            *,
+            iso_week(ts) + to_days(CAST(getvariable('snapshot_weekday') AS INTEGER) - 1)
+                + to_hours(CAST(getvariable('snapshot_hour') AS INTEGER)) AS snapshot_at
+        FROM requests
+    )
+    GROUP BY ALL
 ),
 
-request_weeks AS (SELECT DISTINCT user_id, week_start FROM request_tokens),
+request_weeks AS (SELECT DISTINCT user_id, week_start FROM request_hours),
 
 usual_hours AS (
     -- hours of the day in which the person sent at least `usual_hour_min_share` of their prompts
@@ -62,21 +71,18 @@ has_usual_hours AS (SELECT DISTINCT user_id, week_start FROM usual_hours),
 request_context AS (
     SELECT
         t.*,
-        hour(t.ts) < 6 AS at_night,
-        isodow(t.ts) >= 6 AS at_weekend,
-        h.user_id IS NOT NULL AND u.hour_of_day IS NULL AS off_hours,
-        t.ts >= snapshot_at - to_microseconds(CAST(getvariable('snapshot_window_hours') * 3600e6 AS BIGINT))
-            AND t.ts < snapshot_at AS before_snapshot
-    FROM (
-        SELECT
-            *,
-            week_start + to_days(CAST(getvariable('snapshot_weekday') AS INTEGER) - 1)
-                + to_hours(CAST(getvariable('snapshot_hour') AS INTEGER)) AS snapshot_at
-        FROM request_tokens
-    ) AS t
+        coalesce(NOT sessions.deployed, false) AS unshipped,  -- unknown (NULL: no lines reported) is not unshipped
+        coalesce(sessions.unmerged, false) AS unmerged,  -- the session kinds: see session_features
+        coalesce(sessions.idle, false) AS idle,
+        coalesce(sessions.codeless, false) AS codeless,
+        hour(t.hour_start) < 6 AS at_night,
+        isodow(t.hour_start) >= 6 AS at_weekend,
+        h.user_id IS NOT NULL AND u.hour_of_day IS NULL AS off_hours
+    FROM request_hours AS t
+    LEFT JOIN sessions USING (session_id)
     LEFT JOIN has_usual_hours AS h ON h.user_id = t.user_id AND h.week_start = t.week_start
     LEFT JOIN usual_hours AS u
-        ON u.user_id = t.user_id AND u.week_start = t.week_start AND u.hour_of_day = hour(t.ts)
+        ON u.user_id = t.user_id AND u.week_start = t.week_start AND u.hour_of_day = hour(t.hour_start)
 ),
 
 volume AS (
@@ -89,7 +95,7 @@ volume AS (
         sum(cache_read_tokens) AS cache_read_tokens,
         sum(cache_write_tokens) AS cache_write_tokens,
         sum(cost_usd) AS cost_usd,
-        count(*) AS requests,
+        CAST(sum(requests) AS BIGINT) AS requests,
         sum(tokens) FILTER (WHERE unshipped) AS unshipped_tokens,
         sum(tokens) FILTER (WHERE unmerged) AS unmerged_tokens,
         sum(tokens) FILTER (WHERE idle) AS idle_tokens,
@@ -115,7 +121,11 @@ peaks AS (
                 PARTITION BY user_id, week_start ORDER BY ts
                 RANGE BETWEEN CURRENT ROW AND INTERVAL '3 hours' FOLLOWING
             ) AS tokens_next_3h
-        FROM request_tokens
+        FROM (
+            SELECT user_id, iso_week(ts) AS week_start, ts,
+                   input_tokens + output_tokens + cache_read_tokens + cache_write_tokens AS tokens
+            FROM requests
+        )
     )
     GROUP BY ALL
 ),

@@ -216,6 +216,12 @@ def test_time_of_day_peak_and_snapshot_shares(con):
     # snapshot Saturday 12:00 with a 24 h window: Friday 12:00 to Saturday 12:00
     build(con, upto="user_week_features", snapshot_weekday=6, snapshot_hour=12, snapshot_window_hours=24.0)
     assert week(con, "u1", W41, "snapshot_window_share")["snapshot_window_share"] == pytest.approx(0.875)
+    # a 6.5 h window starts at 11:30, inside an hour: 11:59 is in it, though 11:00-11:29 would not be
+    build(con, upto="user_week_features", snapshot_window_hours=6.5)
+    assert week(con, "u1", W41, "snapshot_window_share")["snapshot_window_share"] == pytest.approx(0.525)
+    insert(con, "token_usage", [dict(ts="2026-10-09 11:10", input_tokens=1000)])  # same hour, before 11:30
+    build(con, upto="user_week_features", snapshot_window_hours=6.5)
+    assert week(con, "u1", W41, "snapshot_window_share")["snapshot_window_share"] == pytest.approx(525 / 2000)
 
 
 def test_off_hours_share_uses_the_persons_own_usual_hours(con):
