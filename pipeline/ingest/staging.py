@@ -108,16 +108,20 @@ def insert_rejects(con: duckdb.DuckDBPyConnection, file_id: int, rejects: pa.Tab
 def mark_duplicates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     """Valid rows whose id is already loaded, or seen earlier in this batch, become 'duplicate'."""
     key = spec.id_field
+    # only ids whose 64-bit hash repeats can repeat (a collision of different ids only adds
+    # candidates): the first-copy window runs over those rows alone, never over every staged id
     repeated = f"""
         SELECT rowid FROM (
             SELECT rowid, row_number() OVER (PARTITION BY {key} ORDER BY __file_id, __position) AS copy
-            FROM {CHECKED} WHERE __reason IS NULL
+            FROM {CHECKED}
+            WHERE __reason IS NULL AND hash({key}) IN (
+                SELECT hash({key}) FROM {CHECKED} WHERE __reason IS NULL GROUP BY ALL HAVING count(*) > 1)
         ) WHERE copy > 1
         UNION ALL
     """
-    # the window over every id is searched only when two valid ids hash alike: ids that all hash
-    # apart are all different (a collision of different ids only costs the search); past
-    # HASHED_IDS_MAX ids the hashes would take too much memory here, DuckDB searches (and spills)
+    # up to HASHED_IDS_MAX ids, polars tells at once whether any hash repeats (5x faster than the
+    # GROUP BY at 10M ids); past it the hashes would take too much memory here, and DuckDB's
+    # GROUP BY finds the repeated ones (108M token rows: 49 s when the window partitioned every id)
     (valid,) = con.sql(f"SELECT count(*) FROM {CHECKED} WHERE __reason IS NULL").fetchall()[0]
     if valid <= HASHED_IDS_MAX:
         hashes = con.sql(f"SELECT hash({key}) AS h FROM {CHECKED} WHERE __reason IS NULL").to_arrow_table()["h"]
