@@ -108,34 +108,29 @@ def insert_rejects(con: duckdb.DuckDBPyConnection, file_id: int, rejects: pa.Tab
 def mark_duplicates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
     """Valid rows whose id is already loaded, or seen earlier in this batch, become 'duplicate'."""
     key = spec.id_field
+    repeated = _repeated_id_hashes(con, key)
     # only ids whose 64-bit hash repeats can repeat (a collision of different ids only adds
     # candidates): the first-copy window runs over those rows alone, never over every staged id
-    repeated = f"""
+    later_copies = "" if repeated is None else f"""
         SELECT rowid FROM (
             SELECT rowid, row_number() OVER (PARTITION BY {key} ORDER BY __file_id, __position) AS copy
             FROM {CHECKED}
-            WHERE __reason IS NULL AND hash({key}) IN (
-                SELECT hash({key}) FROM {CHECKED} WHERE __reason IS NULL GROUP BY ALL HAVING count(*) > 1)
+            WHERE __reason IS NULL AND hash({key}) IN ({repeated})
         ) WHERE copy > 1
         UNION ALL
     """
-    # up to HASHED_IDS_MAX ids, polars tells at once whether any hash repeats (5x faster than the
-    # GROUP BY at 10M ids); past it the hashes would take too much memory here, and DuckDB's
-    # GROUP BY finds the repeated ones (108M token rows: 49 s when the window partitioned every id)
-    (valid,) = con.sql(f"SELECT count(*) FROM {CHECKED} WHERE __reason IS NULL").fetchall()[0]
-    if valid <= HASHED_IDS_MAX:
-        hashes = con.sql(f"SELECT hash({key}) AS h FROM {CHECKED} WHERE __reason IS NULL").to_arrow_table()["h"]
-        if pl.Series(hashes).n_unique() == len(hashes):
-            repeated = ""
-    con.execute(
-        f"""
-        UPDATE {CHECKED} SET __reason = 'duplicate'
-        WHERE rowid IN (
-            {repeated}
-            SELECT c.rowid FROM {CHECKED} c JOIN main.{spec.name} t ON c.{key} = t.{key} WHERE c.__reason IS NULL
+    try:
+        con.execute(
+            f"""
+            UPDATE {CHECKED} SET __reason = 'duplicate'
+            WHERE rowid IN (
+                {later_copies}
+                SELECT c.rowid FROM {CHECKED} c JOIN main.{spec.name} t ON c.{key} = t.{key} WHERE c.__reason IS NULL
+            )
+            """
         )
-        """
-    )
+    finally:
+        con.execute("DROP TABLE IF EXISTS __repeated_hashes")
 
 
 def reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.FileRows) -> None:
@@ -170,6 +165,25 @@ def restore_row_order(con: duckdb.DuckDBPyConnection, previous: bool) -> None:
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _repeated_id_hashes(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    """SQL of the hashes of the valid staged ids that occur more than once, or None when none do.
+    Up to HASHED_IDS_MAX ids polars finds them (5x faster than a GROUP BY at 10M ids) into the TEMP
+    table __repeated_hashes; past it the hashes would take too much memory here, and DuckDB's
+    GROUP BY finds them in the query (108M token rows: 49 s when the window partitioned every id)."""
+    (valid,) = con.sql(f"SELECT count(*) FROM {CHECKED} WHERE __reason IS NULL").fetchall()[0]
+    if valid > HASHED_IDS_MAX:
+        return f"SELECT hash({key}) FROM {CHECKED} WHERE __reason IS NULL GROUP BY ALL HAVING count(*) > 1"
+    hashes = pl.Series(con.sql(f"SELECT hash({key}) AS h FROM {CHECKED} WHERE __reason IS NULL").to_arrow_table()["h"])
+    if hashes.n_unique() == len(hashes):
+        return None
+    con.register("__repeated_hash_frame", pl.DataFrame({"h": hashes.filter(hashes.is_duplicated()).unique()}))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE __repeated_hashes AS SELECT h FROM __repeated_hash_frame")
+    finally:
+        con.unregister("__repeated_hash_frame")
+    return "SELECT h FROM __repeated_hashes"
 
 
 def _read(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, new: NewFile) -> readers.FileRows:
