@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -39,7 +39,7 @@ from detectors.config import default_config as detector_defaults
 from detectors.config import merge_config as merge_detector_config
 from detectors.scoring import check_columns as check_detector_columns
 from detectors.scoring import check_config as check_detector_config
-from detectors.scoring import load_model_libraries, score_level
+from detectors.scoring import detectors_fingerprint, load_model_libraries, score_level
 from detectors.run_up import as_week_rules, flag_run_ups, run_up_inputs
 from detectors.week_sessions import flag_week_sessions
 from features.build import TEMPLATE_CONTEXT, FeatureBuild, build_features
@@ -172,6 +172,7 @@ def _feature_columns(db_path: Path, settings: Settings) -> dict[str, list[str]]:
 
 def _rows_to_score(db_path: Path, settings: Settings, weeks: list[date] | None) -> int:
     with open_db(db_path, settings, read_only=True) as con:
+        weeks, _ = scores.weeks_to_score(con, weeks, scores.scoring_fingerprint(detectors_fingerprint(settings.detectors)))
         return scores.rows_to_score(con, weeks)
 
 
@@ -179,8 +180,8 @@ def detect_step(
     db_path: Path, run_id: str, settings: Settings, weeks: Sequence[date] | None,
     submit: Callable[[pl.DataFrame, str], Scored], *, in_flight: int,
 ) -> DetectSummary:
-    """Score the weeks (every week when `weeks` is None) and publish the score tables, flags and
-    views. Each week is read on this thread (the connection is not shared) and its two levels
+    """Score the weeks (every week when `weeks` is None, or when the stored scores came from other
+    detector settings or code) and publish the score tables, flags and views. Each week is read on this thread (the connection is not shared) and its two levels
     handed to `submit(rows, level)` apart (a thread pool's, or a Prefect task runner's), so even
     one week (a daily run) keeps two workers busy; at most `in_flight` weeks are submitted and not
     yet stored, so memory holds a few weeks, not all."""
@@ -195,14 +196,17 @@ def detect_step(
             partition.sessions, sessions.result(), scored_weeks, settings.detectors))
 
     check_feature_columns(db_path, settings)
+    fingerprint = scores.scoring_fingerprint(detectors_fingerprint(settings.detectors))
     with open_db(db_path, settings) as con:
+        weeks, every_week_because = scores.weeks_to_score(con, weeks, fingerprint)
         to_score = scores.partition_weeks(con, weeks)
         progress.current().set_total(len(to_score))
         scored = in_order((start(week) for week in to_score), finish, in_flight=in_flight)
-        return scores.publish_scores(
-            con, run_id, scored, weeks,
+        summary = scores.publish_scores(
+            con, run_id, scored, weeks, fingerprint=fingerprint,
             empty=lambda: score_partition(scores.read_partition(con, None), settings.detectors),
             run_ups=lambda con: run_ups(con, settings.detectors))
+    return replace(summary, every_week_because=every_week_because)
 
 
 def run_ups(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -34,7 +34,10 @@ the models did not agree), so an analyst can see near misses.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
+from importlib import metadata, resources
 from typing import Any
 
 import numpy as np
@@ -49,6 +52,7 @@ from detectors.rules import RuleDetector, parse_rules
 EVIDENCE_STRUCT = pl.Struct({k: v for k, v in EVIDENCE_SCHEMA.items() if k != "row"})
 EVIDENCE_DTYPE = pl.List(EVIDENCE_STRUCT)
 MODEL_NAMES = {"iforest": "isolation forest", "ensemble": "pyod ensemble"}
+MODEL_LIBRARIES = ("scikit-learn", "pyod", "numpy", "scipy", "polars")  # their versions are part of detectors_fingerprint
 SCORE_COLUMNS: dict[str, pl.DataType] = {
     "score": pl.Float64,
     "flagged": pl.Boolean,
@@ -134,6 +138,20 @@ def check_columns(config: Mapping[str, Any], columns: Mapping[str, Collection[st
         problems += [f"{what}: {sorted(need - have)} not in the {level} features" for what, need in used.items() if need - have]
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def detectors_fingerprint(config: Mapping[str, Any]) -> str:
+    """sha256 of the full detector config, this package's code and the versions of the libraries
+    the models come from: what a week's stored scores were computed with. Scores of another
+    fingerprint are not mixed with new ones (a run then rescores every week:
+    pipeline.publish.scores.weeks_to_score)."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for module in sorted(resources.files("detectors").iterdir(), key=lambda path: path.name):
+        if module.name.endswith(".py"):
+            digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    for library in MODEL_LIBRARIES:
+        digest.update(f"{library}=={metadata.version(library)}".encode())
+    return digest.hexdigest()
 
 
 def load_model_libraries(config: Mapping[str, Any]) -> None:

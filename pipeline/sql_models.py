@@ -12,7 +12,8 @@ one `-- key: value` line per setting, before any other line:
 kinds:
     full                 CREATE OR REPLACE [TEMP] TABLE <name> AS <select>
     incremental_by_week  the same when built whole; has a week_start column, and its package's
-                         owner may rebuild chosen weeks only (features.build does)
+                         owner may rebuild chosen weeks only (features.build, and
+                         pipeline.publish.scores through `Package.replace_weeks`)
     view                 CREATE OR REPLACE [TEMP] VIEW <name> AS <select>
     query                a SELECT that Python runs itself (`Package.sql`), never materialized
     script               statements run as they are when asked (`Package.execute`), e.g. DDL
@@ -127,6 +128,20 @@ class Package:
             con.execute(self.models[name].statement(temporary=temporary))
         except duckdb.Error as error:
             raise RuntimeError(f"building {self.name} model {name!r} failed: {error}") from error
+
+    def replace_weeks(self, con: duckdb.DuckDBPyConnection, name: str, weeks_variable: str) -> None:
+        """Replace the rows of the incremental_by_week table `name` of the weeks listed in the
+        variable `weeks_variable` (DATE[]) with its model's rows of those weeks: the model itself
+        should read only those weeks (its rows of any other week are dropped)."""
+        model = self.models[name]
+        if model.kind != "incremental_by_week":
+            raise ModelError(f"model {name} is a {model.kind}, not incremental_by_week")
+        weeks = f"SELECT unnest(CAST(getvariable('{weeks_variable}') AS DATE[]))"
+        try:
+            con.execute(f"DELETE FROM {name} WHERE week_start IN ({weeks})")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({model.sql}) WHERE week_start IN ({weeks})")
+        except duckdb.Error as error:
+            raise RuntimeError(f"replacing weeks of {self.name} model {name!r} failed: {error}") from error
 
     def run(self, con: duckdb.DuckDBPyConnection, select: str | None = None) -> tuple[str, ...]:
         """Run the macros, then build every table and view and run every script (or those tagged

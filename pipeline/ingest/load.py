@@ -132,6 +132,7 @@ def load_inputs(
         default_prices=Path(default_prices),
         source_options=dict(source_options or {}),
     )
+    first_new_file_id = state.next_file_id
     report = progress.current()
     report.set_total(sum(len(files or []) for files in found.values()) + len(source_files))
     parts = _read_sources(source_files, state)
@@ -142,7 +143,7 @@ def load_inputs(
         )
         for spec in DATASETS
     }
-    reconcile.reconcile(con)
+    reconcile.reconcile(con, first_new_file_id=first_new_file_id)
     inputs_seen = [str(file.path) for spec in DATASETS for file in found[spec.name] or []]
     inputs_seen += [str(file.path) for file in source_files]
     return LoadSummary(loads, inputs_seen)

@@ -2,7 +2,9 @@
 
 Every step works on the whole raw tables (not only this run's rows), so a people file or a change
 arriving after the usage or the deployment that needs it fixes the earlier rows too, and running
-it again changes nothing.
+it again changes nothing. One exception keeps a daily load from rewriting all history: when the
+load brought no people or alias rows, step 1 looks at its own rows only (the earlier ones were
+resolved under the same claims when they were loaded; 0.5 s of a 10M-row history's daily run).
 
 1. Identities. An identity (a user_id, an email, a login, an account uuid) belongs to at most one
    person: `people.user_id` and its `people_aliases` (case-insensitive; the loader rejects a people
@@ -30,15 +32,21 @@ from __future__ import annotations
 import duckdb
 
 
-def reconcile(con: duckdb.DuckDBPyConnection) -> None:
-    """Resolve aliases, derive deployment change_ids from commits, rebuild unmapped_identities; one commit."""
+def reconcile(con: duckdb.DuckDBPyConnection, *, first_new_file_id: int | None = None) -> None:
+    """Resolve aliases, derive deployment change_ids from commits, rebuild unmapped_identities; one commit.
+
+    `first_new_file_id`: the first file id of the load just done. When that load brought no people
+    or alias rows (the claims are those every earlier load resolved its rows under), only its own
+    rows' identities are rewritten; otherwise every row's are. (None: every row's.)"""
     con.begin()
     try:
         con.execute(CLAIMS_SQL)
+        only_new = first_new_file_id is not None and not _claims_grew(con, first_new_file_id)
         for table, column in IDENTITY_COLUMNS:
             con.execute(
                 f"UPDATE main.{table} SET {column} = c.owner FROM __claims c "
                 f"WHERE lower(trim(main.{table}.{column})) = c.key AND main.{table}.{column} <> c.owner"
+                + (f" AND main.{table}.file_id >= {int(first_new_file_id)}" if only_new else "")
             )
         con.execute(DEPLOYMENT_CHANGES_SQL)
         if con.sql("SELECT 1 FROM main.loaded_files WHERE source IS NOT NULL LIMIT 1").fetchall():
@@ -49,6 +57,15 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> None:
     except BaseException:
         con.rollback()
         raise
+
+
+def _claims_grew(con: duckdb.DuckDBPyConnection, first_new_file_id: int) -> bool:
+    """Whether people or alias rows came with the files from `first_new_file_id` on (claims only
+    grow: a people row claiming an identity someone else has is rejected at load)."""
+    return bool(con.execute(
+        "SELECT 1 FROM main.people WHERE file_id >= $id UNION ALL SELECT 1 FROM main.people_aliases WHERE file_id >= $id LIMIT 1",
+        {"id": first_new_file_id},
+    ).fetchall())
 
 
 # settings

@@ -4,6 +4,7 @@ detectors' output in), so this side needs no model library.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +17,8 @@ from pipeline import progress, sql_models
 SCORE_TABLES = ("user_week_scores", "session_scores", "flags")  # derived from the features, rebuilt by a purge
 LEVELS = (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions"))  # stored table, partition field
 RUN_UP_TABLES = (("user_week_run_ups", "scored_user_weeks"), ("session_run_ups", "scored_sessions"))  # rows over stored ones
+VERDICTS = "latest_verdicts"  # the publish model of analysts' verdicts, which the score tables apply
+APPLIED_VERDICTS = "applied_verdicts"  # latest_verdicts as the last publish applied them
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,40 @@ class DetectSummary:
     wasted_cost_usd: float
     flags_by_severity: dict[str, int]
     sessions_flagged_through_week: int = 0  # of sessions_flagged: only as part of a flagged week (week_rule:...)
+    every_week_because: str | None = None  # why an incremental run rescored every week (weeks_to_score)
+
+
+DETECT_STATE_DDL = """
+-- grain: one row: what the stored scores (scored_user_weeks, scored_sessions) were computed with
+CREATE TABLE IF NOT EXISTS detect_state (
+    scored_at    TIMESTAMP NOT NULL,
+    fingerprint  VARCHAR NOT NULL    -- scoring_fingerprint: detector settings, code and libraries; publish SQL
+)
+"""
+
+
+def scoring_fingerprint(detectors_fingerprint: str) -> str:
+    """What the stored scores and the tables published from them are built with: the detectors
+    (detectors.scoring.detectors_fingerprint) and the publish SQL."""
+    publish_sql = sql_models.load("pipeline.publish").fingerprint()
+    return hashlib.sha256(f"{detectors_fingerprint}\0{publish_sql}".encode()).hexdigest()
+
+
+def weeks_to_score(
+    con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None, fingerprint: str
+) -> tuple[list[date] | None, str | None]:
+    """The weeks a run rescores: `weeks` (None: every week), or every week, with the reason, when
+    the stored scores were computed with other detector settings or code, or published with other
+    SQL (`fingerprint`: scoring_fingerprint): a week is never scored with one threshold and its
+    neighbour with another."""
+    if weeks is None:
+        return None, None
+    if not _has_table(con, "detect_state"):
+        return None, "the detector settings of the stored scores are not recorded"
+    stored = con.sql("SELECT fingerprint FROM detect_state").fetchall()
+    if not stored or stored[0][0] != fingerprint:
+        return None, "the detector settings or code, or the score tables' SQL, changed since the last scoring"
+    return list(weeks), None
 
 
 def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> list[date]:
@@ -79,15 +116,16 @@ def read_partition(con: duckdb.DuckDBPyConnection, week: date | None) -> DetectP
 
 def publish_scores(
     con: duckdb.DuckDBPyConnection, run_id: str, scored: Iterable[ScoredPartition], weeks: Sequence[date] | None,
-    *, empty: Callable[[], ScoredPartition],
+    *, empty: Callable[[], ScoredPartition], fingerprint: str,
     run_ups: Callable[[duckdb.DuckDBPyConnection], tuple[pl.DataFrame, pl.DataFrame]] | None = None,
 ) -> DetectSummary:
     """Store the scored weeks (replacing those weeks, or everything when `weeks` is None) as they
-    come, then rebuild the score tables, flags, views and root cause from every stored week. `empty()` is the
+    come, then publish the score tables, flags, views and root cause (`publish`). `empty()` is the
     scored partition of no rows, stored when there is no usage at all (the tables get their columns).
     `run_ups(con)`: user-week and session rows that replace stored ones (the run-up to a flagged week
     and its sessions, which read every stored week), kept in `user_week_run_ups` and
-    `session_run_ups` and read over the stored tables by the score tables' SQL."""
+    `session_run_ups` and read over the stored tables by the score tables' SQL. `fingerprint`: what
+    the weeks were scored with (scoring_fingerprint), recorded in `detect_state`."""
     con.execute("SET VARIABLE run_id = ?", [run_id])
     fresh = weeks is None or any(not _has_table(con, table) for table, _ in LEVELS)
     if not fresh:
@@ -100,16 +138,81 @@ def publish_scores(
         progress.current().advance()
     if fresh and stored == 0:
         _store(con, empty(), create=True)
-    for table, stored_table in RUN_UP_TABLES:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {stored_table} WHERE false")
-    if run_ups is not None:
-        for (table, _), rows in zip(RUN_UP_TABLES, run_ups(con), strict=True):
-            con.register("__run_ups", rows)
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __run_ups")
-            con.unregister("__run_ups")
-    # the models of pipeline/publish/sql/ tagged `publish`: score tables, flags, shipped work, views, root cause
-    sql_models.run(con, "pipeline.publish", "publish")
+    con.execute(DETECT_STATE_DDL)
+    con.execute("DELETE FROM detect_state")
+    con.execute("INSERT INTO detect_state VALUES (now()::TIMESTAMP, ?)", [fingerprint])
+    previous_run_ups = not fresh and all(_has_table(con, table) for table, _ in RUN_UP_TABLES)
+    try:
+        for table, stored_table in RUN_UP_TABLES:
+            if previous_run_ups:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE __previous_{table} AS SELECT * FROM {table}")
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {stored_table} WHERE false")
+        if run_ups is not None:
+            for (table, _), rows in zip(RUN_UP_TABLES, run_ups(con), strict=True):
+                con.register("__run_ups", rows)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __run_ups")
+                con.unregister("__run_ups")
+        publish(con, None if fresh or not previous_run_ups else weeks)
+    finally:
+        for table, _ in RUN_UP_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.__previous_{table}")
     return summarise(con)
+
+
+def publish(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None) -> None:
+    """Build the models of pipeline/publish/sql/ tagged `publish` (score tables, flags, shipped
+    work, views, root cause) in order. With `weeks` (an incremental run, whose stored scores
+    changed in those weeks only), the incremental_by_week ones (the score tables and flags) replace
+    the rows of the weeks that can change (`weeks_to_republish`) instead of being rebuilt whole:
+    at 100M token rows they would otherwise take most of a daily run."""
+    package = sql_models.load("pipeline.publish")
+    package.run_macros(con)
+    names = package.order("publish", kinds=(*sql_models.MATERIALIZED, "script"))
+    by_week = {name for name in names if package[name].kind == "incremental_by_week"}
+    incremental = weeks is not None and all(_has_table(con, name) for name in (*by_week, APPLIED_VERDICTS))
+    if incremental:
+        republish = weeks_to_republish(con, weeks, package.sql(VERDICTS))
+        con.execute("SET VARIABLE republish_weeks = $weeks", {"weeks": republish})
+    try:
+        for name in names:
+            if incremental and name in by_week:
+                package.replace_weeks(con, name, "republish_weeks")
+            else:
+                package.build(con, name)
+    finally:
+        con.execute("RESET VARIABLE republish_weeks")
+    # the verdicts the score tables now apply (`goodhart label` refreshes latest_verdicts at once,
+    # so that table cannot tell the next run which verdicts are new to the score tables)
+    con.execute(f"CREATE OR REPLACE TABLE {APPLIED_VERDICTS} AS SELECT * FROM {VERDICTS}")
+
+
+def weeks_to_republish(con: duckdb.DuckDBPyConnection, weeks: Sequence[date], verdicts_sql: str) -> list[date]:
+    """The weeks whose score-table and flag rows can change: those rescored now, those a run-up
+    row entered or left (`__previous_*_run_ups`: the run-up tables before this run), and those of a
+    flag whose latest verdict changed since the last publish (`verdicts_sql`: latest_verdicts as it
+    is now, against applied_verdicts)."""
+    changed_run_ups = " UNION ".join(
+        f"SELECT week_start FROM (FROM {table} EXCEPT FROM __previous_{table}) "
+        f"UNION SELECT week_start FROM (FROM __previous_{table} EXCEPT FROM {table})"
+        for table, _ in RUN_UP_TABLES
+    )
+    rows = con.sql(
+        f"""
+        WITH
+        changed_verdicts AS (
+            SELECT flag_id FROM (FROM ({verdicts_sql}) EXCEPT FROM {APPLIED_VERDICTS})
+            UNION
+            SELECT flag_id FROM (FROM {APPLIED_VERDICTS} EXCEPT FROM ({verdicts_sql}))
+        )
+        SELECT unnest($weeks::DATE[]) AS week_start
+        UNION {changed_run_ups}
+        UNION SELECT week_start FROM user_week_scores WHERE flag_id IN (SELECT flag_id FROM changed_verdicts)
+        UNION SELECT week_start FROM session_scores WHERE flag_id IN (SELECT flag_id FROM changed_verdicts)
+        ORDER BY week_start
+        """,
+        params={"weeks": list(weeks)},
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _store(con: duckdb.DuckDBPyConnection, part: ScoredPartition, *, create: bool) -> None:
@@ -138,9 +241,10 @@ def summarise(con: duckdb.DuckDBPyConnection) -> DetectSummary:
 
 def detect_line(detect: DetectSummary) -> str:
     """What the detect step says when it ends."""
+    every_week = f" (every week rescored: {detect.every_week_because})" if detect.every_week_because else ""
     return (f"scored {detect.user_weeks:,} user-weeks ({detect.user_weeks_flagged:,} flagged) and "
             f"{detect.sessions:,} sessions ({detect.sessions_flagged:,} flagged{through_week(detect)}); "
-            f"wasted ${detect.wasted_cost_usd:,.2f}")
+            f"wasted ${detect.wasted_cost_usd:,.2f}{every_week}")
 
 
 def through_week(detect: DetectSummary) -> str:

@@ -10,7 +10,9 @@ import polars as pl
 import pytest
 
 from detectors.base import feature_label
-from detectors.scoring import EVIDENCE_DTYPE, SCORE_COLUMNS, default_config, merge_config, score_level
+from detectors.scoring import (
+    EVIDENCE_DTYPE, SCORE_COLUMNS, default_config, detectors_fingerprint, merge_config, score_level,
+)
 from tests.detectors.synthetic import GAMING_PERSONAS, HARD_PERSONAS, SESSION_GAMING, SESSION_HARD
 
 
@@ -158,6 +160,16 @@ def test_merge_config_overrides_rules_by_name_and_level() -> None:
     assert by_key[("idle_agent", "user_week")]["enabled"] is False
     assert ("new_rule", "session") in by_key
     assert base["rules"][0].get("enabled", True)  # the base is not modified
+
+
+def test_fingerprint_follows_the_settings_not_their_spelling() -> None:
+    base = default_config()
+    assert detectors_fingerprint(base) == detectors_fingerprint(merge_config(default_config(), {}))
+    assert detectors_fingerprint(base) == detectors_fingerprint(dict(reversed(list(base.items()))))  # key order
+    stricter = merge_config(base, {"rules": [{"name": "idle_agent", "level": "session",
+                                              "conditions": [{"feature": "requests", "op": ">=", "threshold": 40}]}]})
+    assert detectors_fingerprint(stricter) != detectors_fingerprint(base)
+    assert detectors_fingerprint(merge_config(base, {"policy": {"agree_z": 2.5}})) != detectors_fingerprint(base)
 
 
 def test_model_libraries_load_ahead_of_the_first_fit() -> None:

@@ -3,7 +3,7 @@ everything, while rebuilding only the weeks the new rows can change."""
 from __future__ import annotations
 
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,6 +18,7 @@ from features.build import TEMPLATE_CONTEXT
 from pipeline import sql_models
 from pipeline.settings import Settings
 from flows import RunResult, run_local
+from pipeline.ops.verdicts import record_verdict
 
 START = date(2026, 9, 7)  # a Monday: the generator's first day
 WEEKS = 6
@@ -144,6 +145,51 @@ def test_changed_settings_or_new_people_force_a_full_build(world: Path, tmp_path
     (more_people / "people.csv").write_text((world / "people.csv").read_text() + "newcomer,team-x,org-x\n")
     build = run_local(more_people, db, changed).features
     assert build.weeks is None and build.reason == "new people rows touch every week"
+
+
+def test_changed_detector_settings_rescore_every_week(world: Path, tmp_path: Path) -> None:
+    # the features are incremental (only the new day's week), but no week keeps scores of the old
+    # threshold beside weeks scored with the new one
+    before, after = withhold_days(world, tmp_path / "split", {last_day(world)})
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[detectors.policy]\nagree_z = 3.5\nrule_alone_score = 0.9\n")
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    second = run_local(after, incremental_db, Settings.from_file(strict))
+    run_local(after, full_db, Settings.from_file(strict))
+
+    assert second.features.weeks == (START + timedelta(weeks=WEEKS - 1),)
+    assert second.detect.every_week_because == (
+        "the detector settings or code, or the score tables' SQL, changed since the last scoring")
+    _assert_same_tables(incremental_db, full_db)
+    with duckdb.connect(str(incremental_db), read_only=True) as con, duckdb.connect(str(full_db), read_only=True) as full:
+        assert con.sql("SELECT fingerprint FROM detect_state").fetchall() == full.sql("SELECT fingerprint FROM detect_state").fetchall()
+    # the same settings again: back to the new weeks only
+    assert run_local(after, incremental_db, Settings.from_file(strict)).detect.every_week_because is None
+
+
+def test_a_verdict_on_an_old_week_recorded_between_runs_equals_a_full_run(world: Path, tmp_path: Path) -> None:
+    # the daily run rebuilds the newest week only, yet the flag dismissed in an old week is
+    # published dismissed, as a full rebuild with the same verdict publishes it
+    before, after = withhold_days(world, tmp_path / "split", {last_day(world)})
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    with duckdb.connect(str(incremental_db), read_only=True) as con:
+        (flag_id,), = con.sql("SELECT flag_id FROM flags WHERE level = 'user_week' AND week_start < $newest "
+                              "ORDER BY score DESC, flag_id LIMIT 1",
+                              params={"newest": START + timedelta(weeks=WEEKS - 1)}).fetchall()
+    record_verdict(incremental_db, flag_id, "legitimate", now=datetime(2026, 10, 20, 9, 0), note="known load test")
+    second = run_local(after, incremental_db, Settings())
+    run_local(after, full_db, Settings())
+    record_verdict(full_db, flag_id, "legitimate", now=datetime(2026, 10, 20, 9, 0), note="known load test")
+    run_local(after, full_db, Settings(), full=True)
+
+    assert second.features.weeks == (START + timedelta(weeks=WEEKS - 1),)
+    with duckdb.connect(str(incremental_db), read_only=True) as con:
+        assert con.sql("SELECT dismissed, flagged FROM user_week_scores WHERE flag_id = $f",
+                       params={"f": flag_id}).fetchall() == [(True, False)]
+        assert con.sql("SELECT count(*) FROM flags WHERE flag_id = $f", params={"f": flag_id}).fetchall() == [(0,)]
+    _assert_same_tables(incremental_db, full_db)
 
 
 def test_full_flag_rebuilds_everything(world: Path, tmp_path: Path) -> None:

@@ -531,6 +531,23 @@ def test_reviewer_aliases_resolve_like_change_authors(con: duckdb.DuckDBPyConnec
 
 
 
+def test_a_load_without_people_resolves_its_own_rows_under_the_claims_it_found(
+    con: duckdb.DuckDBPyConnection, inputs: InputDir
+) -> None:
+    inputs.write("people.csv", "user_id,team,aliases\ncarol,payments,carol-gh\n")
+    inputs.write("reviews/1.csv", f"{REVIEW_HEADER}\nrv-1,pr-0,Carol-GH,2026-10-06T12:00:00Z,approved,,\n")
+    run_load(con, inputs.path)
+    con.execute("UPDATE reviews SET reviewer_id = 'carol-gh' WHERE review_id = 'rv-1'")  # as if never resolved
+    inputs.write("reviews/2.csv", f"{REVIEW_HEADER}\nrv-2,pr-0,CAROL-gh,2026-10-07T12:00:00Z,approved,,\n")
+    run_load(con, inputs.path, "run-2")
+    # the new rows are resolved; the older ones were the business of the load that brought them
+    assert table(con, "reviews", "review_id, reviewer_id") == [("rv-1", "carol-gh"), ("rv-2", "carol")]
+
+    inputs.write("people.csv", "user_id,team,aliases\ncarol,payments,carol-gh\ndave,search,\n")  # new claims: every row again
+    run_load(con, inputs.path, "run-3")
+    assert table(con, "reviews", "review_id, reviewer_id") == [("rv-1", "carol"), ("rv-2", "carol")]
+
+
 # --- ai_commits (optional) ---------------------------------------------------------------
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from flows import run_local
+from pipeline.publish import scores
 from pipeline.settings import Settings
 
 CONTRACT_SCORE_COLUMNS = {
@@ -79,3 +81,21 @@ def test_analyst_views_have_their_documented_columns_and_rows(contract_example: 
             "SELECT sum(people), sum(cost_usd), sum(wasted_cost_usd) FROM wasted_compute_by_team_week").fetchall()
         (cost_total, wasted_total), = con.sql("SELECT sum(cost_usd), sum(wasted_cost_usd) FROM user_week_scores").fetchall()
         assert people == 2 and cost == cost_total and wasted == wasted_total > 0
+
+
+def test_weeks_to_republish_are_the_rescored_the_changed_run_ups_and_the_new_verdicts() -> None:
+    w1, w2, w3, w4, w5 = ("2026-09-07", "2026-09-14", "2026-09-21", "2026-09-28", "2026-10-05")
+    con = duckdb.connect()
+    con.execute(f"""
+        CREATE TABLE user_week_run_ups AS SELECT * FROM (VALUES ('a', DATE '{w1}', 0.5), ('b', DATE '{w2}', 0.6)) t(user_id, week_start, score);
+        CREATE TEMP TABLE __previous_user_week_run_ups AS SELECT * FROM (VALUES ('a', DATE '{w1}', 0.5), ('c', DATE '{w3}', 0.7)) t(user_id, week_start, score);
+        CREATE TABLE session_run_ups AS SELECT * FROM (VALUES ('s1', DATE '{w1}', 0.4)) t(session_id, week_start, score);
+        CREATE TEMP TABLE __previous_session_run_ups AS SELECT * FROM session_run_ups;
+        CREATE TABLE user_week_scores AS SELECT * FROM (VALUES ('user_week:d:{w4}', DATE '{w4}'), ('user_week:e:{w1}', DATE '{w1}')) t(flag_id, week_start);
+        CREATE TABLE session_scores AS SELECT * FROM (VALUES ('session:s9', DATE '{w5}')) t(flag_id, week_start);
+        CREATE TABLE applied_verdicts AS SELECT * FROM (VALUES ('user_week:e:{w1}', 'legitimate'), ('session:s9', 'confirmed')) t(flag_id, verdict);
+        CREATE TABLE verdicts_now AS SELECT * FROM (VALUES ('user_week:e:{w1}', 'legitimate'), ('user_week:d:{w4}', 'legitimate')) t(flag_id, verdict);
+    """)
+    weeks = scores.weeks_to_republish(con, [date(2026, 10, 12)], "SELECT * FROM verdicts_now")
+    # b entered (w2), c left (w3); d's verdict is new (w4); s9's verdict is gone (w5); a, s1 and e unchanged
+    assert [str(week) for week in weeks] == [w2, w3, w4, w5, "2026-10-12"]
