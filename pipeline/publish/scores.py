@@ -120,7 +120,7 @@ def publish_scores(
     run_ups: Callable[[duckdb.DuckDBPyConnection], tuple[pl.DataFrame, pl.DataFrame]] | None = None,
 ) -> DetectSummary:
     """Store the scored weeks (replacing those weeks, or everything when `weeks` is None) as they
-    come, then publish the score tables, flags, views and root cause (`publish`). `empty()` is the
+    come, then publish the score tables, flags, views and root cause (`publish_models`). `empty()` is the
     scored partition of no rows, stored when there is no usage at all (the tables get their columns).
     `run_ups(con)`: user-week and session rows that replace stored ones (the run-up to a flagged week
     and its sessions, which read every stored week), kept in `user_week_run_ups` and
@@ -152,14 +152,14 @@ def publish_scores(
                 con.register("__run_ups", rows)
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __run_ups")
                 con.unregister("__run_ups")
-        publish(con, None if fresh or not previous_run_ups else weeks)
+        publish_models(con, None if fresh or not previous_run_ups else weeks)
     finally:
         for table, _ in RUN_UP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.main.__previous_{table}")
     return summarise(con)
 
 
-def publish(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None) -> None:
+def publish_models(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None) -> None:
     """Build the models of pipeline/publish/sql/ tagged `publish` (score tables, flags, shipped
     work, views, root cause) in order. With `weeks` (an incremental run, whose stored scores
     changed in those weeks only), the incremental_by_week ones (the score tables and flags) replace
