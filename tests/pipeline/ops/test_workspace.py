@@ -1,6 +1,8 @@
 """Atomic publish: readers see the old file or the new one, never a half-written one."""
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -9,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.storage import connect
-from pipeline.ops.workspace import (RunInProgressError, WriterActiveError, building, building_path, lock_path, run_lock,
-                                writer_pid)
+from pipeline.ops import workspace
+from pipeline.ops.workspace import (RunInProgressError, WriterActiveError, building, building_path, clone_or_copy, lock_path,
+                                run_lock, writer_pid)
 
 
 def _write(db: Path, value: int) -> None:
@@ -139,3 +142,50 @@ def test_the_lock_file_exists_only_while_held_and_a_waiter_takes_the_new_one(tmp
     waiter.join()
     assert order == ["first", "second"]
     assert not lock_path(db).exists()
+
+
+# A folder on a filesystem that clones (XFS with reflink, btrfs) to prove the clone on, e.g.
+#   truncate -s 2G x.img && mkfs.xfs -m reflink=1 x.img && mount -o loop x.img /mnt/x
+# then GOODHART_TEST_CLONE_DIR=/mnt/x pytest tests/pipeline/ops/test_workspace.py
+CLONE_DIR = os.environ.get("GOODHART_TEST_CLONE_DIR")
+
+
+@pytest.mark.skipif(not CLONE_DIR, reason="set GOODHART_TEST_CLONE_DIR to a folder on a filesystem that clones")
+def test_the_private_copy_is_a_clone_where_the_filesystem_can() -> None:
+    with tempfile.TemporaryDirectory(dir=CLONE_DIR) as name:
+        _build_on_a_filesystem_that_clones(Path(name))
+
+
+def _build_on_a_filesystem_that_clones(folder: Path) -> None:
+    db = folder / "g.duckdb"
+    with connect(db) as con:  # ~100 MB of incompressible rows
+        con.execute("CREATE TABLE t AS SELECT md5(i::VARCHAR) || md5((i + 1)::VARCHAR) AS v FROM range(1500000) r(i)")
+        con.execute("CHECKPOINT")
+    size = db.stat().st_size
+    free = os.statvfs(folder).f_bfree
+    with run_lock(db), building(db) as work:
+        assert os.statvfs(folder).f_bfree > free - size // os.statvfs(folder).f_frsize // 10  # blocks shared
+        with connect(work) as con:
+            con.execute("CREATE OR REPLACE TABLE t AS SELECT 'new' AS v")
+            con.execute("CHECKPOINT")
+        with connect(db, read_only=True) as con:  # the published file is untouched by the copy's writes
+            assert con.sql("SELECT count(*) FROM t").fetchall() == [(1500000,)]
+    assert _read_v(db) == "new"
+
+
+def _read_v(db: Path) -> str:
+    with connect(db, read_only=True) as con:
+        return con.sql("SELECT v FROM t").fetchall()[0][0]
+
+
+def test_the_private_copy_is_a_byte_copy_where_the_filesystem_cannot_clone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_clone(*args: object) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(workspace.fcntl, "ioctl", no_clone)
+    source, target = tmp_path / "a.bin", tmp_path / "b.bin"
+    source.write_bytes(os.urandom(3_000_000))
+    assert clone_or_copy(source, target) is False
+    assert target.read_bytes() == source.read_bytes()
