@@ -181,10 +181,11 @@ def detect_step(
     submit: Callable[[pl.DataFrame, str], Scored], *, in_flight: int,
 ) -> DetectSummary:
     """Score the weeks (every week when `weeks` is None, or when the stored scores came from other
-    detector settings or code) and publish the score tables, flags and views. Each week is read on this thread (the connection is not shared) and its two levels
-    handed to `submit(rows, level)` apart (a thread pool's, or a Prefect task runner's), so even
-    one week (a daily run) keeps two workers busy; at most `in_flight` weeks are submitted and not
-    yet stored, so memory holds a few weeks, not all."""
+    detector settings or code) and publish the score tables, flags and views. Each week is read on
+    this thread (the connection is not shared) and its two levels handed to `submit(rows, level)`
+    apart (a thread pool's, or a Prefect task runner's), so even one week (a daily run) keeps two
+    workers busy; at most `in_flight` weeks are submitted and not yet stored, so memory holds a few
+    weeks, not all."""
     def start(week: date) -> tuple[DetectPartition, Scored, Scored]:
         partition = scores.read_partition(con, week)
         return partition, submit(partition.user_weeks, "user_week"), submit(partition.sessions, "session")
