@@ -130,7 +130,7 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
             """
         )
     finally:
-        con.execute("DROP TABLE IF EXISTS __repeated_hashes")
+        con.unregister("__repeated_hashes")  # registered by _repeated_id_hashes when polars found repeats
 
 
 def reject_checked(con: duckdb.DuckDBPyConnection, file_id: int, rows: readers.FileRows) -> None:
@@ -169,8 +169,8 @@ def restore_row_order(con: duckdb.DuckDBPyConnection, previous: bool) -> None:
 
 def _repeated_id_hashes(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     """SQL of the hashes of the valid staged ids that occur more than once, or None when none do.
-    Up to HASHED_IDS_MAX ids polars finds them (5x faster than a GROUP BY at 10M ids) into the TEMP
-    table __repeated_hashes; past it the hashes would take too much memory here, and DuckDB's
+    Up to HASHED_IDS_MAX ids polars finds them (5x faster than a GROUP BY at 10M ids), registered
+    as __repeated_hashes; past it the hashes would take too much memory here, and DuckDB's
     GROUP BY finds them in the query (108M token rows: 49 s when the window partitioned every id)."""
     (valid,) = con.sql(f"SELECT count(*) FROM {CHECKED} WHERE __reason IS NULL").fetchall()[0]
     if valid > HASHED_IDS_MAX:
@@ -178,11 +178,7 @@ def _repeated_id_hashes(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     hashes = pl.Series(con.sql(f"SELECT hash({key}) AS h FROM {CHECKED} WHERE __reason IS NULL").to_arrow_table()["h"])
     if hashes.n_unique() == len(hashes):
         return None
-    con.register("__repeated_hash_frame", pl.DataFrame({"h": hashes.filter(hashes.is_duplicated()).unique()}))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE __repeated_hashes AS SELECT h FROM __repeated_hash_frame")
-    finally:
-        con.unregister("__repeated_hash_frame")
+    con.register("__repeated_hashes", pl.DataFrame({"h": hashes.filter(hashes.is_duplicated()).unique()}))
     return "SELECT h FROM __repeated_hashes"
 
 
