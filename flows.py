@@ -2,9 +2,10 @@
 that run it, as Prefect flows or plain.
 
 `chain` is the only place that orders the steps. It is handed a step runner: `PrefectSteps` runs
-each step as its Prefect flow (coarse tasks at step boundaries, retries where input I/O can fail,
-a run summary artifact); `PlainSteps` calls the same plain functions in this process (`goodhart
-run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the job's edge, where
+each step as a coarse task of the one detection flow (retries where input I/O can fail, a run
+summary artifact), and the scoring as a subflow, because a flow run is what carries a task runner
+(threads, or a Dask cluster for large runs); `PlainSteps` calls the same plain functions in this
+process (`goodhart run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the job's edge, where
 the detectors' default config is merged in (`with_detector_defaults`).
 
 Scoring fans out the same way in both: each week (`DetectPartition`: that week's feature rows,
@@ -300,26 +301,28 @@ class PlainSteps:
 
 
 class PrefectSteps:
-    """The steps as Prefect flows (subflows of the running flow, or flows of their own)."""
+    """The steps as tasks of the running flow; the scoring as its subflow on a task runner of its own.
+    (A subflow costs about 0.3 s of API round trips more than a task: each step its own flow was
+    about 1 s more per run.)"""
 
     def __init__(self) -> None:
         self.jobs = prefect_jobs()
 
     def load(self, work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
-        return self.jobs.load_flow(work, input_dir, run_id, settings, now)
+        return self.jobs.load_inputs_task(work, input_dir, run_id, settings, now)
 
     def features(self, work: Path, settings: Settings, incremental: bool) -> FeatureBuild:
-        return self.jobs.features_flow(work, settings, incremental)
+        return self.jobs.build_features_task(work, settings, incremental)
 
     def detect(self, work: Path, run_id: str, settings: Settings, weeks: list[date] | None) -> DetectSummary:
         runner = scoring_task_runner(settings, _rows_to_score(work, settings, weeks))
         return self.jobs.detect_flow.with_options(task_runner=runner)(work, run_id, settings, weeks)
 
     def report(self, result: RunResult, report_dir: Path | None) -> None:
-        self.jobs.report_flow(result, report_dir)
+        self.jobs.run_summary_task(result, report_dir)
 
     def alerts(self, db: Path, settings: Settings, now: datetime, run_id: str) -> None:
-        self.jobs.alerts_flow(db, settings, now, run_id)
+        self.jobs.send_alerts_task(db, settings, now, run_id)
 
 
 # --- the chain ---------------------------------------------------------------------------------
@@ -445,11 +448,11 @@ def features_line(build: FeatureBuild) -> str:
 #
 # Built on first use (`prefect_jobs`), not at import: `goodhart run --no-prefect`, purge, evaluate
 # and the tests of the plain chain never import Prefect (about 1 s). The module's attributes
-# (`flows.detection_flow`, `flows.load_flow`, ...) still name them, through `__getattr__`.
+# (`flows.detection_flow`, `flows.load_inputs_task`, ...) still name them, through `__getattr__`.
 
 PREFECT_JOBS = (
-    "load_inputs_task", "build_features_task", "score_level_task", "finance_report_task", "send_alerts_task",
-    "load_flow", "features_flow", "detect_flow", "report_flow", "alerts_flow", "detection_flow",
+    "load_inputs_task", "build_features_task", "score_level_task", "run_summary_task", "send_alerts_task",
+    "detect_flow", "detection_flow",
 )
 
 
@@ -482,23 +485,20 @@ def prefect_jobs() -> SimpleNamespace:
     def score_level_task(rows: pl.DataFrame, level: str, detectors_config: dict[str, Any]) -> pl.DataFrame:
         return score_level(rows, level, detectors_config)
 
-    @task
-    def finance_report_task(db: Path, report_dir: Path) -> ReportSummary:
-        return write_report(db, report_dir)
+    @task(cache_policy=NO_CACHE)  # a run result is no input worth hashing, and a rerun must write again
+    def run_summary_task(result: RunResult, report_dir: Path | None = None) -> str:
+        """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
+        markdown = run_summary_markdown(result) + root_cause.markdown(result.db_path)
+        if report_dir is not None:
+            report: ReportSummary = write_report(result.db_path, report_dir)
+            markdown += f"- finance report: `{report.out_dir / 'report.html'}`\n"
+        create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
+        return markdown
 
-    @task
-    def send_alerts_task(db: Path, settings: Settings, now: datetime, run_id: str | None) -> Any:  # an AlertSummary
+    @task(cache_policy=NO_CACHE)  # what is due depends on the database and the clock, not on the arguments
+    def send_alerts_task(db: Path, settings: Settings, now: datetime, run_id: str | None = None) -> Any:  # an AlertSummary
+        """After a run has published: send each `[[alerts]]` subscription what it has due (docs/alerts.md)."""
         return alerts.send_alerts(db, settings.alert_subscriptions, now=now, run_id=run_id)
-
-    @flow(name="goodhart-load")
-    def load_flow(work: Path, input_dir: Path, run_id: str, settings: Settings, now: datetime) -> LoadSummary:
-        """Validate and load new input files into the raw tables."""
-        return load_inputs_task(work, input_dir, run_id, settings, now)
-
-    @flow(name="goodhart-features")
-    def features_flow(work: Path, settings: Settings, incremental: bool = False) -> FeatureBuild:
-        """Sessions, links and features, rebuilt from the raw tables (only the touched weeks when incremental)."""
-        return build_features_task(work, settings, incremental)
 
     @flow(name="goodhart-detect")
     def detect_flow(work: Path, run_id: str, settings: Settings, weeks: list[date] | None = None) -> DetectSummary:
@@ -507,21 +507,6 @@ def prefect_jobs() -> SimpleNamespace:
         return detect_step(work, run_id, settings, weeks,
                            lambda rows, level: score_level_task.submit(rows, level, settings.detectors),
                            in_flight=_tasks_at_once(settings))
-
-    @flow(name="goodhart-report")
-    def report_flow(result: RunResult, report_dir: Path | None = None) -> str:
-        """Publish the run's summary as a Prefect markdown artifact; write the finance report when asked."""
-        markdown = run_summary_markdown(result) + root_cause.markdown(result.db_path)
-        if report_dir is not None:
-            report = finance_report_task(result.db_path, report_dir)
-            markdown += f"- finance report: `{report.out_dir / 'report.html'}`\n"
-        create_markdown_artifact(key="goodhart-run-summary", markdown=markdown, description=f"Goodhart run {result.run_id}")
-        return markdown
-
-    @flow(name="goodhart-alerts")
-    def alerts_flow(db: Path, settings: Settings, now: datetime, run_id: str | None = None) -> Any:  # an AlertSummary
-        """After a run has published: send each `[[alerts]]` subscription what it has due (docs/alerts.md)."""
-        return send_alerts_task(db, settings, now, run_id)
 
     @flow(name="goodhart-detection", on_running=[_announce_start],
           on_completion=[_announce_end], on_failure=[_announce_end], on_crashed=[_announce_end])

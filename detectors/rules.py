@@ -454,16 +454,14 @@ class RuleDetector(BaseDetector):
         idx = as_rows(rows, X.height)
         if idx.size == 0 or not self.rules_:
             return empty_evidence()
-        sub = X[idx].with_columns(pl.Series("__row", idx, dtype=pl.Int64))
+        # one lazy query for every rule's conditions: polars runs the parts together, not one
+        # small eager query each
+        sub = X[idx].with_columns(pl.Series("__row", idx, dtype=pl.Int64)).lazy()
         frames = []
         for rule in self.rules_:
             fired = sub.filter(rule.fired())
-            if fired.height == 0:
-                continue
             for cond, in_any, share in rule.parts():
                 part = fired.filter(cond.holds()) if in_any else fired
-                if part.height == 0:
-                    continue
                 threshold = cond.threshold
                 frames.append(part.select(
                     pl.col("__row").alias("row"),
@@ -481,4 +479,4 @@ class RuleDetector(BaseDetector):
                 ))
         if not frames:
             return empty_evidence()
-        return pl.concat(frames).cast(EVIDENCE_SCHEMA).sort(["row"], maintain_order=True)
+        return pl.concat([f.cast(EVIDENCE_SCHEMA) for f in frames]).sort(["row"], maintain_order=True).collect()

@@ -143,7 +143,7 @@ def use_api(server: TemporaryServer | None, *, report: Any, while_starting: Call
     report.done(f"Prefect server ready ({where}); it stops with this command")
     # Flow-run heartbeats let a server's services mark a crashed run; a temporary server without
     # services cannot, and each flow run's end waits up to a second for its heartbeat thread
-    # (Prefect 3.8 sleeps it in 1 s steps): five flow runs, up to five seconds per run.
+    # (Prefect 3.8 sleeps it in 1 s steps): two flow runs (the detection flow, its scoring subflow).
     no_heartbeats = {} if server.services else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     with temporary_settings({PREFECT_API_URL: server.url, **no_heartbeats}):
         yield
