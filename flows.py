@@ -410,6 +410,17 @@ def _load_model_libraries(detectors_config: dict[str, Any]) -> None:
         pass
 
 
+def preload_model_libraries(settings: Settings) -> None:
+    """Import the models' libraries now (seconds), where the caller would otherwise wait (for a
+    temporary Prefect server to answer); a run then finds them imported. A bad setting is reported
+    by the run, not here."""
+    try:
+        detectors = with_detector_defaults(settings).detectors
+    except ConfigError:
+        return
+    _load_model_libraries(detectors)
+
+
 def run_local(
     input_dir: Path, db_path: Path, settings: Settings, *, wait: bool = False, full: bool = False,
     allow_empty: bool = False, on_stage: Callable[[str], None] | None = None, report_dir: Path | None = None,

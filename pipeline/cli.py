@@ -8,9 +8,12 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from pipeline.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 EXIT_INTERNAL = 1     # a bug or a failing machine (the traceback with -v)
 EXIT_USAGE = 2        # an unusable argument, input folder or configuration
@@ -275,7 +278,8 @@ def run_detection(input_dir: Path, db: Path, config: Path | None, *, use_prefect
     settings = _preflight(input_dir, db, config, wait=wait)
     with progress.reporting(progress.for_stream(sys.stderr)) as report:
         if use_prefect:
-            with use_api(server, report=report, while_starting=_import_flow_jobs):
+            preload = settings if server is not None else None
+            with use_api(server, report=report, while_starting=lambda: _import_flow_jobs(preload)):
                 import flows
 
                 return flows.detection_flow(str(input_dir), str(db), str(config) if config else None,
@@ -479,10 +483,15 @@ def cmd_sql(args: argparse.Namespace) -> None:
         sys.exit(code)
 
 
-def _import_flow_jobs() -> None:
+def _import_flow_jobs(models_for: Settings | None = None) -> None:
+    """Import the flows (and Prefect); given a run's settings, the libraries of its models too: while
+    a temporary Prefect server starts this process would otherwise wait, and imported then they do
+    not compete with the load for the cores (as the run's own background import does)."""
     import flows
 
     flows.prefect_jobs()
+    if models_for is not None:
+        flows.preload_model_libraries(models_for)
 
 
 if __name__ == "__main__":

@@ -345,6 +345,20 @@ def test_commands_import_only_what_they_need(contract_example: Path, tmp_path: P
     assert shown.stdout.rsplit("HEAVY ", 1)[1].strip() == "[]", shown.stdout
 
 
+def test_while_a_temporary_server_starts_the_run_imports_its_models_libraries() -> None:
+    """The seconds `goodhart run` waits for its temporary Prefect server import the models' libraries
+    (which the run would otherwise import beside its load); without a run's settings (serve), not."""
+    code = ("import sys\nfrom pipeline import cli\nfrom pipeline.settings import Settings\n"
+            "cli._import_flow_jobs({arg})\n"
+            "print('LOADED', sorted(set(sys.modules) & {{'sklearn.ensemble', 'pyod.models.hbos'}}))\n")
+    loaded = {}
+    for name, arg in (("run", "Settings.from_file(None)"), ("serve", "")):
+        shown = subprocess.run([sys.executable, "-c", code.format(arg=arg)], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        loaded[name] = shown.stdout.rsplit("LOADED ", 1)[-1].strip()
+    assert loaded == {"run": "['pyod.models.hbos', 'sklearn.ensemble']", "serve": "[]"}, loaded
+
+
 def test_runs_on_a_temporary_server_send_no_flow_heartbeats() -> None:
     # a server without services cannot act on heartbeats, and each flow run's end would wait up to
     # a second for its heartbeat thread (Prefect 3.8): the run turns them off against its own server
