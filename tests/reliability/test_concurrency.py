@@ -135,15 +135,19 @@ def test_readers_in_other_processes_see_one_complete_run_or_the_next(
 
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
     try:
         assert reader.stdout.readline().strip() == "ready"
         time.sleep(0.2)
         run_local(world, db, fast_settings)
-        time.sleep(0.3)
+        # until the reader has seen the second run (a fixed wait may be too short on a slow machine)
+        deadline = time.monotonic() + 60
+        while not (lines and lines[-1].startswith("2 ")) and time.monotonic() < deadline and reader.poll() is None:
+            lines.append(reader.stdout.readline())
     finally:
         reader.terminate()
     out, err = reader.communicate(timeout=60)
-    seen = [tuple(map(int, line.split())) for line in out.splitlines() if line.strip()]
+    seen = [tuple(map(int, line.split())) for line in [*lines, *out.splitlines()] if line.strip()]
     assert seen and not err.strip(), err
     runs_seen = [r for r, _ in seen]
     assert set(runs_seen) <= {1, 2} and runs_seen == sorted(runs_seen) and runs_seen[-1] == 2

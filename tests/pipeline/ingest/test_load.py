@@ -368,6 +368,8 @@ def test_an_unchanged_file_is_not_hashed_again(
     con: duckdb.DuckDBPyConnection, inputs: InputDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old = NOW.timestamp() - 3600
+    # "too recent" is 10 minutes here, not 2 s: a slow machine may take 2 s between writing b.csv and hashing it
+    monkeypatch.setattr(load_module, "TRUSTED_MTIME_AGE_NS", 600 * 10**9)
     path = inputs.write("token_usage/a.csv", f"{TOKEN_HEADER}\nr-1,2026-10-05T09:00:00Z,u,s,m,1,1\n")
     os.utime(path, (old, old))
     fresh = inputs.write("token_usage/b.csv", f"{TOKEN_HEADER}\nr-2,2026-10-05T09:00:00Z,u,s,m,1,1\n")  # mtime: now
