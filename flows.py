@@ -5,8 +5,8 @@ that run it, as Prefect flows or plain.
 each step as a coarse task of the one detection flow (retries where input I/O can fail, a run
 summary artifact), and the scoring as a subflow, because a flow run is what carries a task runner
 (threads, or a Dask cluster for large runs); `PlainSteps` calls the same plain functions in this
-process (`goodhart run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the job's edge, where
-the detectors' default config is merged in (`with_detector_defaults`).
+process (`goodhart run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the
+job's edge, where the detectors' default config is merged in (`with_detector_defaults`).
 
 Scoring fans out the same way in both: each week (`DetectPartition`: that week's feature rows,
 models fit on them alone) is submitted to an executor, at most a bounded number in flight, and
