@@ -1,11 +1,10 @@
 """Shared detector machinery: the base class, the numeric feature matrix, occlusion
 attribution, robust statistics and number formatting for plain-words reasons.
 
-Every detector follows the scikit-learn / pyod conventions: the constructor only stores
-its parameters, ``fit`` learns state into attributes ending in ``_`` and returns ``self``,
-``decision_function`` gives one score per row (higher = more suspicious) and ``explain``
-gives long-format evidence (one row per (row, feature) that drove the score).
-"""
+Every detector follows the scikit-learn / pyod conventions: the constructor only stores its
+parameters, ``fit`` learns state into attributes ending in ``_`` and returns ``self``, ``decision_function``
+gives one score per row (higher = more suspicious) and ``explain`` gives long-format evidence (one
+row per (row, feature) that drove the score)."""
 
 from __future__ import annotations
 
@@ -80,6 +79,7 @@ FEATURE_LABELS: dict[str, str] = {
     "cost_usd_team_z": "cost vs team (robust z)",
     "tokens_per_deployed_change": "tokens per deployed change",
     "tokens_per_deployed_change_team_z": "tokens per deployed change vs team (robust z)",
+    "tokens_per_merged_line_company_ratio": "tokens per merged line, x the company median",
     "unshipped_token_share": "tokens with nothing deployed",
     "unshipped_cost_usd": "cost with nothing deployed",
     "near_repeat_share": "near-identical prompts",

@@ -52,13 +52,16 @@ _NULL_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+is\s+(not\s+)?null\s*$", 
 @dataclass(frozen=True)
 class Condition:
     """``feature op threshold``; ``scale`` is the distance past the threshold that counts as fully
-    past; a ``gate`` must hold but does not grade the rule's strength."""
+    past; a ``gate`` must hold but does not grade the rule's strength. A comparison with a null
+    value does not hold, unless ``unknown_holds``: then an unknown value lets the rule fire, at the
+    threshold (it adds no strength), for a condition the rule's other evidence stands in for."""
 
     feature: str
     op: str
     threshold: float | bool | None = None
     scale: float | None = None
     gate: bool = False
+    unknown_holds: bool = False
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, Any]) -> Condition:
@@ -84,7 +87,8 @@ class Condition:
         if isinstance(threshold, int) and not isinstance(threshold, bool):
             threshold = float(threshold)
         scale = spec.get("scale")
-        return cls(str(spec["feature"]), op, threshold, None if scale is None else float(scale), bool(spec.get("gate", False)))
+        return cls(str(spec["feature"]), op, threshold, None if scale is None else float(scale),
+                   bool(spec.get("gate", False)), bool(spec.get("unknown_holds", False)))
 
     @property
     def is_graded(self) -> bool:
@@ -101,7 +105,7 @@ class Condition:
         expr = {
             ">=": value >= t, "<=": value <= t, ">": value > t, "<": value < t, "==": value == t, "!=": value != t,
         }[self.op]
-        return expr.fill_null(False)
+        return expr.fill_null(self.unknown_holds)
 
     def past(self) -> pl.Expr:
         """How far past the threshold, in [0, 1] (1 for equality and null tests)."""
@@ -142,7 +146,7 @@ class Condition:
             return f"{self.feature} {self.op.replace('_', ' ')}"
         t = self.threshold
         shown = str(t).lower() if isinstance(t, bool) else f"{t:g}"
-        return f"{self.feature} {self.op} {shown}"
+        return f"{self.feature} {self.op} {shown}" + (" (or unknown)" if self.unknown_holds else "")
 
 
 @dataclass(frozen=True, kw_only=True)

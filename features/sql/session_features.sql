@@ -11,6 +11,7 @@ links AS (SELECT * FROM session_links),
 changes AS (SELECT * FROM change_deployments),
 repeats AS (SELECT * FROM prompt_repeats),
 prompts AS (SELECT invocation_id, session_id, repo, prompt_length FROM invocations),
+spend AS (SELECT DISTINCT session_id, tool FROM session_spend),
 
 outcome AS (
     -- linked: a link with credit, or whose credit is unknown (its source reports no lines); a
@@ -20,6 +21,7 @@ outcome AS (
         list_sort(list(links.change_id)) AS linked_change_ids,
         count(*) AS linked_changes,
         count(*) FILTER (WHERE changes.merged_at IS NOT NULL) AS merged_changes,
+        count(*) FILTER (WHERE changes.merged_at IS NOT NULL AND links.credit > 0) AS credited_merged_changes,
         count(*) FILTER (WHERE changes.merged_at IS NOT NULL AND changes.is_tiny) AS tiny_changes,
         count(*) FILTER (WHERE changes.deployed AND links.credit > 0) AS deployed_changes,
         bool_or(changes.deployed AND links.credit IS NULL) AS maybe_deployed,
@@ -84,13 +86,34 @@ prompt_mix AS (
     GROUP BY prompts.session_id
 ),
 
+tool_weeks AS (
+    -- per AI tool (the client named in token_usage) and week the sessions started: did any of its
+    -- sessions report a commit the assistant made? A tool none of whose sessions did all week does
+    -- not report commits, so a session of it that kept code and shows none may still be pending
+    SELECT spend.tool, sessions.week_start, bool_or(len(sessions.commit_shas) > 0) AS reports_commits
+    FROM spend
+    JOIN sessions USING (session_id)
+    GROUP BY ALL
+),
+
+commit_reporting AS (
+    SELECT spend.session_id, bool_or(tool_weeks.reports_commits) AS commits_reported
+    FROM spend
+    JOIN sessions USING (session_id)
+    JOIN tool_weeks ON tool_weeks.tool = spend.tool AND tool_weeks.week_start = sessions.week_start
+    GROUP BY ALL
+),
+
 session_rows AS (
 SELECT
     sessions.*,
     coalesce(outcome.linked_change_ids, []) AS linked_change_ids,
     coalesce(outcome.linked_changes, 0) AS linked_changes,
     coalesce(outcome.merged_changes, 0) AS merged_changes,
+    coalesce(outcome.credited_merged_changes, 0) AS credited_merged_changes,
     coalesce(outcome.tiny_changes, 0) AS tiny_changes,
+    -- the session's tools report no commit all week (a session without requests: taken as reported)
+    NOT coalesce(commit_reporting.commits_reported, true) AS commits_unreported,
     coalesce(outcome.deployed_changes, 0) AS deployed_changes,
     -- TRUE: a credited link reached a successful deployment; NULL: only a link of unknown credit did
     -- (the source reports no lines kept); FALSE: no evidence that anything the session fed shipped
@@ -117,6 +140,7 @@ LEFT JOIN longest_runs USING (session_id)
 LEFT JOIN cadence USING (session_id)
 LEFT JOIN median_gaps USING (session_id)
 LEFT JOIN prompt_mix USING (session_id)
+LEFT JOIN commit_reporting USING (session_id)
 )
 
 SELECT
@@ -124,7 +148,10 @@ SELECT
     -- unmerged: fed no merged change on evidence (deployed or not: research that never deploys still
     -- merges); a session that committed code may feed a change still in review (a long migration
     -- merges weeks later): pending, not unmerged. Unknown (no lines reported) is not unmerged.
-    coalesce(merged_changes = 0 AND deployed IS NOT NULL AND len(commit_shas) = 0, false) AS unmerged,
+    -- When the session's tools report no commit all week (they may not report commits), a session
+    -- that kept code is not unmerged either: it may be pending, which a commit would have shown.
+    coalesce(merged_changes = 0 AND deployed IS NOT NULL AND len(commit_shas) = 0
+             AND NOT (coalesce(lines_accepted > 0, false) AND commits_unreported), false) AS unmerged,
     -- codeless: worked in a repository, kept no code (lines reported, all 0) and fed no merged
     -- change on evidence: exploration, or volume dressed as work
     coalesce(len(repos) > 0 AND lines_accepted = 0 AND merged_changes = 0 AND deployed IS NOT NULL, false) AS codeless,
@@ -133,5 +160,16 @@ SELECT
     -- lines are not reported is never idle.
     coalesce(requests >= getvariable('idle_min_requests')
              AND output_per_request <= getvariable('idle_output_per_request')
-             AND lines_accepted = 0 AND NOT deployed, false) AS idle
+             AND lines_accepted = 0 AND NOT deployed, false) AS idle,
+    -- unknown_outcome: linked to merged changes by time windows only, none of them credited because
+    -- the source reports no lines kept (or a review no comment count), and no commit of its own:
+    -- nothing shows it fed merged work, and nothing shows it did not. Not waste on evidence (that
+    -- is unmerged); a rule reads it only where the person's source reports commits.
+    -- Or: it kept code, fed no merged change, and its tools report no commits (pending, or never to merge).
+    coalesce(len(commit_shas) = 0 AND (
+        (credited_merged_changes = 0 AND merged_changes > 0)
+        OR (merged_changes = 0 AND deployed IS NOT NULL AND lines_accepted > 0 AND commits_unreported)
+    ), false) AS unknown_outcome,
+    -- unevidenced: no evidence it fed merged work, either way (unmerged or of unknown outcome)
+    unmerged OR unknown_outcome AS unevidenced
 FROM session_rows

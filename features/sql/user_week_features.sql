@@ -75,6 +75,7 @@ request_context AS (
         coalesce(sessions.unmerged, false) AS unmerged,  -- the session kinds: see session_features
         coalesce(sessions.idle, false) AS idle,
         coalesce(sessions.codeless, false) AS codeless,
+        coalesce(sessions.unknown_outcome, false) AS unknown_outcome,
         hour(t.hour_start) < 6 AS at_night,
         isodow(t.hour_start) >= 6 AS at_weekend,
         h.user_id IS NOT NULL AND u.hour_of_day IS NULL AS off_hours
@@ -100,6 +101,7 @@ volume AS (
         sum(tokens) FILTER (WHERE unmerged) AS unmerged_tokens,
         sum(tokens) FILTER (WHERE idle) AS idle_tokens,
         sum(tokens) FILTER (WHERE codeless) AS codeless_tokens,
+        sum(tokens) FILTER (WHERE unknown_outcome) AS unknown_outcome_tokens,
         coalesce(sum(cost_usd) FILTER (WHERE unshipped), 0) AS unshipped_cost_usd,
         sum(tokens) FILTER (WHERE at_night) AS night_tokens,
         sum(tokens) FILTER (WHERE at_weekend) AS weekend_tokens,
@@ -157,7 +159,8 @@ prompting AS (
         user_id,
         week_start,
         count(*) AS prompts,
-        coalesce(sum(lines_accepted), 0) AS lines_accepted,
+        sum(lines_accepted) AS lines_accepted,  -- NULL when no prompt of the week reports lines
+        count(commit_sha) AS commits_made,
         avg(CAST(exact_repeat_in_session AS DOUBLE)) AS exact_repeat_share,
         avg(CAST(near_repeat_in_session AS DOUBLE)) AS near_repeat_share,
         avg(CAST(exact_repeat_in_week AS DOUBLE)) AS exact_repeat_share_week,
@@ -229,7 +232,9 @@ shipping AS (
         avg(CAST(is_tiny AS DOUBLE)) AS tiny_change_share,
         count(*) FILTER (WHERE is_tiny) AS tiny_merged_changes,
         safe_div(count(DISTINCT first_deployment_id), count(*) FILTER (WHERE deployed)) AS deployments_per_change,
-        avg(lines_changed) AS mean_change_lines
+        avg(lines_changed) AS mean_change_lines,
+        -- NULL when any merged change's size is unknown: a sum over the known ones would understate it
+        CASE WHEN count(lines_changed) = count(*) THEN sum(lines_changed) END AS merged_lines
     FROM changes
     WHERE merged_at IS NOT NULL AND author_id IS NOT NULL
     GROUP BY ALL
@@ -270,10 +275,18 @@ SELECT
     safe_div(coalesce(volume.cost_usd, 0), shipping.merged_changes) AS cost_per_merged_change,
     safe_div(coalesce(volume.tokens, 0), shipping.deployed_changes) AS tokens_per_deployed_change,
     safe_div(coalesce(volume.cost_usd, 0), shipping.deployed_changes) AS cost_per_deployed_change,
+    -- value per token from the changes alone (no session evidence: holds where no source reports
+    -- lines kept or commits); NULL without a merged line of known size
+    safe_div(coalesce(volume.tokens, 0), shipping.merged_lines) AS tokens_per_merged_line,
     coalesce(safe_div(volume.unshipped_tokens, volume.tokens), 0) AS unshipped_token_share,
     coalesce(safe_div(volume.unmerged_tokens, volume.tokens), 0) AS unmerged_token_share,
     coalesce(safe_div(volume.idle_tokens, volume.tokens), 0) AS idle_session_token_share,
     coalesce(safe_div(volume.codeless_tokens, volume.tokens), 0) AS codeless_repo_token_share,
+    coalesce(safe_div(volume.unknown_outcome_tokens, volume.tokens), 0) AS unknown_outcome_token_share,
+    -- no evidence of feeding merged work: unmerged (evidence it fed none) or of unknown outcome
+    coalesce(safe_div(coalesce(volume.unmerged_tokens, 0) + coalesce(volume.unknown_outcome_tokens, 0), volume.tokens), 0)
+        AS unevidenced_token_share,
+    coalesce(prompting.commits_made, 0) AS commits_made,
     coalesce(volume.unshipped_cost_usd, 0) AS unshipped_cost_usd,
     coalesce(prompting.exact_repeat_share, 0) AS exact_repeat_share,
     coalesce(prompting.near_repeat_share, 0) AS near_repeat_share,
@@ -287,7 +300,8 @@ SELECT
     coalesce(safe_div(volume.off_hours_tokens, volume.tokens), 0) AS off_hours_share,
     coalesce(safe_div(peaks.peak_3h_tokens, volume.tokens), 0) AS peak_3h_token_share,
     coalesce(safe_div(volume.snapshot_tokens, volume.tokens), 0) AS snapshot_window_share,
-    safe_div(coalesce(prompting.lines_accepted, 0), volume.tokens / 1000.0) AS lines_accepted_per_ktok,
+    -- unknown (NULL) when no prompt of the week reports lines; a lower bound when only some do
+    safe_div(prompting.lines_accepted, volume.tokens / 1000.0) AS lines_accepted_per_ktok,
     safe_div(volume.output_tokens, volume.input_tokens) AS output_input_ratio,
     safe_div(volume.cache_read_tokens, volume.tokens) AS cache_read_share,
     safe_div(coalesce(volume.requests, 0), prompting.prompts) AS requests_per_prompt,
@@ -296,7 +310,8 @@ SELECT
     coalesce(shipping.tiny_change_share, 0) AS tiny_change_share,
     coalesce(shipping.tiny_merged_changes, 0) AS tiny_merged_changes,
     shipping.deployments_per_change,
-    shipping.mean_change_lines
+    shipping.mean_change_lines,
+    shipping.merged_lines
 FROM user_weeks
 LEFT JOIN volume USING (user_id, week_start)
 LEFT JOIN peaks USING (user_id, week_start)

@@ -51,6 +51,9 @@ SELECT
     robust_z(user_weeks.{{ feature }}, {{ scope }}.{{ feature }}_median, {{ scope }}.{{ feature }}_mad, {{ peer_features[feature] }}) AS {{ feature }}_{{ scope }}_z,
     {%- endfor %}
     {%- endfor %}
+    -- value per token as a multiple of the company's usual (a heavy-tailed ratio: a multiple reads
+    -- plainly where a robust z of thousands does not)
+    safe_div(user_weeks.tokens_per_merged_line, company.tokens_per_merged_line_median) AS tokens_per_merged_line_company_ratio,
     three_weeks.active_weeks_3w,
     three_weeks.unmerged_token_share_3w,
     three_weeks.merged_changes_3w

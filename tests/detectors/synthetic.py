@@ -12,7 +12,7 @@ TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy 
 PEER_FEATURES = (
     "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share", "near_repeat_share",
     "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "snapshot_window_share",
-    "codeless_repo_sessions",
+    "codeless_repo_sessions", "tokens_per_merged_line",
 )
 GAMING_PERSONAS = {  # persona -> tactic
     "burner": "burn_without_shipping",
@@ -21,8 +21,10 @@ GAMING_PERSONAS = {  # persona -> tactic
     "splitter": "deployment_splitting",
     "sniper": "snapshot_burst",
     "padder": "regenerate_padding",
+    "tiny_shipper": "volume_per_merged_line",
+    "unlined_colluder": "unevidenced_volume_vs_company",
 }
-HARD_PERSONAS = ("heavy_shipper", "explorer", "new_hire", "oncall", "non_ai_merger")
+HARD_PERSONAS = ("heavy_shipper", "explorer", "new_hire", "oncall", "non_ai_merger", "unreported_heavy")
 
 
 def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, float]:
@@ -53,6 +55,15 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
         "non_ai_merger": dict(tokens_x=0.3, merged_changes=30, deployed_changes=30, ai_merged_changes=1,
                               ai_deployed_changes=1, tiny_change_share=0.9, deployments_per_change=0.95,
                               mean_change_lines=6, unshipped_token_share=0.7),
+        # a disguised burner: heavy volume and one tiny merged change a week
+        "tiny_shipper": dict(tokens_x=8, merged_changes=1, deployed_changes=1, mean_change_lines=4,
+                             tiny_change_share=1.0, unshipped_token_share=0.2),
+        # a colluder whose tool reports no lines: burn sessions of unknown outcome, commits in the real work
+        "unlined_colluder": dict(tokens_x=5, merged_changes=6, deployed_changes=5, unshipped_token_share=0.1,
+                                 lines_accepted_per_ktok=np.nan, unknown_outcome_token_share=0.75, commits_made=12),
+        # an honest heavy user whose tool reports neither lines nor commits: nothing is evidenced either way
+        "unreported_heavy": dict(tokens_x=3, merged_changes=8, deployed_changes=7, unshipped_token_share=0.0,
+                                 lines_accepted_per_ktok=np.nan, unknown_outcome_token_share=0.8, commits_made=0),
     }[persona]
 
 
@@ -103,7 +114,9 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         "idle_session_token_share": np.zeros(n),
         "codeless_repo_sessions": rng.poisson(2.0, n).astype(float),
         "codeless_repo_token_share": rng.beta(1, 12, n),
+        "unknown_outcome_token_share": np.zeros(n),  # lines reported: every outcome known
     }
+    col["commits_made"] = rng.poisson(2 * col["merged_changes"]).astype(float)
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
     col["deployed_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.85).astype(float)
     # honest work repeats a prompt exactly almost never (the generated worlds: 0 in legitimate weeks)
@@ -152,6 +165,7 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         exact_repeat_share_week=pl.col("exact_repeat_share"),
         # repeats whose turn kept nothing: most of a padder's, few of anyone else's
         exact_repeat_unkept_share_week=pl.col("exact_repeat_share") * 0.9,
+        merged_lines=pl.when(pl.col("merged_changes") > 0).then(pl.col("merged_changes") * pl.col("mean_change_lines")),
         is_gaming=pl.col("persona").is_in(list(GAMING_PERSONAS)),
         tactic=pl.col("persona").replace_strict(GAMING_PERSONAS, default=None, return_dtype=pl.String),
     ).with_columns(
@@ -160,12 +174,15 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         for c in ("tiny_change_share", "deployments_per_change", "mean_change_lines")
     ).with_columns(
         tiny_merged_changes=(pl.col("merged_changes") * pl.col("tiny_change_share").fill_null(0.0)).round(),
+        tokens_per_merged_line=pl.col("tokens") / pl.col("merged_lines"),
+        unevidenced_token_share=pl.col("unmerged_token_share") + pl.col("unknown_outcome_token_share"),
     ).with_columns(
         # one week, no history: the last three weeks are this one
         active_weeks_3w=pl.lit(1, dtype=pl.Int64), unmerged_token_share_3w=pl.col("unmerged_token_share"),
         merged_changes_3w=pl.col("merged_changes"),
     )
-    return _peer_columns(df)
+    return _peer_columns(df).with_columns(
+        tokens_per_merged_line_company_ratio=pl.col("tokens_per_merged_line") / pl.col("tokens_per_merged_line_company_median"))
 
 
 SESSION_GAMING = {"loop": "prompt_loop", "idle": "idle_agent", "cadence": "machine_regular_cadence",

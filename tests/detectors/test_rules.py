@@ -100,6 +100,20 @@ def test_a_gate_must_hold_but_grades_nothing() -> None:
     assert only_gates.explain(table).get_column("contribution").to_list() == pytest.approx([0.8, 0.8, 0.8])
 
 
+def test_an_unknown_value_lets_an_unknown_holds_condition_pass_at_its_threshold() -> None:
+    # lines <= 0.5 stands for "kept no code"; where no source reports lines the rule's other
+    # evidence stands in for it: the unknown value holds, adding no strength; a known 3.0 fails
+    lines = {"feature": "lines", "op": "<=", "threshold": 0.5, "scale": 0.5, "unknown_holds": True}
+    spec = rule(conditions=["x >= 2", lines])
+    table = pl.DataFrame({"x": [4.0, 4.0, 4.0], "lines": [0.0, None, 3.0], "share": 0.5, "cost_usd": 10.0})
+    detector = RuleDetector(rules=[spec], floor=0.5).fit(table)
+    # x fully past (scale 2); lines 0 fully past, unknown at its threshold
+    assert detector.decision_function(table).tolist() == pytest.approx([0.8, 0.8 * (0.5 + 0.5 * 0.5), 0.0])
+    assert Condition.parse(lines).describe() == "lines <= 0.5 (or unknown)"
+    plain = RuleDetector(rules=[rule(conditions=["x >= 2", {**lines, "unknown_holds": False}])], floor=0.5).fit(table)
+    assert plain.decision_function(table).tolist() == pytest.approx([0.8, 0.0, 0.0])
+
+
 def test_strongest_rule_wins_and_disabled_rules_are_skipped() -> None:
     rules = [rule(), rule(name="small", weight=0.3), rule(name="off", weight=1.0, enabled=False)]
     table = pl.DataFrame({"x": [4.0], "share": 0.5, "cost_usd": 10.0})

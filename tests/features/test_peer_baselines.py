@@ -116,7 +116,8 @@ def test_user_week_peer_features_columns(peers):
     assert [{k: r[k] for k in uw[0]} for r in upf] == uw  # every user-week, every column, unchanged
     extra = [name for name in upf[0] if name not in uw[0]]
     assert extra == [f"{f}_{level}_{kind}" for f in PEER_FEATURES for level in PEER_LEVELS for kind in ("median", "z")
-                     ] + ["active_weeks_3w", "unmerged_token_share_3w", "merged_changes_3w"]
+                     ] + ["tokens_per_merged_line_company_ratio", "active_weeks_3w", "unmerged_token_share_3w",
+                          "merged_changes_3w"]
     g = one(peers, "SELECT team, org, tokens_team_median, tokens_org_median, tokens_team_z "
                    "FROM user_week_peer_features WHERE user_id = 'g'")
     assert g == dict(team="unassigned", org="unassigned", tokens_team_median=10.0, tokens_org_median=10.0,
@@ -151,6 +152,19 @@ def test_a_baseline_of_too_few_people_or_weeks_is_no_baseline(con):
     c = one(con, f"SELECT * FROM user_week_peer_features WHERE user_id = 'c' AND week_start = '{W42}'")
     assert c["tokens_team_median"] is None and c["tokens_team_z"] is None
     assert c["tokens_own_median"] == 300.0
+
+
+def test_tokens_per_merged_line_as_a_multiple_of_the_companys(con):
+    # W41: a 1000 tokens for 10 merged lines, b 100 for 10, c 50 for 10, d merged nothing (no value)
+    insert(con, "token_usage", [dict(user_id=u, session_id=u, ts=f"{W41} 09:00", input_tokens=t)
+                                for u, t in (("a", 1000), ("b", 100), ("c", 50), ("d", 500))])
+    insert(con, "changes", [dict(change_id=f"{u}1", author_id=u, merged_at=f"{W41} 12:00", lines_added=10)
+                            for u in "abc"])
+    build(con, min_peer_people=1, min_own_weeks=1, min_company_people=1)
+    got = {r["user_id"]: (r["tokens_per_merged_line"], r["tokens_per_merged_line_company_median"],
+                          r["tokens_per_merged_line_company_ratio"])
+           for r in rows(con, "user_week_peer_features")}
+    assert got == {"a": (100.0, 10.0, 10.0), "b": (10.0, 10.0, 1.0), "c": (5.0, 10.0, 0.5), "d": (None, 10.0, None)}
 
 
 def test_a_company_too_small_has_no_company_baseline(peers):

@@ -142,6 +142,8 @@ def test_unshipped_session_kinds(con):
         dict(session_id="explored", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=0),
         dict(session_id="committed", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=0, commit_sha="abc"),
         dict(session_id="unreported", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=None),
+        dict(session_id="unreported-committed", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=None,
+             commit_sha="def"),
         dict(session_id="shipped", ts="2026-10-05 09:00", repo="repo-a", lines_accepted=5),
         dict(session_id="no-repo", ts="2026-10-05 09:00", repo=None, lines_accepted=0),
     ])
@@ -151,14 +153,20 @@ def test_unshipped_session_kinds(con):
     insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-05 12:00", ai_session_ids=["shipped"]),
                             dict(change_id="c2", merged_at="2026-10-05 13:00")])  # window-linked, credit by lines
     build(con, upto="session_features")
-    assert by(con, "session_features", "session_id", "unmerged", "codeless", "idle") == {
-        "explored": dict(unmerged=True, codeless=True, idle=False),
-        "committed": dict(unmerged=False, codeless=True, idle=False),  # may feed a change still in review
-        "unreported": dict(unmerged=False, codeless=False, idle=False),  # may have fed c2: unknown, not unmerged
-        "shipped": dict(unmerged=False, codeless=False, idle=False),
-        "no-repo": dict(unmerged=True, codeless=False, idle=False),
-        "idler": dict(unmerged=True, codeless=True, idle=True),  # 20 calls of 10 output tokens, nothing kept
+    kinds = ("unmerged", "codeless", "idle", "unknown_outcome", "unevidenced", "credited_merged_changes")
+    expected = {
+        "explored": (True, True, False, False, True, 0),
+        "committed": (False, True, False, False, False, 0),  # may feed a change still in review
+        # may have fed c2 (a window link its lines cannot credit): unknown, neither unmerged nor shipped
+        "unreported": (False, False, False, True, True, 0),
+        # its own commit is evidence of work (pending or shipped), so its outcome is not unknown
+        "unreported-committed": (False, False, False, False, False, 0),
+        "shipped": (False, False, False, False, False, 1),
+        "no-repo": (True, False, False, False, True, 0),
+        "idler": (True, True, True, False, True, 0),  # 20 calls of 10 output tokens, nothing kept
     }
+    assert by(con, "session_features", "session_id", *kinds) == {
+        session: dict(zip(kinds, values, strict=True)) for session, values in expected.items()}
 
 
 def test_tiny_changes_count_linked_merged_changes_of_known_small_size(con):
@@ -173,3 +181,22 @@ def test_tiny_changes_count_linked_merged_changes_of_known_small_size(con):
     # unknown size is not tiny; an open change is not merged
     assert by(con, "session_features", "session_id", "merged_changes", "tiny_changes") == {
         "s1": dict(merged_changes=3, tiny_changes=1)}
+
+
+def test_code_kept_without_a_commit_is_pending_where_the_tool_reports_no_commits(con):
+    # cursor reports the assistant's commits this week (one session made one); kiro reports none.
+    # Each tool also has a session that kept code, fed no merged change and made no commit.
+    sessions = [("cursor-commit", "cursor", 10, "abc"), ("cursor-kept", "cursor", 30, None),
+                ("kiro-kept", "kiro", 30, None), ("kiro-explored", "kiro", 0, None)]
+    insert(con, "token_usage", [dict(session_id=s, ts="2026-10-05 09:00", input_tokens=100, tool=tool)
+                                for s, tool, _, _ in sessions])
+    insert(con, "invocations", [dict(session_id=s, ts="2026-10-05 09:01", repo=f"repo-{s}", lines_accepted=lines,
+                                     commit_sha=sha) for s, _, lines, sha in sessions])
+    build(con, upto="session_features")
+    assert by(con, "session_features", "session_id", "commits_unreported", "unmerged", "unknown_outcome") == {
+        "cursor-commit": dict(commits_unreported=False, unmerged=False, unknown_outcome=False),  # pending
+        "cursor-kept": dict(commits_unreported=False, unmerged=True, unknown_outcome=False),  # kept, never committed
+        # kiro cannot say whether the code was committed: pending or abandoned, unknown
+        "kiro-kept": dict(commits_unreported=True, unmerged=False, unknown_outcome=True),
+        "kiro-explored": dict(commits_unreported=True, unmerged=True, unknown_outcome=False),  # kept nothing
+    }

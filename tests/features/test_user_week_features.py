@@ -88,6 +88,8 @@ def test_outcome_per_week(con):
         mean_change_lines=30.75,     # (5 + 8 + 10 + 100) / 4
     )
     assert got["tiny_merged_changes"] == 3  # c1, c2 and c3
+    assert got["merged_lines"] == 123  # 5 + 8 + 10 + 100
+    assert got["tokens_per_merged_line"] == pytest.approx(4000 / 123)
     assert got["tokens_per_merged_change"] == pytest.approx(4000 / 4)
     assert got["cost_per_merged_change"] == pytest.approx(4.0 / 4)
     assert got["tokens_per_deployed_change"] == pytest.approx(4000 / 3)
@@ -103,11 +105,23 @@ def test_no_changes_gives_null_per_change_costs(con):
     assert week(con, "u1", W41, "merged_changes", "deployed_changes", "tokens_per_merged_change",
                 "cost_per_merged_change", "tokens_per_deployed_change", "cost_per_deployed_change",
                 "unshipped_token_share", "unshipped_cost_usd", "tiny_change_share", "deployments_per_change",
-                "mean_change_lines") == dict(
+                "mean_change_lines", "merged_lines", "tokens_per_merged_line") == dict(
         merged_changes=0, deployed_changes=0, tokens_per_merged_change=None, cost_per_merged_change=None,
         tokens_per_deployed_change=None, cost_per_deployed_change=None,
         unshipped_token_share=1.0, unshipped_cost_usd=0.1,
-        tiny_change_share=0.0, deployments_per_change=None, mean_change_lines=None)
+        tiny_change_share=0.0, deployments_per_change=None, mean_change_lines=None,
+        merged_lines=None, tokens_per_merged_line=None)
+
+
+def test_merged_lines_are_unknown_when_a_merged_change_does_not_report_its_size(con):
+    insert(con, "token_usage", [dict(ts="2026-10-05 09:00", input_tokens=1000)])
+    insert(con, "changes", [dict(change_id="sized", merged_at="2026-10-05 12:00", lines_added=40, lines_deleted=10),
+                            dict(change_id="unsized", merged_at="2026-10-06 12:00", lines_added=None,
+                                 lines_deleted=None)])
+    build(con, upto="user_week_features")
+    # 50 known lines would understate what merged: tokens per merged line is unknown, not 1000 / 50
+    assert week(con, "u1", W41, "merged_changes", "merged_lines", "tokens_per_merged_line") == dict(
+        merged_changes=2, merged_lines=None, tokens_per_merged_line=None)
 
 
 def test_repeat_shares_runs_and_gap_cv(con):
@@ -279,7 +293,7 @@ def test_one_sided_weeks_divide_zero_not_null(con):
     insert(con, "changes", [dict(change_id="c-by-talker", author_id="talker", merged_at="2026-10-06 09:00",
                                  lines_added=20)])
     insert(con, "deployments", [dict(deployed_at="2026-10-06 10:00", change_ids=["c-by-talker"])])
-    # requests but no prompt: nothing accepted per 1000 tokens, no prompts to divide by
+    # requests but no prompt: no lines reported (unknown), no prompts to divide by
     insert(con, "token_usage", [dict(user_id="caller", session_id="c", ts="2026-10-05 09:00", input_tokens=500)])
     build(con, upto="user_week_features")
     assert week(con, "talker", W41, "tokens", "merged_changes", "deployed_changes", "tokens_per_merged_change",
@@ -287,9 +301,10 @@ def test_one_sided_weeks_divide_zero_not_null(con):
                 "lines_accepted_per_ktok") == dict(
         tokens=0, merged_changes=1, deployed_changes=1, tokens_per_merged_change=0.0, cost_per_merged_change=0.0,
         tokens_per_deployed_change=0.0, requests_per_prompt=0.0, lines_accepted_per_ktok=None)
+    # no prompt reports lines kept: unknown, not "no code kept"
     assert week(con, "caller", W41, "tokens", "requests_per_prompt", "lines_accepted_per_ktok",
                 "no_repo_prompt_share", "mean_prompt_length", "gap_cv") == dict(
-        tokens=500, requests_per_prompt=None, lines_accepted_per_ktok=0.0,
+        tokens=500, requests_per_prompt=None, lines_accepted_per_ktok=None,
         no_repo_prompt_share=None, mean_prompt_length=None, gap_cv=None)
 
 
@@ -359,3 +374,31 @@ def test_unmerged_share_counts_sessions_that_fed_no_merged_change(con):
     build(con, upto="user_week_features")
     assert week(con, "u1", W41, "unshipped_token_share", "unmerged_token_share") == dict(
         unshipped_token_share=1.0, unmerged_token_share=300 / 800)
+
+
+def test_sessions_of_unknown_outcome_and_commits_made(con):
+    # the source reports no lines kept: s-window's only link is a time window it cannot be credited
+    # on (unknown outcome); s-named is named by the change; s-none has no link at all (unmerged);
+    # s-commit made a commit of its own (evidence of work, pending or shipped)
+    insert(con, "invocations", [
+        dict(session_id="s-window", ts="2026-10-05 09:00", repo="repo-a"),
+        dict(session_id="s-named", ts="2026-10-05 09:00", repo="repo-a"),
+        dict(session_id="s-none", ts="2026-10-05 09:00", repo="repo-b"),
+        dict(session_id="s-commit", ts="2026-10-05 09:00", repo="repo-c", commit_sha="abc1"),
+        dict(session_id="s-commit", ts="2026-10-05 09:10", repo="repo-c", commit_sha="abc2"),
+    ])
+    insert(con, "token_usage", [dict(session_id="s-window", ts="2026-10-05 09:01", input_tokens=400),
+                                dict(session_id="s-named", ts="2026-10-05 09:01", input_tokens=100),
+                                dict(session_id="s-none", ts="2026-10-05 09:01", input_tokens=200),
+                                dict(session_id="s-commit", ts="2026-10-05 09:01", input_tokens=300)])
+    insert(con, "changes", [dict(change_id="c1", merged_at="2026-10-05 12:00", lines_added=20,
+                                 ai_session_ids=["s-named"]),
+                            dict(change_id="c2", merged_at="2026-10-05 13:00", lines_added=5)])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "unmerged_token_share", "unknown_outcome_token_share", "unevidenced_token_share",
+                "commits_made", "lines_accepted_per_ktok") == dict(
+        unmerged_token_share=0.2,          # s-none: 200 of 1000
+        unknown_outcome_token_share=0.4,   # s-window: 400 of 1000
+        unevidenced_token_share=0.6,       # no evidence either way of feeding merged work
+        commits_made=2,
+        lines_accepted_per_ktok=None)      # no prompt reports lines: unknown, not 0
