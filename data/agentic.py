@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1206,15 +1207,15 @@ def labels(world: AgenticWorld, session_ids: np.ndarray, frames: dict[str, pl.Da
 
 
 def write(out_dir: Path, frames: dict[str, pl.DataFrame], label_frames: dict[str, pl.DataFrame],
-          meta: dict[str, object], file_format: str) -> dict[str, int]:
+          meta: dict[str, object], file_format: str, without: Collection[str] = ()) -> dict[str, int]:
     """Write the datasets (replacing an earlier world in the same folder), labels and labels/world.json."""
-    rows = write_world(out_dir, frames, label_frames, file_format)
+    rows = write_world(out_dir, frames, label_frames, file_format, without)
     (out_dir / "labels" / "world.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return rows
 
 
 def generate_agentic_world(out_dir: Path, *, users: int, weeks: int, seed: int, start: datetime.date,
-                           file_format: str, intensity: float) -> WorldSummary:
+                           file_format: str, intensity: float, without: Collection[str] = ()) -> WorldSummary:
     """Write an agentic world (contract datasets with reviews, plus labels/) to `out_dir`."""
     start_ms = epoch_ms(start)
     world = draw_world(users, weeks, seed, start_ms, intensity)
@@ -1237,9 +1238,10 @@ def generate_agentic_world(out_dir: Path, *, users: int, weeks: int, seed: int, 
         if plan.collusion_team >= 0 else [],
         "trailer_share": TRAILER_SHARE, "squash_share": SQUASH_SHARE,
         "review_names_session_share": REVIEW_NAMES_SESSION_SHARE,
+        "without": sorted(without),
     }
     del world
-    rows = write(Path(out_dir), frames, label_frames, meta, file_format)
+    rows = write(Path(out_dir), frames, label_frames, meta, file_format, without)
     user_weeks = label_frames["user_weeks"]
     return WorldSummary(out_dir=Path(out_dir), users=users, weeks=weeks, seed=seed, rows=rows,
                         gaming_user_weeks=int(user_weeks["is_gaming"].sum()), user_weeks=user_weeks.height,

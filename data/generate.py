@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -1051,13 +1052,47 @@ def _write_frame(frame: pl.DataFrame, path: Path, file_format: str) -> None:
 
 
 DAILY_DATASETS = ("token_usage", "invocations")  # one file a day; the other datasets one file each
+# optional contract columns a world can be written without (sources differ in what they report)
+WITHHOLDABLE = {"lines_accepted": "invocations", "commit_sha": "invocations", "tool_calls": "invocations",
+                "prompt_length": "invocations", "prompt_text": "invocations", "tool": "token_usage",
+                "cost_usd": "token_usage"}
 FILE_DATASETS = ("changes", "deployments", "reviews", "people")
 
 
+def withhold(frames: dict[str, pl.DataFrame], without: Collection[str]) -> dict[str, pl.DataFrame]:
+    """The frames as sources that do not report the columns `without` would write them: each
+    column left out (a source without it), and prompt_text given as its sha256 in prompt_hash
+    (a source that hashes prompts upstream). The labels are unchanged."""
+    check_withholdable(without)
+    frames = dict(frames)
+    for column in without:
+        name = WITHHOLDABLE[column]
+        if column == "prompt_text":
+            frames[name] = frames[name].with_columns(
+                prompt_hash=pl.col("prompt_text").map_batches(_sha256_hex, return_dtype=pl.String))
+        frames[name] = frames[name].drop(column)
+    return frames
+
+
+def check_withholdable(without: Collection[str]) -> None:
+    """ValueError naming any column `withhold` cannot leave out."""
+    unknown = sorted(set(without) - set(WITHHOLDABLE))
+    if unknown:
+        raise ValueError(f"cannot leave out {', '.join(unknown)}: choose from {', '.join(WITHHOLDABLE)}")
+
+
+def _sha256_hex(texts: pl.Series) -> pl.Series:
+    """sha256 hex of each text's UTF-8 bytes (null stays null), as the contract's prompt_hash."""
+    frame = texts.to_frame("t")
+    return duckdb.sql("SELECT sha256(t) AS h FROM frame").pl().get_column("h")
+
+
 def write_world(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.DataFrame],
-                file_format: str) -> dict[str, int]:
+                file_format: str, without: Collection[str] = ()) -> dict[str, int]:
     """Write datasets (replacing an earlier world in the same folder) and labels; rows per dataset.
-    people is always people.csv; a dataset without a frame (reviews in a chat world) is left out."""
+    people is always people.csv; a dataset without a frame (reviews in a chat world) is left out;
+    the columns `without` are left out as a source that does not report them would (`withhold`)."""
+    frames = withhold(frames, without)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (*DAILY_DATASETS, "labels"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
@@ -1091,12 +1126,13 @@ def write_world(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str
 
 def generate_world(out_dir: Path, *, users: int = 200, weeks: int = 8, seed: int = 0,
                    start: datetime.date = datetime.date(2026, 9, 7), file_format: str = "parquet",
-                   style: str = "chat", intensity: float = 1.0) -> WorldSummary:
+                   style: str = "chat", intensity: float = 1.0, without: Collection[str] = ()) -> WorldSummary:
     """Write a sample world (contract datasets plus labels/) to `out_dir`; same seed, same bytes.
 
     `style` "chat" (the default) is the chat-era world; "agentic" the 2026 agent-work world of
     data/agentic.py, whose gamers game with strength `intensity` (1.0 by default; 0.25, 0.5 and
-    1.0 draw a detection curve). The chat style has no intensity setting.
+    1.0 draw a detection curve). The chat style has no intensity setting. `without`: optional
+    columns (WITHHOLDABLE) written as a source that does not report them would (`withhold`).
     """
     if file_format not in FORMATS:
         raise ValueError(f"file_format must be one of {FORMATS}, not {file_format!r}")
@@ -1108,11 +1144,12 @@ def generate_world(out_dir: Path, *, users: int = 200, weeks: int = 8, seed: int
         raise ValueError(f"style must be one of {STYLES}, not {style!r}")
     if not 0 < intensity <= 4:
         raise ValueError(f"intensity must be in (0, 4], not {intensity!r}")
+    check_withholdable(without)  # before anything is drawn
     if style == "agentic":
         from data.agentic import generate_agentic_world
 
         return generate_agentic_world(Path(out_dir), users=users, weeks=weeks, seed=seed, start=start,
-                                      file_format=file_format, intensity=float(intensity))
+                                      file_format=file_format, intensity=float(intensity), without=without)
     if intensity != 1.0:
         raise ValueError("intensity applies to the agentic style only")
     out_dir = Path(out_dir)
@@ -1138,7 +1175,7 @@ def generate_world(out_dir: Path, *, users: int = 200, weeks: int = 8, seed: int
     labels = _labels(org, habits, activity, session_ids, builder.start_ms)
     frames = _contract_frames(rng, org, activity, session_ids, prompt_shas, changes, shas, deployments)
     del activity, prompt_shas  # free the working arrays before writing
-    rows = write_world(out_dir, frames, labels, file_format)
+    rows = write_world(out_dir, frames, labels, file_format, without)
     user_weeks = labels["user_weeks"]
     return WorldSummary(out_dir=out_dir, users=users, weeks=weeks, seed=seed, rows=rows,
                         gaming_user_weeks=int(user_weeks["is_gaming"].sum()), user_weeks=user_weeks.height)

@@ -42,6 +42,11 @@ def _iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value}") from None
 
 
+def _column_list(value: str) -> tuple[str, ...]:
+    """'a,b' -> ('a', 'b'); blanks dropped."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -91,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="how hard gamers game, agentic worlds only (0.25, 0.5, 1.0 for a curve; default 1.0)")
     generate.add_argument("--vendor", action="store_true",
                           help="write the agentic world as the vendors export it: sources/ and people.csv (docs/sources.md)")
+    generate.add_argument("--without", type=_column_list, default=(), metavar="COLUMNS",
+                          help="optional columns to leave out, comma-separated, as sources that do not report them "
+                               "(lines_accepted, commit_sha, tool_calls, prompt_length, prompt_text: given as "
+                               "prompt_hash, tool, cost_usd; docs/worlds.md)")
 
     demo = commands.add_parser("demo", help="generate a sample world and run the whole pipeline on it")
     demo.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="where to put the world and database")
@@ -322,12 +331,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from data.generate import generate_world
 
     if args.vendor:
+        if args.without:
+            raise UsageError("--without writes the contract's files: leave out --vendor")
         _generate_vendor_world(args)
         return
     try:
         summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed,
-                                 file_format=args.file_format, style=args.style, intensity=args.intensity)
-    except ValueError as error:  # an intensity out of range, or given to a chat world
+                                 file_format=args.file_format, style=args.style, intensity=args.intensity,
+                                 without=args.without)
+    except ValueError as error:  # an intensity out of range or given to a chat world, an unknown column
         raise UsageError(str(error)) from None
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
     print(f"wrote {summary.out_dir}: {rows}")

@@ -142,6 +142,27 @@ def test_same_seed_writes_identical_files(world: World, tmp_path: Path) -> None:
     assert file_digests(tmp_path) == file_digests(world.out_dir)
 
 
+def test_a_world_without_optional_columns_is_the_same_world_as_a_source_reporting_less(
+        world: World, tmp_path: Path) -> None:
+    without = ("lines_accepted", "commit_sha", "prompt_text", "tool")
+    generate_world(tmp_path, users=USERS, weeks=WEEKS, seed=SEED, style="agentic", without=without)
+    less = read_world(tmp_path, world.summary)
+    assert set(less.invocations.columns) == set(world.invocations.columns) - {"lines_accepted", "commit_sha", "prompt_text"}
+    assert set(less.tokens.columns) == set(world.tokens.columns) - {"tool"}
+    # the prompts as a source that hashes them upstream: sha256 of the text, nothing else changed
+    full = world.invocations.drop("prompt_hash")
+    hashed = full.get_column("prompt_text").map_elements(lambda t: hashlib.sha256(t.encode()).hexdigest(),
+                                                         return_dtype=pl.String)
+    expected = full.with_columns(prompt_hash=hashed).select(less.invocations.columns)
+    assert less.invocations.equals(expected)
+    assert less.tokens.equals(world.tokens.drop("tool"))
+    for name in ("user_weeks", "sessions", "links"):  # the ground truth is the same world's
+        assert getattr(less, name).equals(getattr(world, name)), name
+    assert less.meta["without"] == sorted(without) and world.meta["without"] == []
+    with pytest.raises(ValueError, match="cannot leave out user_id"):
+        generate_world(tmp_path, users=USERS, weeks=WEEKS, seed=SEED, style="agentic", without=("user_id",))
+
+
 def test_different_seed_writes_a_different_world(world: World, tmp_path: Path) -> None:
     generate_world(tmp_path, users=USERS, weeks=WEEKS, seed=SEED + 1, style="agentic")
     ours, theirs = file_digests(world.out_dir), file_digests(tmp_path)

@@ -130,6 +130,7 @@ def test_unusable_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
         ("run", "--input", str(tmp_path / "nope"), "--db", "x.duckdb"),
         ("run", "--db", "x.duckdb"),
         ("generate", str(tmp_path / "w"), "--users", "0"),
+        ("generate", str(tmp_path / "w"), "--without", "user_id"),
         ("frobnicate",),
     ):
         result = goodhart(*args, cwd=tmp_path)
