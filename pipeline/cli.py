@@ -42,11 +42,6 @@ def _iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value}") from None
 
 
-def _column_list(value: str) -> tuple[str, ...]:
-    """'a,b' -> ('a', 'b'); blanks dropped."""
-    return tuple(name.strip() for name in value.split(",") if name.strip())
-
-
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -96,10 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="how hard gamers game, agentic worlds only (0.25, 0.5, 1.0 for a curve; default 1.0)")
     generate.add_argument("--vendor", action="store_true",
                           help="write the agentic world as the vendors export it: sources/ and people.csv (docs/sources.md)")
-    generate.add_argument("--without", type=_column_list, default=(), metavar="COLUMNS",
-                          help="optional columns to leave out, comma-separated, as sources that do not report them "
-                               "(lines_accepted, commit_sha, tool_calls, prompt_length, prompt_text: given as "
-                               "prompt_hash, tool, cost_usd; docs/worlds.md)")
+    generate.add_argument("--without", default="", metavar="COLUMNS",
+                          help="optional columns left out, comma-separated, as sources not reporting them (docs/worlds.md)")
 
     demo = commands.add_parser("demo", help="generate a sample world and run the whole pipeline on it")
     demo.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="where to put the world and database")
@@ -171,8 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, on_stage: Callable[[str], None] | None = None) -> None:
-    """The `goodhart` command. `on_stage(name)`: called as each stage of a `run --no-prefect` starts
-    (flows.chain; tests use it to kill a run at a chosen point)."""
+    """The `goodhart` command; `on_stage(name)` is called as each stage of `run --no-prefect` starts (tests)."""
     args = build_parser().parse_args(argv)
     _quiet_libraries(args.verbose)
     handlers = {"run": cmd_run, "generate": cmd_generate, "demo": cmd_demo, "evaluate": cmd_evaluate,
@@ -331,14 +323,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from data.generate import generate_world
 
     if args.vendor:
-        if args.without:
-            raise UsageError("--without writes the contract's files: leave out --vendor")
         _generate_vendor_world(args)
         return
     try:
-        summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed,
-                                 file_format=args.file_format, style=args.style, intensity=args.intensity,
-                                 without=args.without)
+        summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed, file_format=args.file_format,
+                                 style=args.style, intensity=args.intensity,
+                                 without=[name for name in args.without.replace(" ", "").split(",") if name])
     except ValueError as error:  # an intensity out of range or given to a chat world, an unknown column
         raise UsageError(str(error)) from None
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
@@ -353,8 +343,8 @@ def _generate_vendor_world(args: argparse.Namespace) -> None:
     from data.generate import generate_world
     from data.vendor_export import export_vendor_world
 
-    if args.style != "agentic" or args.file_format != "parquet":
-        raise UsageError("--vendor writes agentic worlds: add --style agentic (and no --format)")
+    if args.style != "agentic" or args.file_format != "parquet" or args.without:
+        raise UsageError("--vendor writes agentic worlds: add --style agentic (and no --format or --without)")
     with tempfile.TemporaryDirectory() as world:
         try:
             generate_world(Path(world), users=args.users, weeks=args.weeks, seed=args.seed, style="agentic",
