@@ -86,21 +86,26 @@ prompt_mix AS (
     GROUP BY prompts.session_id
 ),
 
-tool_weeks AS (
-    -- per AI tool (the client named in token_usage) and week the sessions started: did any of its
-    -- sessions report a commit the assistant made? A tool none of whose sessions did all week does
-    -- not report commits, so a session of it that kept code and shows none may still be pending
-    SELECT spend.tool, sessions.week_start, bool_or(len(sessions.commit_shas) > 0) AS reports_commits
+session_tools AS (
+    -- each session's AI tools (the clients named in token_usage), the week it started, and whether
+    -- it reported a commit the assistant made
+    SELECT spend.session_id, spend.tool, sessions.week_start, len(sessions.commit_shas) > 0 AS committed
     FROM spend
     JOIN sessions USING (session_id)
+),
+
+tool_weeks AS (
+    -- a tool none of whose sessions started that week reported a commit does not report commits,
+    -- so a session of it that kept code and shows none may still be pending
+    SELECT tool, week_start, bool_or(committed) AS reports_commits
+    FROM session_tools
     GROUP BY ALL
 ),
 
 commit_reporting AS (
-    SELECT spend.session_id, bool_or(tool_weeks.reports_commits) AS commits_reported
-    FROM spend
-    JOIN sessions USING (session_id)
-    JOIN tool_weeks ON tool_weeks.tool = spend.tool AND tool_weeks.week_start = sessions.week_start
+    SELECT session_tools.session_id, bool_or(tool_weeks.reports_commits) AS commits_reported
+    FROM session_tools
+    JOIN tool_weeks USING (tool, week_start)
     GROUP BY ALL
 ),
 
