@@ -48,7 +48,7 @@ prompt_totals AS (
         session_id,
         count(*) AS prompts,
         sum(lines_accepted) AS lines_accepted,  -- NULL when no prompt reports lines: unknown, not 0
-        coalesce(sum(tool_calls), 0) AS tool_calls,
+        sum(tool_calls) AS tool_calls,  -- NULL when no prompt reports tool calls: unknown, not 0
         list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas
     FROM prompts
     GROUP BY session_id
@@ -75,7 +75,7 @@ SELECT
     coalesce(r.unpriced_requests, 0) AS unpriced_requests,
     coalesce(sr.repos, []) AS repos,
     p.lines_accepted,
-    coalesce(p.tool_calls, 0) AS tool_calls,
+    p.tool_calls,
     coalesce(p.commit_shas, []) AS commit_shas
 FROM span
 LEFT JOIN request_totals AS r USING (session_id)

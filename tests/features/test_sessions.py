@@ -103,9 +103,9 @@ def test_prompt_only_and_request_only_sessions(con):
              "unpriced_requests", "repos", "commit_shas", "lines_accepted", "tool_calls")
     assert got == {
         "req": dict(requests=1, prompts=0, tokens=9, cost_usd=0.1, unpriced_requests=0, repos=[],
-                    commit_shas=[], lines_accepted=None, tool_calls=0),  # no prompt reports lines: unknown
+                    commit_shas=[], lines_accepted=None, tool_calls=None),  # no prompt reports them: unknown
         "pr": dict(requests=0, prompts=1, tokens=0, cost_usd=0.0, unpriced_requests=0, repos=["r"],
-                   commit_shas=[], lines_accepted=None, tool_calls=0),
+                   commit_shas=[], lines_accepted=None, tool_calls=None),
     }
 
 
