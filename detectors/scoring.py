@@ -270,17 +270,8 @@ def _explain_hits(
 ) -> pl.DataFrame:
     """Detectors, wasted cost, evidence and reasons of the rows where a rule fired or that
     are flagged; returns ``__row`` and those columns."""
-    rule_lists = [
-        pl.when(pl.col(f"__s_{r.name}") > 0)
-        .then(pl.struct(pl.col(f"__s_{r.name}").alias("s"), pl.lit(f"rule:{r.name}").alias("d"),
-                        pl.concat_str(pl.lit(r.name.replace("_", " ") + ": "), r.reason_expr()).alias("t")))
-        for r in rules.rules_
-    ]
-    fired_sorted = (
-        pl.concat_list(rule_lists).list.drop_nulls()
-        .list.eval(pl.element().sort_by(pl.element().struct.field("s"), descending=True))
-        if rule_lists else pl.lit([], dtype=pl.List(pl.Struct({"s": pl.Float64, "d": pl.String, "t": pl.String})))
-    )
+    hit = hit.join(_fired_rules(hit, rules), on="__row", how="left", maintain_order="left").with_columns(
+        pl.col("__fired_list").fill_null(pl.lit([], dtype=FIRED_DTYPE)))
     model_lists = [pl.when(pl.col(f"{name}_z") >= policy["agree_z"]).then(pl.lit(name)) for name in z]
     # from the rendered list, not its expression: that would render every reason again
     detectors = pl.concat_list(
@@ -297,7 +288,6 @@ def _explain_hits(
         .fill_null(0.0).fill_nan(0.0)
     )
     hit = hit.with_columns(
-        fired_sorted.alias("__fired_list"),
         pl.min_horizontal(wasted.clip(lower_bound=0.0), cost).alias("wasted_cost_usd"),
     ).with_columns(
         pl.when(pl.col("flagged")).then(detectors).otherwise(pl.lit([], dtype=pl.List(pl.String)))
@@ -325,6 +315,31 @@ def _explain_hits(
         .join(model_text, left_on="__row", right_on="row", how="left", maintain_order="left")
     )
     return hit.select("__row", "detectors", "evidence", "wasted_cost_usd", _reasons(z, policy).alias("reasons"))
+
+
+FIRED_DTYPE = pl.List(pl.Struct({"s": pl.Float64, "d": pl.String, "t": pl.String}))
+
+
+def _fired_rules(hit: pl.DataFrame, rules: RuleDetector) -> pl.DataFrame:
+    """``__row`` and ``__fired_list``: per row where a rule fired, the rules that did (strength
+    ``s``, detector ``d``, reason ``t``), strongest first, ties in rule order. Each rule's reason
+    is rendered on the rows where it fired only: rendering every rule's on every row cost more
+    than the rest of the explaining."""
+    fired = [
+        hit.lazy().filter(pl.col(f"__s_{r.name}") > 0).select(
+            "__row", pl.col(f"__s_{r.name}").cast(pl.Float64).alias("s"), pl.lit(f"rule:{r.name}").alias("d"),
+            pl.concat_str(pl.lit(r.name.replace("_", " ") + ": "), r.reason_expr()).alias("t"),
+            pl.lit(order, dtype=pl.Int64).alias("__order"),
+        )
+        for order, r in enumerate(rules.rules_)
+    ]
+    if not fired:
+        return pl.DataFrame(schema={"__row": pl.Int64, "__fired_list": FIRED_DTYPE})
+    return (
+        pl.concat(fired).sort(["__row", "s", "__order"], descending=[False, True, False])
+        .group_by("__row", maintain_order=True).agg(pl.struct("s", "d", "t").alias("__fired_list"))
+        .collect()
+    )
 
 
 def _reasons(z: Mapping[str, np.ndarray], policy: Mapping[str, Any]) -> pl.Expr:
