@@ -323,8 +323,7 @@ FIRED_DTYPE = pl.List(pl.Struct({"s": pl.Float64, "d": pl.String, "t": pl.String
 def _fired_rules(hit: pl.DataFrame, rules: RuleDetector) -> pl.DataFrame:
     """``__row`` and ``__fired_list``: per row where a rule fired, the rules that did (strength
     ``s``, detector ``d``, reason ``t``), strongest first, ties in rule order. Each rule's reason
-    is rendered on the rows where it fired only: rendering every rule's on every row cost more
-    than the rest of the explaining."""
+    (a large formatting expression) is rendered on the rows where that rule fired only."""
     fired = [
         hit.lazy().filter(pl.col(f"__s_{r.name}") > 0).select(
             "__row", pl.col(f"__s_{r.name}").cast(pl.Float64).alias("s"), pl.lit(f"rule:{r.name}").alias("d"),
