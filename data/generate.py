@@ -1069,7 +1069,7 @@ def withhold(frames: dict[str, pl.DataFrame], without: Collection[str]) -> dict[
         name = WITHHOLDABLE[column]
         if column == "prompt_text":
             frames[name] = frames[name].with_columns(
-                prompt_hash=pl.col("prompt_text").map_batches(_sha256_hex, return_dtype=pl.String))
+                prompt_hash=pl.col("prompt_text").map_batches(sha256_hex, return_dtype=pl.String))
         frames[name] = frames[name].drop(column)
     return frames
 
@@ -1079,12 +1079,6 @@ def check_withholdable(without: Collection[str]) -> None:
     unknown = sorted(set(without) - set(WITHHOLDABLE))
     if unknown:
         raise ValueError(f"cannot leave out {', '.join(unknown)}: choose from {', '.join(WITHHOLDABLE)}")
-
-
-def _sha256_hex(texts: pl.Series) -> pl.Series:
-    """sha256 hex of each text's UTF-8 bytes (null stays null), as the contract's prompt_hash."""
-    frame = texts.to_frame("t")
-    return duckdb.sql("SELECT sha256(t) AS h FROM frame").pl().get_column("h")
 
 
 def write_world(out_dir: Path, frames: dict[str, pl.DataFrame], labels: dict[str, pl.DataFrame],

@@ -324,8 +324,9 @@ def _fired_rules(hit: pl.DataFrame, rules: RuleDetector) -> pl.DataFrame:
     """``__row`` and ``__fired_list``: per row where a rule fired, the rules that did (strength
     ``s``, detector ``d``, reason ``t``), strongest first, ties in rule order. Each rule's reason
     (a large formatting expression) is rendered on the rows where that rule fired only."""
+    rows = hit.lazy()
     fired = [
-        hit.lazy().filter(pl.col(f"__s_{r.name}") > 0).select(
+        rows.filter(pl.col(f"__s_{r.name}") > 0).select(
             "__row", pl.col(f"__s_{r.name}").cast(pl.Float64).alias("s"), pl.lit(f"rule:{r.name}").alias("d"),
             pl.concat_str(pl.lit(r.name.replace("_", " ") + ": "), r.reason_expr()).alias("t"),
             pl.lit(order, dtype=pl.Int64).alias("__order"),
