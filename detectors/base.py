@@ -207,12 +207,12 @@ FORMATTERS: dict[str, Any] = {
 
 
 def format_value(x: pl.Expr, fmt: str = "num") -> pl.Expr:
-    """Humanized text of a numeric (or boolean) expression; null and NaN become 'n/a'."""
-    if fmt == "bool":
-        return pl.when(x.cast(pl.Boolean)).then(pl.lit("yes")).when(x.is_not_null()).then(pl.lit("no"))\
-            .otherwise(pl.lit("n/a"))
+    """Humanized text of a numeric or boolean expression (a text one as it is: ``text``); null, NaN: 'n/a'."""
+    if fmt in ("text", "bool"):
+        yes_no = pl.when(x.cast(pl.Boolean)).then(pl.lit("yes")).otherwise(pl.lit("no"))
+        return pl.when(x.is_not_null()).then(x.cast(pl.String) if fmt == "text" else yes_no).otherwise(pl.lit("n/a"))
     if fmt not in FORMATTERS:
-        raise ValueError(f"unknown number format {fmt!r}; known: {sorted(FORMATTERS)} and 'bool'")
+        raise ValueError(f"unknown number format {fmt!r}; known: {sorted(FORMATTERS)}, 'bool' and 'text'")
     xf = x.cast(pl.Float64)
     return pl.when(xf.is_finite()).then(FORMATTERS[fmt](xf)).otherwise(pl.lit("n/a"))
 

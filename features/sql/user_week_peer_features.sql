@@ -6,12 +6,15 @@
 -- A baseline of fewer than `min_peer_people` people (`min_company_people` for the company; for
 -- one's own history, fewer than `min_own_weeks` weeks) is too small to say what is usual: NULL.
 -- Then the person's last three calendar weeks together (the current one and the two before; weeks
--- without usage have no row): a slow ramp hides week by week, not over weeks.
+-- without usage have no row): a slow ramp hides week by week, not over weeks. Then their team's
+-- week (team_week_features, every team_ column; NULL for people in no team): a team that burns
+-- together sets its own team baseline.
 -- Rendered with Jinja. An incremental build computes the rebuilt weeks only.
 
 WITH
 user_weeks AS (SELECT * FROM user_week_features WHERE read_by_rebuilt_weeks(week_start, 14)),
 baselines AS (SELECT * FROM peer_baselines WHERE rebuilt_week(week_start)),
+team_weeks AS (SELECT * FROM team_week_features WHERE rebuilt_week(week_start)),
 
 three_weeks AS (
     SELECT
@@ -56,9 +59,12 @@ SELECT
     safe_div(user_weeks.tokens_per_merged_line, company.tokens_per_merged_line_median) AS tokens_per_merged_line_company_ratio,
     three_weeks.active_weeks_3w,
     three_weeks.unmerged_token_share_3w,
-    three_weeks.merged_changes_3w
+    three_weeks.merged_changes_3w,
+    team_weeks.* EXCLUDE (team, week_start)
 FROM user_weeks
 JOIN three_weeks USING (user_id, week_start)
+LEFT JOIN team_weeks
+    ON team_weeks.team = user_weeks.team AND team_weeks.week_start = user_weeks.week_start
 LEFT JOIN wide AS team
     ON team.scope = 'team' AND team.group_name = user_weeks.team AND team.week_start = user_weeks.week_start
 LEFT JOIN wide AS org

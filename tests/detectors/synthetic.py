@@ -23,7 +23,9 @@ GAMING_PERSONAS = {  # persona -> tactic
     "padder": "regenerate_padding",
     "tiny_shipper": "volume_per_merged_line",
     "unlined_colluder": "unevidenced_volume_vs_company",
+    "colluder": "team_codeless_burn",
 }
+COLLUDING_TEAM, COLLUDING_TEAM_SIZE = "growth", 5  # the colluders are a team of their own
 HARD_PERSONAS = ("heavy_shipper", "explorer", "new_hire", "oncall", "non_ai_merger", "unreported_heavy")
 
 
@@ -59,8 +61,11 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
         "tiny_shipper": dict(tokens_x=8, merged_changes=1, deployed_changes=1, mean_change_lines=4,
                              tiny_change_share=1.0, unshipped_token_share=0.2),
         # a colluder whose tool reports no lines: burn sessions of unknown outcome, commits in the real work
-        "unlined_colluder": dict(tokens_x=5, merged_changes=6, deployed_changes=5, unshipped_token_share=0.1,
+        "unlined_colluder": dict(tokens_x=6, merged_changes=6, deployed_changes=5, unshipped_token_share=0.1,
                                  lines_accepted_per_ktok=np.nan, unknown_outcome_token_share=0.75, commits_made=12),
+        # a member of a team burning together: a little above the company, half the tokens in codeless sessions
+        "colluder": dict(tokens_x=2.5, merged_changes=4, deployed_changes=3, unshipped_token_share=0.7,
+                         codeless_repo_sessions=11, codeless_repo_token_share=0.65),
         # an honest heavy user whose tool reports neither lines nor commits: nothing is evidenced either way
         "unreported_heavy": dict(tokens_x=3, merged_changes=8, deployed_changes=7, unshipped_token_share=0.0,
                                  lines_accepted_per_ktok=np.nan, unknown_outcome_token_share=0.8, commits_made=0),
@@ -83,12 +88,14 @@ def _peer_columns(df: pl.DataFrame) -> pl.DataFrame:
 def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.DataFrame:
     """A user_week_peer_features-shaped table with columns persona, is_gaming and tactic."""
     rng = np.random.default_rng(seed)
-    personas = ["normal"] * n_normal + [p for p in (*GAMING_PERSONAS, *HARD_PERSONAS) for _ in range(per_persona)]
+    personas = ["normal"] * n_normal + [p for p in (*GAMING_PERSONAS, *HARD_PERSONAS)
+                                        for _ in range(COLLUDING_TEAM_SIZE if p == "colluder" else per_persona)]
     n = len(personas)
-    teams = rng.choice(list(TEAM_SCALE), size=n)
+    teams = rng.choice(list(TEAM_SCALE), size=n).astype(object)
     teams[n_normal:] = np.where(np.isin(personas[n_normal:], ["heavy_shipper"]), "ml",
                                 rng.choice(["core", "platform", "web"], size=n - n_normal))
-    scale = np.array([TEAM_SCALE[t] for t in teams])
+    teams[np.array(personas) == "colluder"] = COLLUDING_TEAM
+    scale = np.array([TEAM_SCALE.get(t, 1.0) for t in teams])
     col: dict[str, np.ndarray] = {
         "tokens": scale * 1.5e6 * rng.lognormal(0, 0.45, n),
         "prompts": np.round(120 * rng.lognormal(0, 0.35, n)),
@@ -181,8 +188,22 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         active_weeks_3w=pl.lit(1, dtype=pl.Int64), unmerged_token_share_3w=pl.col("unmerged_token_share"),
         merged_changes_3w=pl.col("merged_changes"),
     )
-    return _peer_columns(df).with_columns(
-        tokens_per_merged_line_company_ratio=pl.col("tokens_per_merged_line") / pl.col("tokens_per_merged_line_company_median"))
+    return _team_week_columns(_peer_columns(df).with_columns(
+        tokens_per_merged_line_company_ratio=pl.col("tokens_per_merged_line") / pl.col("tokens_per_merged_line_company_median")))
+
+
+def _team_week_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """The team-week columns of team_week_features (one week: no own history)."""
+    return df.with_columns(
+        team_people=pl.len().over("team"),
+        team_tokens_median=pl.col("tokens").median().over("team"),
+        team_tokens_company_z=pl.col("tokens_company_z").median().over("team"),
+        team_codeless_repo_sessions_median=pl.col("codeless_repo_sessions").median().over("team"),
+        team_codeless_repo_token_share=(pl.col("tokens") * pl.col("codeless_repo_token_share")).sum().over("team")
+        / pl.col("tokens").sum().over("team"),
+        team_codeless_repo_token_share_own_median=pl.lit(None, dtype=pl.Float64),
+        team_codeless_repo_token_share_own_rise=pl.lit(None, dtype=pl.Float64),
+    )
 
 
 SESSION_GAMING = {"loop": "prompt_loop", "idle": "idle_agent", "cadence": "machine_regular_cadence",

@@ -130,6 +130,12 @@ def test_reason_is_rendered_with_humanized_numbers() -> None:
     assert table.select(parsed.wasted_expr()).item() == pytest.approx(38.4 * 0.71)
 
 
+def test_reason_shows_a_text_column_as_it_is() -> None:
+    table = pl.DataFrame({"x": [3.0, 4.0], "team": ["payments", None]})
+    parsed = Rule.parse(rule(reason="the team {team:text}: {x}"))
+    assert table.select(parsed.reason_expr()).to_series().to_list() == ["the team payments: 3", "the team n/a: 4"]
+
+
 def test_explain_reports_each_condition_of_fired_rules() -> None:
     table = pl.DataFrame({"x": [1.0, 3.0], "deployed": [False, False], "share": 0.5, "cost_usd": 10.0})
     detector = RuleDetector(rules=[rule(conditions=["x >= 2", "deployed == false"])]).fit(table)
