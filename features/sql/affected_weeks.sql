@@ -41,6 +41,14 @@ changed_changes AS (
     SELECT change_id, author_id, repo, merged_at FROM (SELECT * FROM changes_before EXCEPT SELECT * FROM changes_now)
 ),
 
+deploying_repos_changed AS (
+    -- repositories that started or stopped having a deployed change: every merge week of theirs
+    -- counts its merged changes into a deploying repository anew
+    (SELECT repo FROM changes_now WHERE deployed EXCEPT SELECT repo FROM changes_before WHERE deployed)
+    UNION
+    (SELECT repo FROM changes_before WHERE deployed EXCEPT SELECT repo FROM changes_now WHERE deployed)
+),
+
 linkable_sessions AS (
     -- sessions a changed change is, or may now be, linked to (any repository: a superset)
     SELECT session_id FROM built_links WHERE change_id IN (SELECT change_id FROM changed_changes)
@@ -84,6 +92,9 @@ SELECT DISTINCT week_start FROM (
     SELECT CAST(unnest(generate_series(first_week, last_week, INTERVAL 7 DAY)) AS DATE) FROM touched_spans
     UNION ALL
     SELECT iso_week(merged_at) FROM changed_changes WHERE merged_at IS NOT NULL
+    UNION ALL
+    SELECT iso_week(merged_at) FROM changes_now
+    WHERE merged_at IS NOT NULL AND repo IN (SELECT repo FROM deploying_repos_changed)
     UNION ALL
     -- every week a linkable session spans: its link and outcome reach its tokens in each
     SELECT week_start FROM built_session_weeks WHERE session_id IN (SELECT session_id FROM linkable_sessions)

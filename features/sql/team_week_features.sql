@@ -10,9 +10,10 @@
 --     median of the members' tokens_company_z;
 --   team_codeless_repo_sessions_median: the median person's sessions in repositories that kept no
 --     code and fed no merged change;
---   team_codeless_repo_token_share: the share of all the team's tokens in such sessions;
---   team_codeless_repo_token_share_own_median: that share's median over the team's own previous
---     `own_weeks` weeks (NULL under `min_own_weeks` such weeks), and _own_rise: this week's share
+--   team_codeless_repo_token_share_median: the median person's share of tokens in such sessions
+--     (a median: one heavy burner in a team does not make the team look like it burns);
+--   team_codeless_repo_token_share_own_median: that median's median over the team's own previous
+--     `own_weeks` weeks (NULL under `min_own_weeks` such weeks), and _own_rise: this week's
 --     minus it.
 -- Rendered with Jinja. An incremental build computes the rebuilt weeks only.
 
@@ -35,7 +36,7 @@ team_weeks AS (
         count(DISTINCT user_id) AS team_people,
         median(tokens) AS team_tokens_median,
         median(codeless_repo_sessions) AS team_codeless_repo_sessions_median,
-        safe_div(sum(tokens * codeless_repo_token_share), sum(tokens)) AS team_codeless_repo_token_share
+        median(codeless_repo_token_share) AS team_codeless_repo_token_share_median
     FROM user_weeks
     GROUP BY team, week_start
 ),
@@ -43,7 +44,7 @@ team_weeks AS (
 with_own_history AS (
     SELECT
         *,
-        median(team_codeless_repo_token_share) OVER own_window AS own_median,
+        median(team_codeless_repo_token_share_median) OVER own_window AS own_median,
         count(*) OVER own_window AS own_weeks
     FROM team_weeks
     WINDOW own_window AS (
@@ -59,10 +60,10 @@ SELECT
     robust_z(team_tokens_median, company_tokens.median, company_tokens.mad, {{ peer_features["tokens"] }})
         AS team_tokens_company_z,
     team_codeless_repo_sessions_median,
-    team_codeless_repo_token_share,
+    team_codeless_repo_token_share_median,
     CASE WHEN own_weeks >= getvariable('min_own_weeks') THEN own_median END
         AS team_codeless_repo_token_share_own_median,
-    team_codeless_repo_token_share - team_codeless_repo_token_share_own_median
+    team_codeless_repo_token_share_median - team_codeless_repo_token_share_own_median
         AS team_codeless_repo_token_share_own_rise
 FROM with_own_history
 LEFT JOIN company_tokens USING (week_start)

@@ -229,6 +229,9 @@ shipping AS (
         iso_week(merged_at) AS week_start,
         count(*) AS merged_changes,
         count(*) FILTER (WHERE deployed) AS deployed_changes,
+        -- into a repository that deploys (a change of it deployed): research and prototype
+        -- repositories never do, and there exploration that does not merge is the work itself
+        count(*) FILTER (WHERE repo IN (SELECT repo FROM changes WHERE deployed)) AS deploying_repo_merged_changes,
         avg(CAST(is_tiny AS DOUBLE)) AS tiny_change_share,
         count(*) FILTER (WHERE is_tiny) AS tiny_merged_changes,
         safe_div(count(DISTINCT first_deployment_id), count(*) FILTER (WHERE deployed)) AS deployments_per_change,
@@ -264,6 +267,7 @@ SELECT
     coalesce(active_time.active_minutes, 0) AS active_minutes,
     coalesce(shipping.merged_changes, 0) AS merged_changes,
     coalesce(shipping.deployed_changes, 0) AS deployed_changes,
+    coalesce(shipping.deploying_repo_merged_changes, 0) AS deploying_repo_merged_changes,
     coalesce(ai_outcome.ai_merged_changes, 0) AS ai_merged_changes,
     coalesce(ai_outcome.ai_deployed_changes, 0) AS ai_deployed_changes,
     coalesce(ai_shipped_lines.ai_shipped_lines, 0) AS ai_shipped_lines,

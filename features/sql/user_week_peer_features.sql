@@ -23,7 +23,8 @@ three_weeks AS (
         count(*) OVER last_3_weeks AS active_weeks_3w,
         safe_div(sum(tokens * unmerged_token_share) OVER last_3_weeks, sum(tokens) OVER last_3_weeks)
             AS unmerged_token_share_3w,
-        sum(merged_changes) OVER last_3_weeks AS merged_changes_3w
+        sum(merged_changes) OVER last_3_weeks AS merged_changes_3w,
+        sum(deploying_repo_merged_changes) OVER last_3_weeks AS deploying_repo_merged_changes_3w
     FROM user_weeks
     WINDOW last_3_weeks AS (PARTITION BY user_id ORDER BY week_start
                             RANGE BETWEEN INTERVAL 14 DAYS PRECEDING AND CURRENT ROW)
@@ -60,6 +61,7 @@ SELECT
     three_weeks.active_weeks_3w,
     three_weeks.unmerged_token_share_3w,
     three_weeks.merged_changes_3w,
+    three_weeks.deploying_repo_merged_changes_3w,
     team_weeks.* EXCLUDE (team, week_start)
 FROM user_weeks
 JOIN three_weeks USING (user_id, week_start)

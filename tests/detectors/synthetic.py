@@ -26,7 +26,7 @@ GAMING_PERSONAS = {  # persona -> tactic
     "colluder": "team_codeless_burn",
 }
 COLLUDING_TEAM, COLLUDING_TEAM_SIZE = "growth", 5  # the colluders are a team of their own
-HARD_PERSONAS = ("heavy_shipper", "explorer", "new_hire", "oncall", "non_ai_merger", "unreported_heavy")
+HARD_PERSONAS = ("heavy_shipper", "explorer", "new_hire", "oncall", "non_ai_merger", "unreported_heavy", "researcher")
 
 
 def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, float]:
@@ -42,7 +42,7 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
                       requests=2000, output_per_request=45, idle_session_token_share=0.85),
         "splitter": dict(merged_changes=45, deployed_changes=45, ai_merged_changes=44, ai_deployed_changes=44,
                          tiny_change_share=0.96, deployments_per_change=1.0, mean_change_lines=4),
-        "sniper": dict(tokens_x=4, snapshot_window_share=0.8, peak_3h_token_share=0.62,
+        "sniper": dict(tokens_x=5, snapshot_window_share=0.8, peak_3h_token_share=0.62,
                        unshipped_token_share=0.85, merged_changes=2, deployed_changes=2),
         "padder": dict(tokens_x=5, near_repeat_share=0.6, exact_repeat_share=0.45, merged_changes=3,
                        deployed_changes=3, lines_accepted_per_ktok=0.4, gap_cv=1.0),
@@ -61,11 +61,15 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
         "tiny_shipper": dict(tokens_x=8, merged_changes=1, deployed_changes=1, mean_change_lines=4,
                              tiny_change_share=1.0, unshipped_token_share=0.2),
         # a colluder whose tool reports no lines: burn sessions of unknown outcome, commits in the real work
-        "unlined_colluder": dict(tokens_x=6, merged_changes=6, deployed_changes=5, unshipped_token_share=0.1,
+        "unlined_colluder": dict(tokens_x=8, merged_changes=6, deployed_changes=5, unshipped_token_share=0.1,
                                  lines_accepted_per_ktok=np.nan, unknown_outcome_token_share=0.75, commits_made=12),
         # a member of a team burning together: a little above the company, half the tokens in codeless sessions
         "colluder": dict(tokens_x=2.5, merged_changes=4, deployed_changes=3, unshipped_token_share=0.7,
                          codeless_repo_sessions=11, codeless_repo_token_share=0.65),
+        # a research team's member: heavy exploration that does not merge, merged work in repositories
+        # that never deploy
+        "researcher": dict(tokens_x=3, merged_changes=6, deployed_changes=0, codeless_repo_sessions=9,
+                           codeless_repo_token_share=0.6, repo_deploys=0.0),
         # an honest heavy user whose tool reports neither lines nor commits: nothing is evidenced either way
         "unreported_heavy": dict(tokens_x=3, merged_changes=8, deployed_changes=7, unshipped_token_share=0.0,
                                  lines_accepted_per_ktok=np.nan, unknown_outcome_token_share=0.8, commits_made=0),
@@ -122,6 +126,7 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         "codeless_repo_sessions": rng.poisson(2.0, n).astype(float),
         "codeless_repo_token_share": rng.beta(1, 12, n),
         "unknown_outcome_token_share": np.zeros(n),  # lines reported: every outcome known
+        "repo_deploys": np.ones(n),  # 1: the person merges into repositories that deploy
     }
     col["commits_made"] = rng.poisson(2 * col["merged_changes"]).astype(float)
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
@@ -187,6 +192,7 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         # one week, no history: the last three weeks are this one
         active_weeks_3w=pl.lit(1, dtype=pl.Int64), unmerged_token_share_3w=pl.col("unmerged_token_share"),
         merged_changes_3w=pl.col("merged_changes"),
+        deploying_repo_merged_changes_3w=pl.col("merged_changes") * pl.col("repo_deploys"),
     )
     return _team_week_columns(_peer_columns(df).with_columns(
         tokens_per_merged_line_company_ratio=pl.col("tokens_per_merged_line") / pl.col("tokens_per_merged_line_company_median")))
@@ -199,8 +205,7 @@ def _team_week_columns(df: pl.DataFrame) -> pl.DataFrame:
         team_tokens_median=pl.col("tokens").median().over("team"),
         team_tokens_company_z=pl.col("tokens_company_z").median().over("team"),
         team_codeless_repo_sessions_median=pl.col("codeless_repo_sessions").median().over("team"),
-        team_codeless_repo_token_share=(pl.col("tokens") * pl.col("codeless_repo_token_share")).sum().over("team")
-        / pl.col("tokens").sum().over("team"),
+        team_codeless_repo_token_share_median=pl.col("codeless_repo_token_share").median().over("team"),
         team_codeless_repo_token_share_own_median=pl.lit(None, dtype=pl.Float64),
         team_codeless_repo_token_share_own_rise=pl.lit(None, dtype=pl.Float64),
     )

@@ -117,7 +117,7 @@ def test_user_week_peer_features_columns(peers):
     extra = [name for name in upf[0] if name not in uw[0]]
     assert extra == [f"{f}_{level}_{kind}" for f in PEER_FEATURES for level in PEER_LEVELS for kind in ("median", "z")
                      ] + ["tokens_per_merged_line_company_ratio", "active_weeks_3w", "unmerged_token_share_3w",
-                          "merged_changes_3w"] + [name for name in rows(peers, "team_week_features")[0]
+                          "merged_changes_3w", "deploying_repo_merged_changes_3w"] + [name for name in rows(peers, "team_week_features")[0]
                                                   if name not in ("team", "week_start")]
     g = one(peers, "SELECT team, org, tokens_team_median, tokens_org_median, tokens_team_z "
                    "FROM user_week_peer_features WHERE user_id = 'g'")

@@ -38,16 +38,16 @@ def test_a_team_week_against_the_company_and_its_own_weeks(team_burns_in_w42):
         team="t1", week_start=W42, team_people=4, team_tokens_median=300.0,
         team_tokens_company_z=pytest.approx(200 / (1.4826 * 5)),
         team_codeless_repo_sessions_median=1.0,
-        team_codeless_repo_token_share=pytest.approx(900 / 1000),
+        team_codeless_repo_token_share_median=1.0,  # a, b, c: all their tokens; d none
         team_codeless_repo_token_share_own_median=0.0,  # W40 and W41 kept code
-        team_codeless_repo_token_share_own_rise=pytest.approx(0.9),
+        team_codeless_repo_token_share_own_rise=1.0,
     )
 
 
 def test_too_little_history_is_no_own_baseline(team_burns_in_w42):
     # W41 has one previous team-week (min_own_weeks = 2): no baseline, no rise
     got = one(team_burns_in_w42, f"SELECT * FROM team_week_features WHERE team = 't1' AND week_start = '{W41}'")
-    assert got["team_codeless_repo_token_share"] == 0.0
+    assert got["team_codeless_repo_token_share_median"] == 0.0
     assert got["team_codeless_repo_token_share_own_median"] is None
     assert got["team_codeless_repo_token_share_own_rise"] is None
 
@@ -55,7 +55,6 @@ def test_too_little_history_is_no_own_baseline(team_burns_in_w42):
 def test_people_in_no_team_have_no_team_week(team_burns_in_w42):
     assert {(r["team"], r["week_start"]) for r in rows(team_burns_in_w42, "team_week_features")} == {
         ("t1", W40), ("t1", W41), ("t1", W42), ("t2", W42)}
-    got = {r["user_id"]: (r["team_people"], r["team_codeless_repo_token_share"])
+    got = {r["user_id"]: (r["team_people"], r["team_codeless_repo_token_share_median"])
            for r in rows(team_burns_in_w42, f"SELECT * FROM user_week_peer_features WHERE week_start = '{W42}'")}
-    assert got == {"a": (4, pytest.approx(0.9)), "b": (4, pytest.approx(0.9)), "c": (4, pytest.approx(0.9)),
-                   "d": (4, pytest.approx(0.9)), "e": (1, 0.0), "g": (None, None)}
+    assert got == {"a": (4, 1.0), "b": (4, 1.0), "c": (4, 1.0), "d": (4, 1.0), "e": (1, 0.0), "g": (None, None)}

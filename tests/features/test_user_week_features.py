@@ -207,6 +207,21 @@ def test_codeless_repository_sessions(con):
     assert week(con, "u1", W41, "codeless_repo_sessions", "codeless_repo_token_share") == dict(
         codeless_repo_sessions=1, codeless_repo_token_share=pytest.approx(100 / 500))
 
+def test_merged_changes_into_repositories_that_deploy(con):
+    # "app" deploys (its change c2, merged another week, shipped); "lab" never does
+    insert(con, "token_usage", [dict(ts="2026-10-05 09:00", input_tokens=100)])
+    insert(con, "changes", [
+        dict(change_id="c1", repo="app", merged_at="2026-10-05 12:00"),
+        dict(change_id="c2", repo="app", merged_at="2026-09-28 12:00"),
+        dict(change_id="l1", repo="lab", merged_at="2026-10-05 12:00"),
+        dict(change_id="l2", repo="lab", merged_at="2026-10-06 12:00"),
+    ])
+    insert(con, "deployments", [dict(repo="app", deployed_at="2026-09-29 10:00", change_ids=["c2"])])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "merged_changes", "deployed_changes", "deploying_repo_merged_changes") == dict(
+        merged_changes=3, deployed_changes=0, deploying_repo_merged_changes=1)
+
+
 def test_time_of_day_peak_and_snapshot_shares(con):
     insert(con, "token_usage", [
         dict(ts="2026-10-05 02:00", input_tokens=100),   # Monday night

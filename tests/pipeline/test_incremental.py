@@ -121,6 +121,28 @@ def test_a_session_crossing_into_the_rebuilt_week_is_computed_from_all_its_event
     _assert_same_tables(incremental_db, full_db)
 
 
+def test_a_repositorys_first_deployment_reaches_every_week_it_merged_in(world: Path, tmp_path: Path) -> None:
+    # a repository deploys once, late; the history holds no deployment of it: every week a change
+    # merged into it counts a merge into a deploying repository anew, not only the deployed ones'
+    before, after = withhold_days(world, tmp_path, {last_day(world)})
+    history = pl.read_parquet(before / "deployments" / "history.parquet")
+    repo = history.filter(pl.col("status") == "success").get_column("repo").mode().sort()[0]
+    last = history.filter(pl.col("repo") == repo).sort("deployed_at").tail(1)
+    for folder in (before, after):
+        (folder / "deployments" / "history.parquet").unlink()  # a hard link: write each anew
+        history.filter(pl.col("repo") != repo).write_parquet(folder / "deployments" / "history.parquet")
+    last.write_parquet(after / "deployments" / "first-of-repo.parquet")
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    second = run_local(after, incremental_db, Settings())
+    run_local(after, full_db, Settings())
+
+    assert second.features.weeks is not None and START in second.features.weeks  # incremental, back to week 1
+    with duckdb.connect(str(incremental_db), read_only=True) as con:
+        assert con.sql("SELECT sum(deploying_repo_merged_changes) FROM user_week_features").fetchall()[0][0] > 0
+    _assert_same_tables(incremental_db, full_db)
+
+
 def test_a_rerun_without_new_rows_rebuilds_nothing_and_changes_nothing(world: Path, tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     run_local(world, db, Settings())
