@@ -45,7 +45,7 @@ with_own_history AS (
     SELECT
         *,
         median(team_codeless_repo_token_share_median) OVER own_window AS own_median,
-        count(*) OVER own_window AS own_weeks
+        count(*) OVER own_window AS previous_weeks
     FROM team_weeks
     WINDOW own_window AS (
         PARTITION BY team ORDER BY week_start
@@ -61,7 +61,7 @@ SELECT
         AS team_tokens_company_z,
     team_codeless_repo_sessions_median,
     team_codeless_repo_token_share_median,
-    CASE WHEN own_weeks >= getvariable('min_own_weeks') THEN own_median END
+    CASE WHEN previous_weeks >= getvariable('min_own_weeks') THEN own_median END
         AS team_codeless_repo_token_share_own_median,
     team_codeless_repo_token_share_median - team_codeless_repo_token_share_own_median
         AS team_codeless_repo_token_share_own_rise
