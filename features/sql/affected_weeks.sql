@@ -96,6 +96,11 @@ SELECT DISTINCT week_start FROM (
     SELECT iso_week(merged_at) FROM changes_now
     WHERE merged_at IS NOT NULL AND repo IN (SELECT repo FROM deploying_repos_changed)
     UNION ALL
+    -- the first deployed change of all (or the loss of the last) makes that count known (unknown) in every week
+    SELECT week_start FROM user_week_features
+    WHERE (SELECT coalesce(bool_or(deployed), false) FROM changes_now)
+        <> (SELECT coalesce(bool_or(deployed), false) FROM changes_before)
+    UNION ALL
     -- every week a linkable session spans: its link and outcome reach its tokens in each
     SELECT week_start FROM built_session_weeks WHERE session_id IN (SELECT session_id FROM linkable_sessions)
     UNION ALL

@@ -267,7 +267,9 @@ SELECT
     coalesce(active_time.active_minutes, 0) AS active_minutes,
     coalesce(shipping.merged_changes, 0) AS merged_changes,
     coalesce(shipping.deployed_changes, 0) AS deployed_changes,
-    coalesce(shipping.deploying_repo_merged_changes, 0) AS deploying_repo_merged_changes,
+    -- unknown (NULL), not 0, when no change of any repository deployed: no deployments were reported
+    CASE WHEN (SELECT bool_or(deployed) FROM changes)
+         THEN coalesce(shipping.deploying_repo_merged_changes, 0) END AS deploying_repo_merged_changes,
     coalesce(ai_outcome.ai_merged_changes, 0) AS ai_merged_changes,
     coalesce(ai_outcome.ai_deployed_changes, 0) AS ai_deployed_changes,
     coalesce(ai_shipped_lines.ai_shipped_lines, 0) AS ai_shipped_lines,

@@ -222,6 +222,15 @@ def test_merged_changes_into_repositories_that_deploy(con):
         merged_changes=3, deployed_changes=0, deploying_repo_merged_changes=1)
 
 
+def test_merges_into_deploying_repositories_are_unknown_without_any_deployment(con):
+    # no deployment reported at all: whether a repository deploys is unknown, not "never"
+    insert(con, "token_usage", [dict(ts="2026-10-05 09:00", input_tokens=100)])
+    insert(con, "changes", [dict(change_id="c1", repo="app", merged_at="2026-10-05 12:00")])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "merged_changes", "deploying_repo_merged_changes") == dict(
+        merged_changes=1, deploying_repo_merged_changes=None)
+
+
 def test_time_of_day_peak_and_snapshot_shares(con):
     insert(con, "token_usage", [
         dict(ts="2026-10-05 02:00", input_tokens=100),   # Monday night

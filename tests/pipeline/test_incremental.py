@@ -143,6 +143,26 @@ def test_a_repositorys_first_deployment_reaches_every_week_it_merged_in(world: P
     _assert_same_tables(incremental_db, full_db)
 
 
+def test_the_first_deployment_of_all_makes_every_week_known(world: Path, tmp_path: Path) -> None:
+    # the history holds failed deployments only (whether a repository deploys is unknown); the
+    # successful ones all arrive with the last day
+    before, after = withhold_days(world, tmp_path, {last_day(world)})
+    history = pl.read_parquet(before / "deployments" / "history.parquet")
+    succeeded = pl.col("status") == "success"
+    assert history.filter(~succeeded).height > 0
+    for folder in (before, after):
+        (folder / "deployments" / "history.parquet").unlink()
+        history.filter(~succeeded).write_parquet(folder / "deployments" / "history.parquet")
+    history.filter(succeeded).write_parquet(after / "deployments" / "all-at-once.parquet")
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    with duckdb.connect(str(incremental_db), read_only=True) as con:
+        assert con.sql("SELECT count(deploying_repo_merged_changes) FROM user_week_features").fetchall() == [(0,)]
+    run_local(after, incremental_db, Settings())
+    run_local(after, full_db, Settings())
+    _assert_same_tables(incremental_db, full_db)
+
+
 def test_a_rerun_without_new_rows_rebuilds_nothing_and_changes_nothing(world: Path, tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     run_local(world, db, Settings())
