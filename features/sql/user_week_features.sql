@@ -10,6 +10,8 @@ prompts AS (SELECT * FROM invocations),
 sessions AS (SELECT * FROM session_features),
 repeats AS (SELECT * FROM prompt_repeats),
 changes AS (SELECT * FROM change_deployments),
+-- repositories with a deployed change (research and prototype repositories never have one)
+deploying_repos AS (SELECT DISTINCT repo FROM changes WHERE deployed AND repo IS NOT NULL),
 links AS (SELECT * FROM session_links),
 directory AS (SELECT user_id, team, org FROM people),
 session_activity_weeks AS (SELECT * FROM session_weeks),
@@ -229,9 +231,9 @@ shipping AS (
         iso_week(merged_at) AS week_start,
         count(*) AS merged_changes,
         count(*) FILTER (WHERE deployed) AS deployed_changes,
-        -- into a repository that deploys (a change of it deployed): research and prototype
-        -- repositories never do, and there exploration that does not merge is the work itself
-        count(*) FILTER (WHERE repo IN (SELECT repo FROM changes WHERE deployed)) AS deploying_repo_merged_changes,
+        -- into a repository that deploys: in one that never does, exploration that does not merge
+        -- is the work itself
+        count(*) FILTER (WHERE repo IN (SELECT repo FROM deploying_repos)) AS deploying_repo_merged_changes,
         avg(CAST(is_tiny AS DOUBLE)) AS tiny_change_share,
         count(*) FILTER (WHERE is_tiny) AS tiny_merged_changes,
         safe_div(count(DISTINCT first_deployment_id), count(*) FILTER (WHERE deployed)) AS deployments_per_change,
