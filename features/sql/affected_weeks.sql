@@ -15,7 +15,7 @@ built_links AS (SELECT session_id, change_id FROM session_links),
 changes_now AS (SELECT * FROM change_deployments),
 changes_before AS (SELECT * FROM __previous_change_deployments),
 raw_changes AS (SELECT change_id, ai_session_ids, commit_shas FROM changes),
-raw_reviews AS (SELECT change_id, reviewer_id, submitted_at, ai_session_ids, file_id FROM reviews),
+raw_reviews AS (SELECT review_id, change_id, reviewer_id, submitted_at, ai_session_ids, file_id FROM reviews),
 
 touched_sessions AS (
     SELECT DISTINCT session_id FROM new_requests
@@ -69,9 +69,15 @@ linkable_sessions AS (
 ),
 
 reviewed AS (
-    -- new reviews, and reviews of changed changes: their sessions may link through the review
+    -- new reviews, reviews of changed changes, and reviews naming a session with new events (a
+    -- review that names a session we hold takes the window credit of the person's other sessions):
+    -- their sessions may link through the review
     SELECT * FROM raw_reviews
     WHERE file_id > getvariable('since_file_id') OR change_id IN (SELECT change_id FROM changed_changes)
+        OR review_id IN (
+            SELECT review_id FROM (SELECT review_id, unnest(ai_session_ids) AS session_id FROM raw_reviews)
+            WHERE session_id IN (SELECT session_id FROM touched_sessions)
+        )
 ),
 
 review_sessions AS (

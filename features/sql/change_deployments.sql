@@ -7,6 +7,8 @@
 -- added nor deleted lines (unknown, not an empty change). names_ai_sessions: the change names a
 -- session we hold (a trailer); merges_ai_commits: it merges a commit an assistant made in a
 -- session we hold. Such a change has said which sessions fed it (session_links).
+-- lists_all_commits: commit_shas names every commit the change merged (scope `all`, the default),
+-- not only the branch heads; listed_commits: how many it names (NULL when none is reported).
 -- author_ai_lines: lines an AI tool wrote in the change's commits by its author, as the tool's
 -- own code tracking reports them (`ai_commits`, e.g. Cursor); NULL when no commit is tracked.
 
@@ -78,6 +80,8 @@ SELECT
     d.first_success IS NOT NULL AS deployed,
     coalesce(declarations.names_ai_sessions, false) AS names_ai_sessions,
     coalesce(declarations.merges_ai_commits, false) AS merges_ai_commits,
+    coalesce(len(c.commit_shas) > 0 AND coalesce(c.commit_shas_scope, 'all') = 'all', false) AS lists_all_commits,
+    nullif(len(c.commit_shas), 0) AS listed_commits,
     tracked_lines.ai_lines AS author_ai_lines
 FROM raw_changes AS c
 LEFT JOIN per_change AS d USING (change_id)

@@ -17,12 +17,14 @@
 -- gets NULL (unknown, not zero: `evidence` says so). A window link also gets 0 when stronger
 -- evidence places the session's work elsewhere: the session is linked explicitly (a trailer, a
 -- commit it made, a review naming it) to any change; the change names its AI sessions and not this
--- one; the change lists commits other sessions made and none of the commits this session made in
--- the repository (so it was not squashed away); or an earlier change of the author's in that
--- repository, not so excluded, merged after the session started (work ships in the next change,
--- not in every one of the following days). A window review link is credited when the
+-- one; the change lists every commit it merged (scope `all`, not only branch heads), none of them
+-- one of the commits this session made in the repository, and shows it was not squashed (it
+-- merges commits other sessions made, or lists two or more); or an earlier change of the author's
+-- in that repository, not so excluded, merged after the session started (work ships in the next
+-- change, not in every one of the following days). A window review link is credited when the
 -- review carried feedback (comments, or changes requested) and gets 0 for a bare approval (nothing
--- the session could have produced shows); NULL when the comment count is not reported.
+-- the session could have produced shows), or when every review of the person's in the window
+-- names its AI sessions and not this one; NULL when the comment count is not reported.
 -- weight splits each session's tokens over its credited (or unknown) links so nothing is
 -- attributed twice; an uncredited link weighs 0.
 
@@ -87,18 +89,44 @@ inferred AS (
         AND in_window(c.merged_at, s.started_at, s.ended_at, getvariable('link_window_hours'))
 ),
 
-inferred_review AS (
+reviews_naming_sessions AS (
+    -- reviews that name an AI session we hold: they have said which sessions fed them
+    SELECT DISTINCT named.review_id
+    FROM (SELECT review_id, unnest(ai_session_ids) AS session_id FROM reviews) AS named
+    JOIN sessions USING (session_id)
+),
+
+review_window_rows AS (
+    -- each review of the session's person, in its repository, within the window after it
     SELECT
         s.session_id,
         r.change_id,
-        'inferred_review_window' AS method,
-        5 AS priority,
-        0.3 + 0.4 * (1 - greatest(epoch(r.submitted_at - s.ended_at) / 3600.0, 0) / getvariable('review_window_hours')) AS confidence
+        r.submitted_at,
+        s.ended_at,
+        named.review_id IS NOT NULL AS names_sessions
     FROM session_repos AS s
     JOIN reviews AS r
         ON r.reviewer_id = s.user_id
         AND in_window(r.submitted_at, s.started_at, s.ended_at, getvariable('review_window_hours'))
     JOIN changes AS c ON c.change_id = r.change_id AND c.repo = s.repo
+    LEFT JOIN reviews_naming_sessions AS named ON named.review_id = r.review_id
+),
+
+inferred_review AS (
+    SELECT
+        session_id,
+        change_id,
+        'inferred_review_window' AS method,
+        5 AS priority,
+        0.3 + 0.4 * (1 - greatest(epoch(submitted_at - ended_at) / 3600.0, 0) / getvariable('review_window_hours')) AS confidence
+    FROM review_window_rows
+),
+
+review_window_links AS (
+    -- naming this session would make the link explicit
+    SELECT session_id, change_id, bool_and(names_sessions) AS names_other_sessions
+    FROM review_window_rows
+    GROUP BY session_id, change_id
 ),
 
 explicitly_linked AS (
@@ -116,7 +144,8 @@ window_links AS (
         c.repo,
         c.merged_at,
         c.names_ai_sessions AS names_other_sessions,  -- naming this one would make the link explicit
-        coalesce(c.merges_ai_commits AND kept.commits_made > 0, false) AS lists_other_commits
+        coalesce(kept.commits_made > 0 AND c.lists_all_commits AND (c.merges_ai_commits OR c.listed_commits >= 2), false)
+            AS lists_other_commits
     FROM inferred
     JOIN changes AS c USING (change_id)
     LEFT JOIN kept ON kept.session_id = inferred.session_id AND kept.repo = c.repo
@@ -177,6 +206,7 @@ credited AS (
         feedback.gave_feedback,
         feedback.comments_unknown,
         linked.session_id IS NOT NULL AS linked_elsewhere,
+        coalesce(review_window.names_other_sessions, false) AS review_names_other_sessions,
         coalesce(window_link.names_other_sessions, false) AS names_other_sessions,
         coalesce(window_link.lists_other_commits, false) AS lists_other_commits,
         coalesce(changes.merged_at > next_merge.merged_at, false) AS earlier_change,
@@ -184,7 +214,7 @@ credited AS (
             WHEN pairs.method LIKE 'explicit%' THEN 1.0
             WHEN pairs.method = 'inferred_review_window' THEN
                 -- a session that wrote code in the repository was authoring, not reviewing
-                CASE WHEN kept.lines_kept > 0 OR kept.commits_made > 0 THEN 0.0
+                CASE WHEN kept.lines_kept > 0 OR kept.commits_made > 0 OR review_window.names_other_sessions THEN 0.0
                      WHEN feedback.gave_feedback THEN 1.0 WHEN feedback.comments_unknown THEN NULL ELSE 0.0 END
             WHEN linked.session_id IS NOT NULL OR window_link.names_other_sessions OR window_link.lists_other_commits
                  OR changes.merged_at > next_merge.merged_at THEN 0.0
@@ -208,6 +238,9 @@ credited AS (
     LEFT JOIN next_merge
         ON pairs.method = 'inferred_author_repo_window'
         AND next_merge.session_id = pairs.session_id AND next_merge.repo = changes.repo
+    LEFT JOIN review_window_links AS review_window
+        ON pairs.method = 'inferred_review_window'
+        AND review_window.session_id = pairs.session_id AND review_window.change_id = pairs.change_id
     LEFT JOIN review_feedback AS feedback
         ON pairs.method = 'inferred_review_window'
         AND feedback.reviewer_id = sessions.user_id AND feedback.change_id = pairs.change_id
@@ -231,13 +264,14 @@ SELECT
         WHEN credited.method = 'inferred_review_window' THEN
             CASE WHEN credited.lines_kept > 0 OR credited.commits_made > 0
                      THEN 'time window only: the session wrote code in the repository, so it was not the review'
+                 WHEN credited.review_names_other_sessions THEN 'time window only: the person''s review names its AI sessions, not this one'
                  WHEN credited.gave_feedback THEN 'time window only: the person reviewed the change with feedback'
                  WHEN credited.comments_unknown THEN 'time window only: the person reviewed the change (comments not reported)'
                  ELSE 'time window only: the person approved the change without feedback' END
         WHEN credited.linked_elsewhere THEN 'time window only: the session is linked on evidence to another change'
         WHEN credited.names_other_sessions THEN 'time window only: the change names its AI sessions, not this one'
         WHEN credited.lists_other_commits
-            THEN 'time window only: the change lists the commits of its AI sessions, none of this session''s'
+            THEN 'time window only: the change lists every commit it merged, none of the commits this session made'
         WHEN credited.earlier_change THEN 'time window only: an earlier change of the author''s in the repository took the session''s work'
         WHEN credited.lines_kept IS NULL AND changes.lines_changed IS NOT NULL AND changes.author_ai_lines IS NOT NULL
             THEN printf('time window only: the source reports no lines kept; the AI tool''s code tracking counts %d AI-written lines of the author''s in this %d-line change',

@@ -23,6 +23,7 @@ COST_MAX = 10**9
 PRICE_MAX = 10**4
 STATUSES = ("success", "failure", "rolled_back")  # deployments.status
 REVIEW_STATES = ("approved", "changes_requested", "commented")  # reviews.state
+COMMIT_SCOPES = ("all", "heads")  # changes.commit_shas_scope
 REDACT = frozenset({"prompt_text"})  # never stored, never shown in raw text
 
 KINDS = ("string", "text", "timestamp", "integer", "number", "list", "status")
@@ -91,6 +92,7 @@ class DatasetSpec:
     required: bool
     columns: tuple[str, ...]  # raw table columns filled from the staging table (file_id, position aside)
     side_lists: tuple[SideList, ...] = ()
+    adapter_fields: tuple[str, ...] = ()  # optional fields only source adapters fill (not in sample files)
     derived: tuple[Column, ...] = ()  # the raw table's columns that are not fields
     priced: bool = False  # rows without cost_usd are priced from the price table (cost_source says how)
     fingerprints_prompts: bool = False  # prompt_text becomes prompt_fingerprint, prompt_simhash, prompt_length
@@ -102,9 +104,10 @@ class DatasetSpec:
 
     @property
     def file_fields(self) -> tuple[Field, ...]:
-        """The fields of the dataset's own files (its side lists come from source adapters)."""
-        listed = {side.field for side in self.side_lists}
-        return tuple(f for f in self.fields if f.name not in listed)
+        """The fields of the dataset's own files (its side lists and adapter fields come from source
+        adapters)."""
+        left_out = {side.field for side in self.side_lists} | set(self.adapter_fields)
+        return tuple(f for f in self.fields if f.name not in left_out)
 
     def table_columns(self) -> list[Column]:
         """The raw table's columns, in order, file_id and position last."""
@@ -210,12 +213,19 @@ CHANGES = DatasetSpec(
         Field("lines_deleted", "integer", max_value=COUNT_MAX),
         Field("ai_session_ids", "list"),
         Field("commit_shas", "list"),
+        # what commit_shas holds: 'all' (every commit the change merged, the contract's meaning and
+        # the default) or 'heads' (the merge commit and the merged branch's head only, as a pull
+        # request listing or a first-parent git log gives); absence of a commit proves something
+        # only in a complete list
+        Field("commit_shas_scope", "status", values=COMMIT_SCOPES),
         Field("ai_coauthors", "list"),
     ),
     required=True,
-    columns=("change_id", "repo", "author_id", "merged_at", "lines_added", "lines_deleted", "ai_session_ids", "commit_shas"),
+    columns=("change_id", "repo", "author_id", "merged_at", "lines_added", "lines_deleted", "ai_session_ids", "commit_shas",
+             "commit_shas_scope"),
     # AI assistants named by Co-authored-by trailers, e.g. 'Claude <noreply@anthropic.com>'
     side_lists=(SideList("ai_coauthors", "change_ai_coauthors", "coauthor"),),
+    adapter_fields=("commit_shas_scope",),
     grain="one row per change (change_id)",
 )
 DEPLOYMENTS = DatasetSpec(
@@ -280,10 +290,13 @@ def file_schema(dataset: str) -> dict[str, pl.DataType]:
 
 
 def raw_tables_ddl() -> str:
-    """CREATE TABLE IF NOT EXISTS for every dataset's raw table and side-list table."""
+    """CREATE TABLE IF NOT EXISTS for every dataset's raw table and side-list table; an optional
+    column added to the contract later is added to a database created before it."""
     statements = []
     for spec in DATASETS:
         statements.append(_create_table(spec.name, spec.table_columns(), spec.grain))
+        statements += [f"ALTER TABLE {spec.name} ADD COLUMN IF NOT EXISTS {c.name} {c.sql_type};"
+                       for c in spec.table_columns() if not c.not_null]
         for side in spec.side_lists:
             columns = [Column(spec.id_field, "VARCHAR", True), Column(side.column, "VARCHAR", True), *BOOKKEEPING_COLUMNS]
             statements.append(_create_table(side.table, columns, f"one row per ({spec.id_field}, {side.column})"))

@@ -63,6 +63,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         lines_deleted=0,
         ai_session_ids=[],
         commit_shas=[],
+        commit_shas_scope=None,
     ),
     "deployments": dict(
         deployment_id=lambda row: f"d{next(_ids)}",

@@ -203,11 +203,59 @@ def test_a_change_that_declares_its_sessions_gives_no_window_credit_to_others(co
     assert got[("committer", "names-other")] == got[("hand-coder", "names-other")] == dict(credit=0.0, evidence=names)
     # the commit it made is not among the change's: its work is not in there
     assert got[("committer", "lists-other")] == dict(
-        credit=0.0, evidence="time window only: the change lists the commits of its AI sessions, none of this session's")
+        credit=0.0, evidence="time window only: the change lists every commit it merged, none of the commits this session made")
     # a session that committed nothing may have fed it by hand: the first change not excluded takes its work
     assert got[("hand-coder", "lists-other")] == dict(credit=0.25, evidence="10 lines kept in the repository, of a 40-line change")
     assert got[("hand-coder", "undeclared")]["credit"] == 0.0
     assert got[("committer", "undeclared")] == dict(credit=0.5, evidence="20 lines kept in the repository, of a 40-line change")
+
+
+@pytest.mark.parametrize("commit_shas, scope, credit", [
+    (["1111", "2222"], None, 0.0),      # every commit it merged, two of them, none the session's: not its work
+    (["1111", "2222"], "all", 0.0),
+    (["1111"], None, 0.5),              # one commit: a squash may have folded the session's commit into it
+    (["1111", "2222"], "heads", 0.5),   # the merge commit and the branch head only: absence proves nothing
+    ([], None, 0.5),                    # no commits reported
+])
+def test_a_complete_commit_list_without_the_sessions_commits_gives_no_window_credit(con, commit_shas, scope, credit):
+    insert(con, "invocations", [
+        dict(session_id="s1", user_id="u1", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=20),
+        dict(session_id="s1", user_id="u1", repo="repo-a", ts="2026-10-05 10:00", commit_sha="aaaa"),
+    ])
+    insert(con, "changes", [dict(change_id="c1", author_id="u1", merged_at="2026-10-05 12:00", lines_added=40,
+                                 commit_shas=commit_shas, commit_shas_scope=scope)])
+    build(con, upto="session_links")
+    evidence = ("time window only: the change lists every commit it merged, none of the commits this session made"
+                if credit == 0 else "20 lines kept in the repository, of a 40-line change")
+    assert links(con, "credit", "evidence") == {("s1", "c1"): dict(credit=credit, evidence=evidence)}
+
+
+def test_a_review_that_names_its_sessions_gives_no_window_credit_to_others(con):
+    # u2 runs two sessions in repo-a, then reviews u1's change with comments; the review names s-named
+    for session_id in ("s-named", "s-other"):
+        insert(con, "invocations", [
+            dict(session_id=session_id, user_id="u2", repo="repo-a", ts="2026-10-05 09:00"),
+            dict(session_id=session_id, user_id="u2", repo="repo-a", ts="2026-10-05 10:00"),
+        ])
+    insert(con, "changes", [dict(change_id="c1", author_id="u1", merged_at="2026-10-08 12:00"),
+                            dict(change_id="c2", author_id="u1", merged_at="2026-10-08 12:00")])
+    insert(con, "reviews", [
+        dict(change_id="c1", reviewer_id="u2", submitted_at="2026-10-05 10:30", state="commented", comments=3,
+             ai_session_ids=["s-named"]),
+        # c2: one review names a session we do not hold, another names none: s-other may be it
+        dict(change_id="c2", reviewer_id="u2", submitted_at="2026-10-05 10:30", state="commented", comments=3,
+             ai_session_ids=["s-unknown"]),
+    ])
+    build(con, upto="session_links")
+    assert links(con, "method", "credit", "evidence") == {
+        ("s-named", "c1"): dict(method="explicit_review", credit=1.0, evidence="a review of the change names the session"),
+        ("s-other", "c1"): dict(method="inferred_review_window", credit=0.0,
+                                evidence="time window only: the person's review names its AI sessions, not this one"),
+        ("s-named", "c2"): dict(method="inferred_review_window", credit=1.0,
+                                evidence="time window only: the person reviewed the change with feedback"),
+        ("s-other", "c2"): dict(method="inferred_review_window", credit=1.0,
+                                evidence="time window only: the person reviewed the change with feedback"),
+    }
 
 
 def test_a_change_of_unreported_size_gives_unknown_window_credit(con):

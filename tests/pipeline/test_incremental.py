@@ -163,6 +163,42 @@ def test_the_first_deployment_of_all_makes_every_week_known(world: Path, tmp_pat
     _assert_same_tables(incremental_db, full_db)
 
 
+def test_a_late_session_a_review_names_takes_the_window_credit_from_the_session_before_it(
+        world: Path, tmp_path: Path) -> None:
+    # rv-1 works in a repository late on a Sunday and reviews a change there just after midnight; the
+    # review names a session of Monday that arrives a day late: it places the review's work, so the
+    # Sunday session, in the week before, loses its window credit
+    before, after = withhold_days(world, tmp_path, {last_day(world)})
+    change = pl.read_parquet(world / "changes.parquet").filter(pl.col("merged_at").is_not_null()).row(0, named=True)
+    sunday, monday = datetime(2026, 9, 13, 23, 30), datetime(2026, 9, 14, 0, 0)
+
+    def prompts(session_id: str, start: datetime) -> pl.DataFrame:
+        return pl.DataFrame({
+            "invocation_id": [f"{session_id}-{i}" for i in range(2)], "ts": [start, start + timedelta(minutes=10)],
+            "user_id": "rv-1", "session_id": session_id, "repo": change["repo"], "prompt_text": ["review this", "and this"],
+        }).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+    review = pl.DataFrame({
+        "review_id": ["rv-review"], "change_id": [change["change_id"]], "reviewer_id": ["rv-1"],
+        "submitted_at": [datetime(2026, 9, 14, 0, 20)], "state": ["commented"], "ai_session_ids": [["rv-named"]],
+        "comments": [3],
+    }).with_columns(pl.col("submitted_at").dt.replace_time_zone("UTC"))
+    for folder in (before, after):
+        prompts("rv-neighbour", sunday).write_parquet(folder / "invocations" / "reviewer.parquet")
+        (folder / "reviews").mkdir(exist_ok=True)
+        review.write_parquet(folder / "reviews" / "reviewer.parquet")
+    prompts("rv-named", monday).write_parquet(after / "invocations" / "reviewer-late.parquet")
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    run_local(after, incremental_db, Settings())
+    run_local(after, full_db, Settings())
+
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        assert con.sql("SELECT session_id, credit FROM session_links WHERE change_id = ? ORDER BY session_id",
+                       params=[change["change_id"]]).fetchall()[-2:] == [("rv-named", 1.0), ("rv-neighbour", 0.0)]
+    _assert_same_tables(incremental_db, full_db)
+
+
 def test_a_rerun_without_new_rows_rebuilds_nothing_and_changes_nothing(world: Path, tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     run_local(world, db, Settings())

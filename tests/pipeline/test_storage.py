@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.settings import Settings
 from flows import run_local
-from pipeline.storage import STORAGE_VERSION, connect, create_database, storage_version
+from pipeline.storage import STORAGE_VERSION, connect, create_database, create_raw_tables, storage_version
 
 # a Python with an older duckdb (e.g. `python -m venv /tmp/duck14 && /tmp/duck14/bin/pip install
 # 'duckdb>=1.4,<1.5'`): when set, the published file is opened with it too
@@ -93,3 +93,16 @@ def test_a_database_from_before_the_pinned_format_moves_to_it_at_its_next_run(
         assert con.sql("SELECT count(*) FROM runs").fetchall() == [(2,)]
         assert con.sql("SELECT verdict FROM flagged_user_weeks WHERE flag_id = $f", params={"f": flag_id}).fetchall() \
             in ([("confirmed",)], [])  # shown beside the flag while it is raised
+
+
+def test_a_database_from_before_an_optional_column_gains_it(tmp_path: Path) -> None:
+    """changes.commit_shas_scope came later: the raw table of an older database gets the column,
+    its rows NULL (the contract's default), and keeps them."""
+    db = tmp_path / "g.duckdb"
+    with connect(db) as con:
+        create_raw_tables(con)
+        con.execute("ALTER TABLE changes DROP COLUMN commit_shas_scope")
+        con.execute("INSERT INTO changes (change_id, repo, file_id, position) VALUES ('c1', 'r', 1, 1)")
+    with connect(db) as con:
+        create_raw_tables(con)
+        assert con.sql("SELECT change_id, commit_shas_scope FROM changes").fetchall() == [("c1", None)]

@@ -18,7 +18,8 @@ merged_at (committer date), lines_added / lines_deleted (numstat sums; with
 --diff-merges=first-parent a merge counts what it brought to the branch), ai_session_ids
 (`AI-Session:` trailers of the message, comma or blank separated), commit_shas (the commit and,
 for a merge, its other parents: the merged branch heads, so a commit an assistant made and that
-was merged links its session), ai_coauthors (`Co-authored-by:` trailers naming an AI assistant,
+was merged links its session), commit_shas_scope (`heads` for a merge: the branch's earlier
+commits are not in a first-parent log; `all` for a commit that is the whole change), ai_coauthors (`Co-authored-by:` trailers naming an AI assistant,
 e.g. `Claude <noreply@anthropic.com>`). A record that does not have the format's eight fields, or
 whose hash is not a commit hash, is rejected.
 """
@@ -106,6 +107,7 @@ def _changes_sql() -> str:
            CAST(list_sum(list_transform(deleted, lambda x: CAST(x AS BIGINT))) AS VARCHAR) AS lines_deleted,
            trailer_values(subject || chr(10) || body, {readers.sql_literal(SESSION_TRAILER)}) AS ai_session_ids,
            list_prepend(sha, list_transform(parents[2:], lambda x: lower(x))) AS commit_shas,
+           CASE WHEN len(parents) > 1 THEN 'heads' ELSE 'all' END AS commit_shas_scope,
            list_filter(trailer_lines(body, 'Co-authored-by'), lambda x: regexp_matches(x, {ai})) AS ai_coauthors
     FROM counted
     ORDER BY position

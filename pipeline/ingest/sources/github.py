@@ -7,9 +7,12 @@ Pull requests (`github_pulls`, `GET /repos/OWNER/REPO/pulls?state=closed`) -> ch
     change_id `<base.repo.full_name>#<number>`, repo (base.repo.full_name), author_id (user.login),
     merged_at, lines_added / lines_deleted (additions / deletions: only the single-PR endpoint
     returns them; NULL otherwise), ai_session_ids (`AI-Session:` trailers of the body),
-    commit_shas (merge_commit_sha and head.sha when merged; head.sha otherwise), ai_coauthors
-    (`Co-authored-by:` lines of the body naming an AI assistant). An object without `number` and
-    `base` is rejected as not a pull request.
+    commit_shas and commit_shas_scope: with the pull request's commits embedded as `commits` (`GET
+    .../pulls/N/commits`, each with `sha`; or `gh pr list --json commits`, each with `oid`), the
+    merge_commit_sha when merged and every commit of the pull request, scope `all`; without them,
+    merge_commit_sha and head.sha when merged (head.sha otherwise), scope `heads` (the branch's
+    earlier commits are not known). ai_coauthors (`Co-authored-by:` lines of the body naming an AI
+    assistant). An object without `number` and `base` is rejected as not a pull request.
 
 Deployments (`github_deployments`) -> deployments, from either
     a GitHub deployment (`GET /repos/OWNER/REPO/deployments`) with its statuses
@@ -103,6 +106,8 @@ def _pulls_sql() -> str:
                record ->> '$.merged_at' AS merged_at,
                lower(record ->> '$.merge_commit_sha') AS merge_sha,
                lower(record ->> '$.head.sha') AS head_sha,
+               CASE WHEN json_type(record, '$.commits') = 'ARRAY' THEN list_transform(
+                   json_extract(record, '$.commits[*]'), lambda c: lower(coalesce(c ->> 'sha', c ->> 'oid'))) END AS commits,
                json_text(record -> '$.additions') AS additions,
                json_text(record -> '$.deletions') AS deletions,
                coalesce(record ->> '$.title', '') || chr(10) || coalesce(record ->> '$.body', '') AS text
@@ -111,13 +116,14 @@ def _pulls_sql() -> str:
     )
     SELECT position AS __position,
            CAST(json_object('number', number, 'repo', repo, 'user', author, 'merged_at', merged_at,
-                            'merge_commit_sha', merge_sha, 'head_sha', head_sha, 'additions', additions,
+                            'merge_commit_sha', merge_sha, 'head_sha', head_sha, 'commits', commits, 'additions', additions,
                             'deletions', deletions, 'body', text) AS VARCHAR) AS __raw,
            repo || '#' || number AS change_id, repo, author AS author_id, merged_at,
            additions AS lines_added, deletions AS lines_deleted,
            trailer_values(text, {session}) AS ai_session_ids,
-           list_filter(CASE WHEN merged_at IS NOT NULL THEN [merge_sha, head_sha] ELSE [head_sha] END,
+           list_filter(CASE WHEN merged_at IS NOT NULL THEN [merge_sha] ELSE [] END || coalesce(commits, [head_sha]),
                        lambda x: x IS NOT NULL) AS commit_shas,
+           CASE WHEN commits IS NULL THEN 'heads' ELSE 'all' END AS commit_shas_scope,
            list_filter(trailer_lines(text, 'Co-authored-by'), lambda x: regexp_matches(x, {ai})) AS ai_coauthors
     FROM pulls
     ORDER BY position

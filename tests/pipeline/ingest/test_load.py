@@ -235,6 +235,18 @@ def test_timestamp_within_skew_is_kept(con: duckdb.DuckDBPyConnection, inputs: I
     assert table(con, "token_usage", "request_id") == [("r-1",)]
 
 
+def test_a_changes_commit_list_scope_is_all_or_heads(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    base = {"repo": "a/b", "author_id": "u", "merged_at": "2026-10-06T10:00:00Z", "commit_shas": ["aaaa"]}
+    inputs.jsonl("changes.jsonl", [
+        {"change_id": "c-1", **base, "commit_shas_scope": "heads"},
+        {"change_id": "c-2", **base},  # not given: NULL, read as `all` (the contract's meaning)
+        {"change_id": "c-3", **base, "commit_shas_scope": "some"},
+    ])
+    run_load(con, inputs.path)
+    assert table(con, "changes", "change_id, commit_shas_scope") == [("c-1", "heads"), ("c-2", None)]
+    assert rejected(con) == [("changes.jsonl", 3, "unknown commit_shas_scope: some")]
+
+
 def test_deployment_status_and_json_reasons(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
     base = {"repo": "a/b", "deployed_at": "2026-10-06T10:00:00Z"}
     inputs.jsonl("deployments.jsonl", [

@@ -26,11 +26,13 @@ def test_each_record_is_a_change() -> None:
         "lines_deleted": "0",
         "ai_session_ids": ["1f0c7a52-0d55-4c8e-9f0e-5a1d6c1e0a01"],
         "commit_shas": [MERGE, CLAUDE_COMMIT],
+        "commit_shas_scope": "heads",  # the merged branch's earlier commits are not in a first-parent log
         "ai_coauthors": ["Claude <noreply@anthropic.com>"],  # the human co-author is not an AI assistant
     }
     squash = rows.drop("__raw").to_dicts()[2]  # one parent: a squashed pull request
-    assert (squash["ai_session_ids"], squash["commit_shas"], squash["lines_added"], squash["lines_deleted"]) == (
-        ["s-10", "s-9"], ["0123456789abcdef0123456789abcdef01234567"], "3", "2",  # a binary file (-) counts 0
+    assert (squash["ai_session_ids"], squash["commit_shas"], squash["commit_shas_scope"], squash["lines_added"],
+            squash["lines_deleted"]) == (
+        ["s-10", "s-9"], ["0123456789abcdef0123456789abcdef01234567"], "all", "3", "2",  # a binary file (-) counts 0
     )
     assert rows["__position"].to_list() == [1, 2, 3]
 

@@ -19,13 +19,31 @@ def test_pull_requests_become_changes() -> None:
     out = read_github_pulls(GITHUB / "github_pulls" / "pulls.json")  # two pages back to back, as gh --paginate writes
     assert out.rows["changes"].drop("__raw").rows() == [
         (1, "shop/checkout#17", "shop/checkout", "alice-gh", "2026-10-06T15:20:00Z", "41", "6",
-         ["1f0c7a52-0d55-4c8e-9f0e-5a1d6c1e0a01"], [MERGE_17, "9e8a83efd6cf6d726117cd07d26ac21973d6e779"],
+         ["1f0c7a52-0d55-4c8e-9f0e-5a1d6c1e0a01"], [MERGE_17, "9e8a83efd6cf6d726117cd07d26ac21973d6e779"], "heads",
          ["Claude <noreply@anthropic.com>"]),
-        (2, "shop/checkout#18", "shop/checkout", "bob-gh", None, None, None, [], ["bbbb000000000000000000000000000000000002"], []),
+        (2, "shop/checkout#18", "shop/checkout", "bob-gh", None, None, None, [], ["bbbb000000000000000000000000000000000002"],
+         "heads", []),
         (3, "shop/search#19", "shop/search", "carol-gh", "2026-10-07T09:00:00Z", None, None, ["s-200", "s-201"],
-         ["cccc000000000000000000000000000000000003", "dddd000000000000000000000000000000000004"], []),
+         ["cccc000000000000000000000000000000000003", "dddd000000000000000000000000000000000004"], "heads", []),
     ]
     assert out.rejects.select("position", "reason").rows() == [(4, "not a pull request"), (5, "not a JSON object")]
+
+
+def test_a_pull_request_with_its_commits_embedded_lists_them_all(tmp_path) -> None:
+    """`commits` as GET .../pulls/N/commits returns them (sha) or gh pr list --json commits (oid)."""
+    base = {"user": {"login": "alice-gh"}, "base": {"repo": {"full_name": "shop/checkout"}}, "body": None,
+            "head": {"sha": "C3"}}
+    path = tmp_path / "pulls.json"
+    path.write_text(json.dumps([
+        {**base, "number": 20, "merged_at": "2026-10-06T15:20:00Z", "merge_commit_sha": "M20",
+         "commits": [{"sha": "C1"}, {"sha": "C2"}, {"sha": "C3"}]},
+        {**base, "number": 21, "merged_at": None, "merge_commit_sha": None, "commits": [{"oid": "C4"}]},
+    ]))
+    rows = read_github_pulls(path).rows["changes"]
+    assert rows.select("change_id", "commit_shas", "commit_shas_scope").rows() == [
+        ("shop/checkout#20", ["m20", "c1", "c2", "c3"], "all"),  # the squashed or rebased commits too
+        ("shop/checkout#21", ["c4"], "all"),
+    ]
 
 
 def test_deployments_take_their_newest_finished_status() -> None:
