@@ -1,10 +1,9 @@
 """Shared detector machinery: the base class, the numeric feature matrix, occlusion
 attribution, robust statistics and number formatting for plain-words reasons.
 
-Every detector follows the scikit-learn / pyod conventions: the constructor only stores its
-parameters, ``fit`` learns state into attributes ending in ``_`` and returns ``self``, ``decision_function``
-gives one score per row (higher = more suspicious) and ``explain`` gives long-format evidence (one
-row per (row, feature) that drove the score)."""
+Every detector follows the scikit-learn / pyod conventions: the constructor only stores its parameters,
+``fit`` learns state into attributes ending in ``_`` and returns ``self``, ``decision_function`` gives one
+score per row (higher = more suspicious), ``explain`` long-format evidence (one row per (row, feature))."""
 
 from __future__ import annotations
 
@@ -15,7 +14,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
-from sklearn.base import BaseEstimator
+
+from detectors.params import Parameters
 
 EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "row": pl.Int64,
@@ -257,7 +257,7 @@ class TrainingMatrix:
     train_median: np.ndarray
 
 
-class BaseDetector(BaseEstimator, ABC):
+class BaseDetector(Parameters, ABC):
     """Base of every detector (scikit-learn estimator conventions, pyod's API shape)."""
 
     detector_name: ClassVar[str] = "detector"
