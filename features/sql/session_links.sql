@@ -19,7 +19,7 @@
 -- commit it made, a review naming it) to any change; the change names its AI sessions and not this
 -- one; the change lists every commit it merged (scope `all`, not only branch heads), none of them
 -- one of the commits this session made in the repository, and shows it was not squashed (it
--- merges commits other sessions made, or lists two or more); or an earlier change of the author's
+-- merges commits other sessions made, or lists three or more); or an earlier change of the author's
 -- in that repository, not so excluded, merged after the session started (work ships in the next
 -- change, not in every one of the following days). A window review link is credited when the
 -- review carried feedback (comments, or changes requested) and gets 0 for a bare approval (nothing
@@ -144,7 +144,8 @@ window_links AS (
         c.repo,
         c.merged_at,
         c.names_ai_sessions AS names_other_sessions,  -- naming this one would make the link explicit
-        coalesce(kept.commits_made > 0 AND c.lists_all_commits AND (c.merges_ai_commits OR c.listed_commits >= 2), false)
+        -- three or more: a list of two may be a merge commit and the branch head, whatever it claims
+        coalesce(kept.commits_made > 0 AND c.lists_all_commits AND (c.merges_ai_commits OR c.listed_commits >= 3), false)
             AS lists_other_commits
     FROM inferred
     JOIN changes AS c USING (change_id)

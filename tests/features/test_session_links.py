@@ -211,10 +211,11 @@ def test_a_change_that_declares_its_sessions_gives_no_window_credit_to_others(co
 
 
 @pytest.mark.parametrize("commit_shas, scope, credit", [
-    (["1111", "2222"], None, 0.0),      # every commit it merged, two of them, none the session's: not its work
-    (["1111", "2222"], "all", 0.0),
-    (["1111"], None, 0.5),              # one commit: a squash may have folded the session's commit into it
-    (["1111", "2222"], "heads", 0.5),   # the merge commit and the branch head only: absence proves nothing
+    (["1111", "2222", "3333"], None, 0.0),   # every commit it merged, none the session's: not its work
+    (["1111", "2222", "3333"], "all", 0.0),
+    (["1111"], None, 0.5),                   # one commit: a squash may have folded the session's commit into it
+    (["1111", "2222"], None, 0.5),           # two: may be the merge commit and the branch head, whatever it claims
+    (["1111", "2222", "3333"], "heads", 0.5),  # the merge commit and branch heads only: absence proves nothing
     ([], None, 0.5),                    # no commits reported
 ])
 def test_a_complete_commit_list_without_the_sessions_commits_gives_no_window_credit(con, commit_shas, scope, credit):
