@@ -1,7 +1,8 @@
 """The run-up to a flagged week: a slow ramp is caught only once it is large, and the weeks that
 rose into it were the same gaming, smaller. A user-week rule with a ``run_up`` table in the config
 (``sustained_unmerged_work``: unmerged tokens rising week by week) flags, for each week it flagged,
-the weeks just before it that rose into it: walking back from the flagged week, a week joins while
+the weeks just before it that rose into it: walking back from the flagged week over the person's
+weeks with usage (a week away is stepped over, two end the walk), a week joins while
 
     its ``rising`` value < the next week's <= ``max_growth`` x its own   (a rise, not a jump: a
                                                                        burn week dwarfs the one before)
@@ -62,18 +63,24 @@ def flag_run_ups(features: pl.DataFrame, scored: pl.DataFrame, config: Mapping[s
     picked = []
     for rule in rules:
         up = rule.run_up
-        weeks = features.join(state, on=KEYS, how="inner").select(
-            *KEYS, up.rising_expr().alias("__v"), up.selected().alias("__ok"), "flagged")
+        # each week's previous week with usage of the same person, a week away at most: a week
+        # off does not end a ramp
+        weeks = features.join(state, on=KEYS, how="inner").sort(KEYS).select(
+            *KEYS, up.rising_expr().alias("__v"), up.selected().alias("__ok"), "flagged",
+            pl.col("week_start").shift(1).over("user_id").alias("__prev_week"),
+        ).with_columns(
+            pl.when(pl.col("week_start") - pl.col("__prev_week") <= pl.duration(days=14)).then(pl.col("__prev_week"))
+            .alias("__prev_week"))
         chain = (
             state.filter(pl.col("flagged") & pl.col("detectors").list.contains(f"rule:{rule.name}"))
-            .join(weeks.select(*KEYS, "__v"), on=KEYS)
+            .join(weeks.select(*KEYS, "__v", "__prev_week"), on=KEYS)
             .select("user_id", pl.col("week_start").alias("__anchor_week"), pl.col("score").alias("__anchor_score"),
                     pl.col("__v").alias("__anchor_v"), pl.col("week_start").alias("__next_week"),
-                    pl.col("__v").alias("__next_v"))
+                    pl.col("__v").alias("__next_v"), pl.col("__prev_week").alias("__next_prev_week"))
         )
         for step in range(1, up.weeks + 1):
             chain = (
-                chain.with_columns((pl.col("__next_week") - pl.duration(days=7)).alias("week_start"))
+                chain.with_columns(pl.col("__next_prev_week").alias("week_start"))
                 .join(weeks, on=KEYS, how="inner")
                 .filter(pl.col("__ok") & (pl.col("__v") < pl.col("__next_v"))
                         & (pl.col("__next_v") <= up.max_growth * pl.col("__v")))
@@ -81,7 +88,8 @@ def flag_run_ups(features: pl.DataFrame, scored: pl.DataFrame, config: Mapping[s
             )
             picked.append(chain.filter(~pl.col("flagged")))
             chain = chain.select("user_id", "__anchor_week", "__anchor_score", "__anchor_v",
-                                 pl.col("week_start").alias("__next_week"), pl.col("__v").alias("__next_v"))
+                                 pl.col("week_start").alias("__next_week"), pl.col("__v").alias("__next_v"),
+                                 pl.col("__prev_week").alias("__next_prev_week"))
     found = pl.concat(picked, how="diagonal_relaxed") if picked else None
     if found is None or found.height == 0:
         return scored.head(0)

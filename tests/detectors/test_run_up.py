@@ -94,6 +94,17 @@ def test_a_jump_a_fall_or_a_week_unlike_it_ends_the_run_up() -> None:
     assert flag_run_ups(other, _scored(other, {("u1", 2): ["rule:burn"]}), config).height == 0
 
 
+def test_a_week_away_is_stepped_over_two_end_the_run_up() -> None:
+    # u1 has no usage in week 3 (a week off), u2 none in weeks 2 and 3; both are flagged in week 4
+    features = _features({"u1": [1e6, 2e6, 4e6, 0, 7e6], "u2": [1e6, 2e6, 0, 0, 7e6]}).filter(pl.col("tokens") > 0)
+    scored = _scored(features, {("u1", 4): ["rule:sustained"], ("u2", 4): ["rule:sustained"]})
+    out = flag_run_ups(features, scored, _config(RULE))
+    assert sorted(out.select("user_id", "week_start").rows()) == [
+        ("u1", FIRST + timedelta(days=7 * i)) for i in (0, 1, 2)]
+    assert "4M this week, 7M the week after, 7M in the flagged week" in out.filter(
+        pl.col("week_start") == FIRST + timedelta(days=14)).get_column("reasons")[0]
+
+
 def test_a_flagged_week_is_passed_through_unchanged() -> None:
     features = _features({"u1": [1e6, 2e6, 4e6, 7e6]})
     scored = _scored(features, {("u1", 3): ["rule:sustained"], ("u1", 2): ["iforest"]})
