@@ -8,7 +8,7 @@ weeks with usage (a week away is stepped over, two end the walk), a week joins w
                                                                        burn week dwarfs the one before)
     and the run-up's ``conditions`` hold                                (it already looked like it)
 
-up to ``weeks`` weeks back. A week already flagged is passed through, not changed. A run-up week
+up to ``weeks`` of its weeks back. A week already flagged is passed through, not changed. A run-up week
 gets::
 
     flagged          true
