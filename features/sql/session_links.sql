@@ -64,10 +64,16 @@ explicit_commit AS (
     JOIN merged_commits AS merged ON merged.commit_sha = lower(prompts.commit_sha)
 ),
 
-explicit_review AS (
-    SELECT DISTINCT named.session_id, named.change_id, 'explicit_review' AS method, 3 AS priority, 1.0 AS confidence
-    FROM (SELECT change_id, unnest(ai_session_ids) AS session_id FROM reviews) AS named
+held_review_sessions AS (
+    -- the sessions we hold that a review names
+    SELECT named.review_id, named.change_id, named.session_id
+    FROM (SELECT review_id, change_id, unnest(ai_session_ids) AS session_id FROM reviews) AS named
     JOIN sessions USING (session_id)
+),
+
+explicit_review AS (
+    SELECT DISTINCT session_id, change_id, 'explicit_review' AS method, 3 AS priority, 1.0 AS confidence
+    FROM held_review_sessions
 ),
 
 session_repos AS (
@@ -89,13 +95,6 @@ inferred AS (
         AND in_window(c.merged_at, s.started_at, s.ended_at, getvariable('link_window_hours'))
 ),
 
-reviews_naming_sessions AS (
-    -- reviews that name an AI session we hold: they have said which sessions fed them
-    SELECT DISTINCT named.review_id
-    FROM (SELECT review_id, unnest(ai_session_ids) AS session_id FROM reviews) AS named
-    JOIN sessions USING (session_id)
-),
-
 review_window_rows AS (
     -- each review of the session's person, in its repository, within the window after it
     SELECT
@@ -109,7 +108,8 @@ review_window_rows AS (
         ON r.reviewer_id = s.user_id
         AND in_window(r.submitted_at, s.started_at, s.ended_at, getvariable('review_window_hours'))
     JOIN changes AS c ON c.change_id = r.change_id AND c.repo = s.repo
-    LEFT JOIN reviews_naming_sessions AS named ON named.review_id = r.review_id
+    -- a review that names a session we hold has said which sessions fed it
+    LEFT JOIN (SELECT DISTINCT review_id FROM held_review_sessions) AS named ON named.review_id = r.review_id
 ),
 
 inferred_review AS (
