@@ -43,6 +43,8 @@ from typing import Any, Protocol
 
 import duckdb
 
+from features import near_duplicates
+
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # The user-week features compared with peers (peer_baselines, user_week_peer_features): each gets
@@ -144,12 +146,13 @@ def build_features(
     fingerprint = _fingerprint(models, variables)
     max_file_id = con.sql("SELECT coalesce(max(file_id), 0) FROM loaded_files").fetchall()[0][0]
     why_full = _why_full(con, every, fingerprint) if incremental and whole else "a full build was asked"
-    if why_full is not None:
-        for table in tables:
-            build_table(con, table, models=models)
-        weeks = None
-    else:
-        weeks = _rebuild_weeks(con, models, variables, max_file_id)
+    with near_duplicates.registered(con):  # the SQL function prompt_repeats calls
+        if why_full is not None:
+            for table in tables:
+                build_table(con, table, models=models)
+            weeks = None
+        else:
+            weeks = _rebuild_weeks(con, models, variables, max_file_id)
     rows = {table: con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in tables}
     if whole:
         con.execute("DELETE FROM feature_state")

@@ -5,9 +5,9 @@
 -- bits), is it near-identical to the previous prompt of its session, and how long after it
 -- (gap_seconds: cadence features read it here)? "Earlier" is (ts, invocation_id) order.
 -- Near prompts are found between the distinct signatures of a scope, so a script sending the same
--- prompt 10,000 times costs one signature, not 10^8 pairs; a scope with more than 256 distinct
--- signatures only compares those sharing a band (`comparison_groups`), so many unrelated prompts
--- cost about signatures x bands comparisons, not signatures^2.
+-- prompt 10,000 times costs one signature, not 10^8 pairs; a scope with many distinct signatures
+-- only compares those sharing a band (near_earlier, a compiled function: features/near_duplicates.py),
+-- so many unrelated prompts cost about signatures x bands comparisons, not signatures^2.
 
 WITH
 repeated_text_hashes AS (
@@ -91,71 +91,31 @@ week_signatures AS (
 ),
 
 signature_lists AS (
-    SELECT 'session' AS scope, session_id AS scope_id, list(signature) AS signatures, list(first_seq) AS first_seqs
+    -- each scope's distinct signatures and the place of their first prompts (a scope of one
+    -- signature has no near pair)
+    SELECT 'session' AS scope, list(signature) AS signatures, list(first_seq) AS first_seqs
     FROM session_signatures
     GROUP BY session_id
+    HAVING count(*) > 1
     UNION ALL
-    SELECT 'week', user_id || '/' || CAST(week_start AS VARCHAR), list(signature), list(first_seq)
+    SELECT 'week', list(signature), list(first_seq)
     FROM week_signatures
     GROUP BY user_id, week_start
-),
-
-band_layout AS (
-    -- near_duplicate_bits + 1 bands (at most 64) splitting the 64 bits: by pigeonhole two signatures
-    -- at most near_duplicate_bits bits apart agree on at least one whole band
-    SELECT
-        band,
-        band * 64 // band_count AS low_bit,
-        (band + 1) * 64 // band_count - band * 64 // band_count AS width
-    FROM
-        (SELECT CAST(least(greatest(floor(getvariable('near_duplicate_bits')) + 1, 1), 64) AS INTEGER) AS band_count),
-        range(64) AS b(band)
-    WHERE band < band_count
-),
-
-comparison_groups AS (
-    -- the signatures compared pairwise: a whole scope, or in a scope of more than 256 signatures
-    -- those with the same value in a band (not when near_duplicate_bits >= 64: a pair can then
-    -- differ in every band)
-    SELECT scope, scope_id, signatures, first_seqs
-    FROM signature_lists
-    WHERE len(signatures) <= 256 OR getvariable('near_duplicate_bits') >= 64
-    UNION ALL
-    SELECT scope, scope_id, list(signature), list(first_seq)
-    FROM
-        (
-            SELECT scope, scope_id, unnest(signatures) AS signature, unnest(first_seqs) AS first_seq
-            FROM signature_lists
-            WHERE len(signatures) > 256 AND getvariable('near_duplicate_bits') < 64
-        ),
-        band_layout
-    GROUP BY
-        scope, scope_id, band,
-        CASE WHEN width = 64 THEN signature ELSE (signature >> low_bit) & ((CAST(1 AS BIGINT) << width) - 1) END
     HAVING count(*) > 1
-),
-
-near_signatures AS MATERIALIZED (
-    -- signatures with another signature of their scope within near_duplicate_bits bits
-    SELECT DISTINCT scope, scope_id, signature, first_seq
-    FROM (
-        SELECT scope, scope_id, signatures, unnest(signatures) AS signature, unnest(first_seqs) AS first_seq
-        FROM comparison_groups
-    )
-    WHERE len(list_filter(signatures, lambda other: hamming(other, signature) <= getvariable('near_duplicate_bits'))) > 1
 ),
 
 late_signatures AS (
     -- first prompts of the signatures that have a near signature first seen earlier in the scope
-    SELECT
-        a.first_seq,
-        bool_or(a.scope = 'session') AS in_session,
-        bool_or(a.scope = 'week') AS in_week
-    FROM near_signatures AS a
-    JOIN near_signatures AS b
-        ON a.scope = b.scope AND a.scope_id = b.scope_id AND b.first_seq < a.first_seq
-        AND hamming(a.signature, b.signature) <= getvariable('near_duplicate_bits')
-    GROUP BY a.first_seq
+    -- (near_earlier: features/near_duplicates.py, by band in a scope of many signatures)
+    SELECT first_seq, bool_or(scope = 'session') AS in_session, bool_or(scope = 'week') AS in_week
+    FROM (
+        SELECT
+            scope,
+            unnest(near_earlier(signatures, first_seqs, CAST(floor(getvariable('near_duplicate_bits')) AS INTEGER)))
+                AS first_seq
+        FROM signature_lists
+    )
+    GROUP BY first_seq
 )
 
 -- A prompt is a repeat unless it is the first of its text (signature) in the scope, and a near

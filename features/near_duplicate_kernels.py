@@ -1,0 +1,68 @@
+"""The compiled inside of `features.near_duplicates.near_earlier` (numba, without the GIL, cached on
+disk where numba can write, else compiled once per process): imported only when a build compares
+prompts, so importing the feature code costs no numba."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def _compiled(function):  # type: ignore[no-untyped-def]
+    """`function` compiled without the GIL, cached on disk where numba can write (else per process)."""
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
+def _popcount(x):  # pragma: no cover - compiled
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@_compiled
+def near_earlier_kernel(offsets, signatures, seqs, bits, all_pairs_max):  # pragma: no cover - compiled
+    late = np.zeros(signatures.size, dtype=np.bool_)
+    limit = np.uint64(bits)
+    bands = min(max(bits + 1, 1), 64)
+    for scope in range(offsets.size - 1):
+        start, end = offsets[scope], offsets[scope + 1]
+        n = end - start
+        if n < 2:
+            continue
+        if n <= all_pairs_max or bits >= 64:
+            order = start + np.argsort(seqs[start:end])
+            for a in range(1, n):
+                i = order[a]
+                for b in range(a):
+                    if _popcount(signatures[i] ^ signatures[order[b]]) <= limit:
+                        late[i] = True
+                        break
+            continue
+        keys = np.empty(n, dtype=np.uint64)
+        for band in range(bands):
+            low = band * 64 // bands
+            width = (band + 1) * 64 // bands - low
+            mask = np.uint64(0xFFFFFFFFFFFFFFFF) if width == 64 else (np.uint64(1) << np.uint64(width)) - np.uint64(1)
+            for k in range(n):
+                keys[k] = (signatures[start + k] >> np.uint64(low)) & mask
+            order = np.argsort(keys, kind="mergesort")
+            run = 0
+            while run < n:
+                stop = run + 1
+                while stop < n and keys[order[stop]] == keys[order[run]]:
+                    stop += 1
+                for a in range(run, stop):
+                    i = start + order[a]
+                    if late[i]:
+                        continue
+                    for b in range(run, stop):
+                        j = start + order[b]
+                        if seqs[j] < seqs[i] and _popcount(signatures[i] ^ signatures[j]) <= limit:
+                            late[i] = True
+                            break
+                run = stop
+    return late

@@ -1,0 +1,63 @@
+"""near_earlier (features/near_duplicates.py): per list of signatures, the seqs of those with an
+earlier signature within the bits, against a brute force, pairwise and by band."""
+from __future__ import annotations
+
+import random
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from features.near_duplicates import ALL_PAIRS_MAX, near_earlier, registered
+
+
+def brute_force(signatures: list[int], seqs: list[int], bits: int) -> list[int]:
+    return sorted(s for s, h in zip(seqs, signatures)
+                  if any(t < s and bin((h ^ g) & (2**64 - 1)).count("1") <= bits for t, g in zip(seqs, signatures)))
+
+
+def scope(rng: random.Random, size: int, flips: int) -> tuple[list[int], list[int]]:
+    """`size` distinct signed 64-bit signatures, flipped around a few bases, and shuffled seqs."""
+    bases = [rng.getrandbits(64) for _ in range(max(1, size // 40))]
+    found: set[int] = set()
+    while len(found) < size:
+        value = rng.choice(bases)
+        for bit in rng.sample(range(64), rng.randint(0, flips)):
+            value ^= 1 << bit
+        found.add(value - 2**64 if value >= 2**63 else value)
+    seqs = rng.sample(range(10 * size), size)
+    return list(found), seqs
+
+
+@pytest.mark.parametrize("bits", [0, 3, 6, 7, 63, 64])
+def test_matches_brute_force_pairwise_and_by_band(bits):
+    rng = random.Random(bits)
+    sizes = [0, 1, 2, 5, 40, ALL_PAIRS_MAX, ALL_PAIRS_MAX + 1, 700]
+    scopes = [scope(rng, size, 10) for size in sizes]
+    got = near_earlier(pa.array([s for s, _ in scopes], pa.list_(pa.int64())),
+                       pa.array([q for _, q in scopes], pa.list_(pa.int64())), pa.array([bits] * len(scopes), pa.int32()))
+    expected = [brute_force(s, q, bits) for s, q in scopes]
+    assert [sorted(values) for values in got.to_pylist()] == expected
+    if 3 <= bits <= 7:  # the big scopes have near and far pairs alike
+        assert 0 < sum(map(len, expected[5:])) < sum(sizes[5:])
+
+
+def test_null_lists_sliced_input_and_negative_bits():
+    signatures = pa.array([[0, 1], None, [0, 3, 7]], pa.list_(pa.int64()))
+    seqs = pa.array([[2, 1], None, [5, 6, 4]], pa.list_(pa.int64()))
+    bits = pa.array([1, 1, 1], pa.int32())
+    # 1 (seq 1) comes before 0 (seq 2); 7 (seq 4) before 0 (3 bits away) and 3 (1 bit away)
+    assert near_earlier(signatures, seqs, bits).to_pylist() == [[2], None, [6]]
+    # a slice keeps its parent's offsets into the values
+    assert near_earlier(signatures[2:], seqs[2:], bits[2:]).to_pylist() == [[6]]
+    assert near_earlier(signatures, seqs, pa.array([-1] * 3, pa.int32())).to_pylist() == [[], None, []]
+
+
+def test_callable_in_sql_only_inside_the_block():
+    con = duckdb.connect()
+    with registered(con):
+        got = con.sql("SELECT near_earlier([0, 1, 255]::BIGINT[], [1, 2, 3]::BIGINT[], 1)").fetchall()
+    assert got == [([2],)]
+    with pytest.raises(duckdb.CatalogException):
+        con.sql("SELECT near_earlier([0]::BIGINT[], [1]::BIGINT[], 1)").fetchall()
+    con.close()
