@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from features import near_duplicates
+from features import sql_functions
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -146,7 +146,7 @@ def build_features(
     fingerprint = _fingerprint(models, variables)
     max_file_id = con.sql("SELECT coalesce(max(file_id), 0) FROM loaded_files").fetchall()[0][0]
     why_full = _why_full(con, every, fingerprint) if incremental and whole else "a full build was asked"
-    with near_duplicates.registered(con):  # the SQL function prompt_repeats calls
+    with sql_functions.registered(con):  # the Python functions the feature SQL calls
         if why_full is not None:
             for table in tables:
                 build_table(con, table, models=models)

@@ -1,6 +1,6 @@
-"""The compiled inside of `features.near_duplicates.near_earlier` (numba, without the GIL, cached on
-disk where numba can write, else compiled once per process): imported only when a build compares
-prompts, so importing the feature code costs no numba."""
+"""The compiled insides of the SQL functions of features/sql_functions.py (numba, without the GIL,
+cached on disk where numba can write, else compiled once per process): imported only when a build
+calls them, so importing the feature code costs no numba."""
 from __future__ import annotations
 
 import numba
@@ -24,7 +24,7 @@ def _popcount(x):  # pragma: no cover - compiled
 
 
 @_compiled
-def near_earlier_kernel(offsets, signatures, seqs, bits, all_pairs_max):  # pragma: no cover - compiled
+def near_earlier_mask(offsets, signatures, seqs, bits, all_pairs_max):  # pragma: no cover - compiled
     late = np.zeros(signatures.size, dtype=np.bool_)
     limit = np.uint64(bits)
     bands = min(max(bits + 1, 1), 64)
@@ -66,3 +66,30 @@ def near_earlier_kernel(offsets, signatures, seqs, bits, all_pairs_max):  # prag
                             break
                 run = stop
     return late
+
+
+@_compiled
+def peak_window_sums(offsets, times, amounts, window):  # pragma: no cover - compiled
+    best = np.zeros(offsets.size - 1, dtype=np.int64)
+    for group in range(offsets.size - 1):
+        start, end = offsets[group], offsets[group + 1]
+        n = end - start
+        if n == 0:
+            continue
+        order = start + np.argsort(times[start:end], kind="mergesort")
+        # two pointers over the times in order: `total` sums the amounts from element i up to
+        # the last element within `window` of it (an element's peers at the same time come
+        # after the first of them, whose window holds them all)
+        total = 0
+        top = 0
+        stop = 0
+        for i in range(n):
+            limit = times[order[i]] + window
+            while stop < n and times[order[stop]] <= limit:
+                total += amounts[order[stop]]
+                stop += 1
+            if i == 0 or total > top:
+                top = total
+            total -= amounts[order[i]]
+        best[group] = top
+    return best

@@ -1,5 +1,5 @@
-"""near_earlier (features/near_duplicates.py): per list of signatures, the seqs of those with an
-earlier signature within the bits, against a brute force, pairwise and by band."""
+"""The Python SQL functions of the feature models (features/sql_functions.py) against their
+definitions: near_earlier by brute force, pairwise and by band; peak_window_sum by DuckDB's window."""
 from __future__ import annotations
 
 import random
@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from features.near_duplicates import ALL_PAIRS_MAX, near_earlier, registered
+from features.sql_functions import ALL_PAIRS_MAX, near_earlier, peak_window_sum, registered
 
 
 def brute_force(signatures: list[int], seqs: list[int], bits: int) -> list[int]:
@@ -53,11 +53,40 @@ def test_null_lists_sliced_input_and_negative_bits():
     assert near_earlier(signatures, seqs, pa.array([-1] * 3, pa.int32())).to_pylist() == [[], None, []]
 
 
+def test_peak_window_sum_equals_the_range_window():
+    # requests of several groups: ties at one moment, gaps longer than the window, one request alone
+    rng = random.Random(3)
+    rows = [(group, rng.choice([0, 0, 5, 60, 3600, 7200, 10800, 10801, 20000]) * 1_000_000 * (k % 7 + 1) // 3,
+             rng.randint(0, 5_000)) for group in range(30) for k in range(rng.randint(1, 60))]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (g INTEGER, t BIGINT, amount BIGINT)")
+    con.executemany("INSERT INTO r VALUES (?, ?, ?)", rows)
+    expected = con.sql("""
+        SELECT g, max(s) FROM (SELECT g, sum(amount) OVER (PARTITION BY g ORDER BY t
+            RANGE BETWEEN CURRENT ROW AND 10800000000 FOLLOWING) AS s FROM r) GROUP BY g ORDER BY g""").fetchall()
+    with registered(con):
+        got = con.sql("SELECT g, peak_window_sum(list(t), list(amount), CAST(10800000000 AS BIGINT)) FROM r "
+                      "GROUP BY g ORDER BY g").fetchall()
+    con.close()
+    assert got == expected
+    assert len({s for _, s in expected}) > 10  # the groups differ
+
+
+def test_peak_window_sum_null_and_empty_lists():
+    times = pa.array([[5, 1, 9], None, [], [2]], pa.list_(pa.int64()))
+    amounts = pa.array([[1, 2, None], None, [], [7]], pa.list_(pa.int64()))
+    window = pa.array([4] * 4, pa.int64())
+    # [1, 5] holds 2 + 1; a null amount counts 0
+    assert peak_window_sum(times, amounts, window).to_pylist() == [3, None, None, 7]
+    assert peak_window_sum(times[3:], amounts[3:], window[3:]).to_pylist() == [7]
+
+
 def test_callable_in_sql_only_inside_the_block():
     con = duckdb.connect()
     with registered(con):
         got = con.sql("SELECT near_earlier([0, 1, 255]::BIGINT[], [1, 2, 3]::BIGINT[], 1)").fetchall()
     assert got == [([2],)]
-    with pytest.raises(duckdb.CatalogException):
-        con.sql("SELECT near_earlier([0]::BIGINT[], [1]::BIGINT[], 1)").fetchall()
+    for function in ("near_earlier([0]::BIGINT[], [1]::BIGINT[], 1)", "peak_window_sum([0]::BIGINT[], [1]::BIGINT[], 1)"):
+        with pytest.raises(duckdb.CatalogException):
+            con.sql(f"SELECT {function}").fetchall()
     con.close()
