@@ -289,7 +289,7 @@ def benchmark(size: WorldSize, harness: Harness, *, world_dir: Path | None, skip
 
     steps.append(measure("python start-up", "fixed", "python"))
     steps.append(measure("imports", "fixed", "imports"))
-    steps.append(measure("numba JIT (pyod members, SimHash)", "fixed", "jit"))
+    steps.append(measure("numba JIT (pyod members, SimHash, feature functions)", "fixed", "jit"))
     if "prefect" in skip:
         steps.append(skipped("Prefect API start-up", "fixed", "--skip prefect"))
     else:
@@ -573,7 +573,7 @@ def summary(outcome: Outcome, floor_work: float | None, token_rows: int) -> list
     e2e = _find(steps, "end to end: run_local")
     flow = _find(steps, "end to end: goodhart run (Prefect)")
     imports = _find(steps, "imports")
-    jit = _find(steps, "numba JIT (pyod members, SimHash)")
+    jit = _find(steps, "numba JIT (pyod members, SimHash, feature functions)")
     bare = _find(steps, "python start-up")
     cold = _find(steps, "Prefect API start-up, cold")
     warm = _find(steps, "Prefect API start-up, warm")
@@ -583,9 +583,9 @@ def summary(outcome: Outcome, floor_work: float | None, token_rows: int) -> list
     if bare and imports:
         out.append(f"- fixed cost, every run: interpreter {bare.wall_s:.2f} s; imports {imports.work_s:.1f} s "
                    f"({imports.peak_gib:.2f} GiB)"
-                   + (f"; numba code's first call (pyod members inside detect, the SimHash kernels inside load) "
+                   + (f"; numba code's first call (pyod members inside detect, the SimHash kernels inside load, the feature functions inside features) "
                       f"{jit.work_s:.1f} s (compiled once per machine and kept in numba's disk cache: about "
-                      "9 s the first time)" if jit else ""))
+                      "18 s the first time)" if jit else ""))
     if cold and warm:
         out.append(f"- fixed cost with Prefect (`goodhart run` without --no-prefect): ephemeral API start-up and a "
                    f"trivial flow {warm.work_s:.1f} s warm, {cold.work_s:.1f} s on a new PREFECT_HOME; "

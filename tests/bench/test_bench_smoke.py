@@ -32,7 +32,7 @@ def tiny(tmp_path_factory):
 def test_every_measured_step_runs(tiny):
     outcome, _, _ = tiny
     steps = {s.label: s for s in outcome.steps}
-    expected = ["python start-up", "imports", "numba JIT (pyod members, SimHash)", "Prefect API start-up, cold",
+    expected = ["python start-up", "imports", "numba JIT (pyod members, SimHash, feature functions)", "Prefect API start-up, cold",
                 "Prefect API start-up, warm",
                 "generate world", "floor: DuckDB scan-and-aggregate", *PIPELINE_STEPS]
     if HAS_PANDAS:
