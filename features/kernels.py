@@ -17,6 +17,7 @@ def _compiled(function):  # type: ignore[no-untyped-def]
 
 @_compiled
 def _popcount(x):  # pragma: no cover - compiled
+    """Set bits of a uint64."""
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
     x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
@@ -25,6 +26,9 @@ def _popcount(x):  # pragma: no cover - compiled
 
 @_compiled
 def near_earlier_mask(offsets, signatures, seqs, bits, all_pairs_max):  # pragma: no cover - compiled
+    """Per element of the lists (values[offsets[k]:offsets[k + 1]] is list k): whether an element of
+    its list with a smaller seq lies within `bits` (>= 0) bits; pairwise up to `all_pairs_max`
+    elements, else only between elements that agree on one of `bits` + 1 bands."""
     late = np.zeros(signatures.size, dtype=np.bool_)
     limit = np.uint64(bits)
     bands = min(max(bits + 1, 1), 64)
@@ -70,6 +74,7 @@ def near_earlier_mask(offsets, signatures, seqs, bits, all_pairs_max):  # pragma
 
 @_compiled
 def peak_window_sums(offsets, times, amounts, window):  # pragma: no cover - compiled
+    """Per list: the largest sum of the amounts whose times lie in [t, t + window] for one of its times t."""
     best = np.zeros(offsets.size - 1, dtype=np.int64)
     for group in range(offsets.size - 1):
         start, end = offsets[group], offsets[group + 1]
