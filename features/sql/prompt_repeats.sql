@@ -6,7 +6,7 @@
 -- (gap_seconds: cadence features read it here)? "Earlier" is (ts, invocation_id) order.
 -- Near prompts are found between the distinct signatures of a scope, so a script sending the same
 -- prompt 10,000 times costs one signature, not 10^8 pairs; a scope with many distinct signatures
--- only compares those sharing a band (near_earlier, a compiled function: features/near_duplicates.py),
+-- only compares those sharing a band (near_earlier, a compiled function: features/sql_functions.py),
 -- so many unrelated prompts cost about signatures x bands comparisons, not signatures^2.
 
 WITH
@@ -106,7 +106,7 @@ signature_lists AS (
 
 late_signatures AS (
     -- first prompts of the signatures that have a near signature first seen earlier in the scope
-    -- (near_earlier: features/near_duplicates.py, by band in a scope of many signatures)
+    -- (near_earlier: features/sql_functions.py, by band in a scope of many signatures)
     SELECT first_seq, bool_or(scope = 'session') AS in_session, bool_or(scope = 'week') AS in_week
     FROM (
         SELECT
