@@ -61,18 +61,21 @@ def flag_week_sessions(
     policy = level_policy(config, "session")
     typical = sessions.get_column("tokens").median() if typical_tokens is None else typical_tokens
     relative = pl.col("tokens") / typical if typical else pl.lit(1.0)
+    # one lazy query: the sessions of flagged weeks first (few), then each firing rule's choice
+    weeks = fired.lazy()
     rows = (
-        sessions.with_row_index("__row")
+        sessions.lazy().with_row_index("__row")
+        .join(weeks.select("user_id", "week_start").unique(), on=["user_id", "week_start"], how="semi")
         .filter(relative.fill_null(1.0) >= policy["week_session_min_size"])
         .with_columns(relative.clip(0.0, 1.0).sqrt().fill_null(1.0).alias("__size"))
     )
+    firing = set(fired.get_column("__rule").unique())
     picked = []
     for name, selection in rules:
-        weeks = fired.filter(pl.col("__rule") == name)
-        if weeks.height == 0:
+        if name not in firing:
             continue
-        chosen = rows.join(weeks, on=["user_id", "week_start"], how="inner").filter(selection.selected())
-        picked.append(chosen.select(
+        chosen = rows.join(weeks.filter(pl.col("__rule") == name), on=["user_id", "week_start"], how="inner")
+        picked.append(chosen.filter(selection.selected()).select(
             "__row",
             pl.lit(RULE_PREFIX + name).alias("__detector"),
             (pl.col("__week_score") * pl.col("__size")).alias("__week_score"),
@@ -90,7 +93,7 @@ def flag_week_sessions(
         pl.col("__detector"), pl.col("__week_score").max(), pl.col("__wasted").max(),
         pl.col("__text").str.join("; "),
         pl.col("__evidence").list.explode(keep_nulls=False, empty_as_null=False),
-    )
+    ).collect()
     score = pl.max_horizontal("score", "__week_score")
     was_flagged = pl.col("flagged")
     out = scored_sessions.with_row_index("__row").join(per_row, on="__row", how="left", maintain_order="left")
