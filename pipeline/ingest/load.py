@@ -29,7 +29,7 @@ Positions are 1-based record numbers: see `pipeline.ingest.readers`.
 Vendor exports under `DIR/sources/<source>/` go through their adapter first (`pipeline.ingest.sources`),
 then through the same checks as contract files, adapter rejects included. After every dataset is
 loaded, `pipeline.ingest.reconcile` resolves people aliases, derives deployment change_ids from commits
-and rebuilds `unmapped_identities`, over the whole raw tables.
+and counts `unmapped_identities`, over the whole raw tables (a load without people rows: its own rows).
 """
 from __future__ import annotations
 

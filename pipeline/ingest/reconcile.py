@@ -25,7 +25,10 @@ resolved under the same claims when they were loaded; 0.5 s of a 10M-row history
    repository whose changes merged the commits it made, when there is one.
 4. `unmapped_identities`: each identity in the usage, change, review and AI commit rows that names
    no person in people, with its source, dataset and row count. Those rows are loaded all the same (team
-   'unassigned'); this table says which identities a people file should map.
+   'unassigned'); this table says which identities a people file should map. Like step 1, a load
+   that brought no people or alias rows adds its own rows' counts to the table instead of counting
+   every row again (no earlier row's identity or mapping changed); a purge recounts it whole
+   (`recount_unmapped_identities`).
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ import duckdb
 
 
 def reconcile(con: duckdb.DuckDBPyConnection, *, first_new_file_id: int | None = None) -> None:
-    """Resolve aliases, derive deployment change_ids from commits, rebuild unmapped_identities; one commit.
+    """Resolve aliases, derive deployment change_ids from commits, count unmapped_identities; one commit.
 
     `first_new_file_id`: the first file id of the load just done. When that load brought no people
     or alias rows (the claims are those every earlier load resolved its rows under), only its own
@@ -51,12 +54,28 @@ def reconcile(con: duckdb.DuckDBPyConnection, *, first_new_file_id: int | None =
         con.execute(DEPLOYMENT_CHANGES_SQL)
         if con.sql("SELECT 1 FROM main.loaded_files WHERE source IS NOT NULL LIMIT 1").fetchall():
             con.execute(REPOSITORIES_SQL)  # source rows only: contract files are left as given
-        con.execute(UNMAPPED_SQL)
+        counted = only_new and bool(con.sql(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'unmapped_identities'"
+        ).fetchall())
+        con.execute(unmapped_sql(first_new_file_id if counted else None))
         con.execute("DROP TABLE IF EXISTS __claims; DROP TABLE IF EXISTS __deployment_changes")
         con.commit()
     except BaseException:
         con.rollback()
         raise
+
+
+def recount_unmapped_identities(con: duckdb.DuckDBPyConnection) -> None:
+    """Count `unmapped_identities` from every row again (after rows were deleted: a purge)."""
+    con.execute(unmapped_sql(None))
+
+
+def unmapped_sql(first_new_file_id: int | None) -> str:
+    """Rebuild `unmapped_identities` from every row (None), or as the stored counts plus those of
+    the rows of files from `first_new_file_id` on."""
+    new_rows = "" if first_new_file_id is None else f" AND file_id >= {int(first_new_file_id)}"
+    stored = "" if first_new_file_id is None else "SELECT source, dataset, identity, rows FROM main.unmapped_identities UNION ALL "
+    return UNMAPPED_SQL.format(new_rows=new_rows, stored=stored)
 
 
 def _claims_grew(con: duckdb.DuckDBPyConnection, first_new_file_id: int) -> bool:
@@ -164,19 +183,25 @@ WHERE main.invocations.session_id = merged.session_id AND main.invocations.repo 
   AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files WHERE source IS NOT NULL);
 """
 
+# {new_rows}: a filter on file_id, {stored}: the stored counts to add to (unmapped_sql)
 UNMAPPED_SQL = """
 CREATE OR REPLACE TABLE main.unmapped_identities AS
 WITH used AS (
-    SELECT 'token_usage' AS dataset, user_id AS identity, file_id FROM main.token_usage
-    UNION ALL SELECT 'invocations', user_id, file_id FROM main.invocations
-    UNION ALL SELECT 'changes', author_id, file_id FROM main.changes WHERE author_id IS NOT NULL
-    UNION ALL SELECT 'reviews', reviewer_id, file_id FROM main.reviews
-    UNION ALL SELECT 'ai_commits', user_id, file_id FROM main.ai_commits WHERE user_id IS NOT NULL
+    SELECT 'token_usage' AS dataset, user_id AS identity, file_id FROM main.token_usage WHERE true{new_rows}
+    UNION ALL SELECT 'invocations', user_id, file_id FROM main.invocations WHERE true{new_rows}
+    UNION ALL SELECT 'changes', author_id, file_id FROM main.changes WHERE author_id IS NOT NULL{new_rows}
+    UNION ALL SELECT 'reviews', reviewer_id, file_id FROM main.reviews WHERE true{new_rows}
+    UNION ALL SELECT 'ai_commits', user_id, file_id FROM main.ai_commits WHERE user_id IS NOT NULL{new_rows}
+),
+counted AS (
+    {stored}SELECT coalesce(f.source, 'contract') AS source, u.dataset, u.identity, count(*) AS rows
+    FROM used u
+    LEFT JOIN main.loaded_files f USING (file_id)
+    WHERE u.identity NOT IN (SELECT user_id FROM main.people)
+    GROUP BY ALL
 )
-SELECT coalesce(f.source, 'contract') AS source, u.dataset, u.identity, count(*) AS rows
-FROM used u
-LEFT JOIN main.loaded_files f USING (file_id)
-WHERE u.identity NOT IN (SELECT user_id FROM main.people)
+SELECT source, dataset, identity, CAST(sum(rows) AS BIGINT) AS rows
+FROM counted
 GROUP BY ALL
 ORDER BY source, dataset, identity
 """

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 
+from pipeline.ingest.reconcile import recount_unmapped_identities
 from pipeline.ops.runs import os_identity, utc_now
 from pipeline.settings import Settings, deep_merge, default_config
 from pipeline.storage import connect, create_raw_tables
@@ -92,6 +93,8 @@ def purge(
             deleted = {}
             for table in PURGED_TABLES:
                 deleted[table] = con.execute(f"DELETE FROM {table} WHERE ts < ?", [cutoff]).fetchall()[0][0]
+            if any(deleted.values()):
+                recount_unmapped_identities(con)  # its row counts held the deleted rows
             con.commit()
 
         rows_deleted = dict(deleted)

@@ -82,6 +82,7 @@ def test_derived_tables_equal_a_run_that_never_saw_the_purged_rows(purged: dict)
         "flags": "flag_id, level, score, detectors",
         "sessions": "session_id, user_id, started_at, tokens",
         "prompt_repeats": "*",
+        "unmapped_identities": "*",
     }
     for table, columns in comparable.items():
         query = f"SELECT {columns} FROM {table} ORDER BY ALL"

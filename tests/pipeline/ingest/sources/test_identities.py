@@ -5,6 +5,7 @@ import duckdb
 import pytest
 
 from pipeline.ingest.load import MissingDatasetError
+from pipeline.ingest.reconcile import recount_unmapped_identities
 from tests.pipeline.conftest import TOKEN_HEADER, InputDir, rejected, run_load, table
 
 
@@ -43,6 +44,43 @@ def test_a_people_file_arriving_later_maps_the_rows_loaded_before(con: duckdb.Du
     before = table(con, "token_usage", "request_id, user_id")
     run_load(con, inputs.path, "run-3")  # nothing new: nothing changes
     assert table(con, "token_usage", "request_id, user_id") == before
+
+
+def test_a_load_without_people_adds_its_own_rows_to_the_unmapped_counts(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    inputs.write("people.csv", "user_id,team,aliases\nalice,payments,alice@corp.example\n")
+    inputs.write("token_usage.csv", usage(
+        "r-1,2026-10-05T09:00:00Z,dave@corp.example,s-1,m,1,1",
+        "r-2,2026-10-05T09:01:00Z,dave@corp.example,s-1,m,1,1",
+        "r-3,2026-10-05T09:02:00Z,alice,s-2,m,1,1",
+    ))
+    run_load(con, inputs.path)
+    inputs.write("token_usage/2.csv", usage(
+        "r-4,2026-10-06T09:00:00Z,dave@corp.example,s-3,m,1,1",
+        "r-5,2026-10-06T09:00:00Z,erin,s-4,m,1,1",
+        "r-6,2026-10-06T09:01:00Z,Alice@Corp.Example,s-5,m,1,1",  # an alias: mapped, not counted
+    ))
+    run_load(con, inputs.path, "run-2")
+    counted = table(con, "unmapped_identities", "source, dataset, identity, rows")
+    assert counted == [
+        ("contract", "invocations", "u0", 1),
+        ("contract", "token_usage", "dave@corp.example", 3),
+        ("contract", "token_usage", "erin", 1),
+    ]
+    recount_unmapped_identities(con)  # every row counted again: the same
+    assert table(con, "unmapped_identities", "source, dataset, identity, rows") == counted
+    run_load(con, inputs.path, "run-3")  # nothing new: nothing counted twice
+    assert table(con, "unmapped_identities", "source, dataset, identity, rows") == counted
+
+
+def test_recounting_after_rows_are_deleted(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    inputs.write("token_usage.csv", usage(
+        "r-1,2026-10-01T09:00:00Z,dave@corp.example,s-1,m,1,1",
+        "r-2,2026-10-05T09:00:00Z,dave@corp.example,s-2,m,1,1",
+    ))
+    run_load(con, inputs.path)
+    con.execute("DELETE FROM token_usage WHERE ts < TIMESTAMP '2026-10-03'")  # as a purge does
+    recount_unmapped_identities(con)
+    assert table(con, "unmapped_identities WHERE dataset = 'token_usage'", "identity, rows") == [("dave@corp.example", 1)]
 
 
 def test_an_identity_belongs_to_one_person(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
