@@ -52,8 +52,8 @@ def reconcile(con: duckdb.DuckDBPyConnection, *, first_new_file_id: int | None =
                 + (f" AND main.{table}.file_id >= {int(first_new_file_id)}" if only_new else "")
             )
         con.execute(DEPLOYMENT_CHANGES_SQL)
-        if con.sql("SELECT 1 FROM main.loaded_files WHERE source IS NOT NULL LIMIT 1").fetchall():
-            con.execute(REPOSITORIES_SQL)  # source rows only: contract files are left as given
+        if con.sql(f"SELECT 1 FROM main.loaded_files f WHERE {FROM_SOURCE} LIMIT 1").fetchall():
+            con.execute(REPOSITORIES_SQL.format(from_source=FROM_SOURCE))  # source rows only: contract files are left as given
         counted = only_new and bool(con.sql(
             "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'unmapped_identities'"
         ).fetchall())
@@ -151,13 +151,17 @@ WHERE main.deployments.deployment_id = x.deployment_id
   AND NOT list_has_all(coalesce(main.deployments.change_ids, []), x.change_ids);
 """
 
+# a file a source adapter read: loaded_files.source names it ('contract' for a contract file; NULL in
+# rows loaded before the column existed, all contract files)
+FROM_SOURCE = "coalesce(f.source, 'contract') <> 'contract'"
+
 REPOSITORIES_SQL = """
 INSERT INTO main.resolved_repositories
 SELECT bare.name, min(c.repo), (SELECT coalesce(max(file_id), 0) FROM main.loaded_files)
 FROM (
     SELECT DISTINCT lower(i.repo) AS name
     FROM main.invocations i JOIN main.loaded_files f USING (file_id)
-    WHERE f.source IS NOT NULL AND i.repo IS NOT NULL AND NOT contains(i.repo, '/')
+    WHERE {from_source} AND i.repo IS NOT NULL AND NOT contains(i.repo, '/')
 ) AS bare
 JOIN (SELECT DISTINCT repo FROM main.changes WHERE contains(repo, '/')) AS c
     ON ends_with(lower(c.repo), '/' || bare.name)
@@ -168,7 +172,7 @@ HAVING count(DISTINCT c.repo) = 1;
 UPDATE main.invocations SET repo = r.repo
 FROM main.resolved_repositories r
 WHERE lower(main.invocations.repo) = r.name
-  AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files WHERE source IS NOT NULL);
+  AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files f WHERE {from_source});
 
 UPDATE main.invocations SET repo = merged.repo
 FROM (
@@ -180,7 +184,7 @@ FROM (
     HAVING count(DISTINCT c.repo) = 1
 ) AS merged
 WHERE main.invocations.session_id = merged.session_id AND main.invocations.repo IS NULL
-  AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files WHERE source IS NOT NULL);
+  AND main.invocations.file_id IN (SELECT file_id FROM main.loaded_files f WHERE {from_source});
 """
 
 # {new_rows}: a filter on file_id, {stored}: the stored counts to add to (unmapped_sql)
