@@ -1,8 +1,11 @@
 """Monitors and root cause: wasted cost per dimension and week, and each week's change decomposed.
 
-At publish, `publish(con)` builds two tables from the run's scores (pipeline/publish/sql/<name>.sql):
+At publish (`pipeline.publish.scores.publish_models`) two tables are built from the run's scores
+(pipeline/publish/sql/<name>.sql):
 
     waste_by_dimension_week  wasted cost, spend and flags per team, org, model, tool, repository and week
+                             (each user-week split over models, tools and repositories by
+                             user_week_spend_shares, kept per week so a daily run splits its weeks only)
     waste_root_cause         each week's change in wasted cost against the week before, per member of
                              each dimension, ranked by dollar impact; the members of a dimension add
                              up to the week's change to the cent

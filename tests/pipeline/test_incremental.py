@@ -23,7 +23,8 @@ from pipeline.ops.verdicts import record_verdict
 START = date(2026, 9, 7)  # a Monday: the generator's first day
 WEEKS = 6
 FEATURE_TABLES = sql_models.load("features", TEMPLATE_CONTEXT).order()
-COMPARED_TABLES = (*FEATURE_TABLES, "scored_user_weeks", "scored_sessions", "user_week_scores", "session_scores", "flags")
+COMPARED_TABLES = (*FEATURE_TABLES, "scored_user_weeks", "scored_sessions", "user_week_scores", "session_scores", "flags",
+                   "user_week_spend_shares", "waste_by_dimension_week")
 IGNORED_COLUMNS = {"run_id"}  # differs between any two runs
 
 

@@ -6,10 +6,8 @@
 -- week (Monday, UTC). Built at publish (pipeline/publish/root_cause.py) with the report's rounding
 -- macros (report_macros.sql). Documented in docs/analysts.md.
 -- Each user-week's spend and wasted cost is split over the members of a dimension: all of it to
--- its team and its org; over models and tools by its spend per model or tool (by tokens when it
--- has no priced request; 'unattributed' when it has no request, as report_user_week_models does);
--- over repositories by the spend of its sessions, each session's split by its prompts per
--- repository ('(none)': prompts without a repository and sessions without prompts).
+-- its team and its org; over models, tools and repositories by user_week_spend_shares
+-- ('unattributed' when it has no request, as report_user_week_models does).
 -- wasted_cents: the week's wasted cost in whole cents by largest remainder, twice: the weeks add
 -- up to the database total rounded once (as wasted_by_week.csv), and the members of each
 -- dimension add up to their week exactly. So every dimension's week-over-week changes add up to
@@ -24,43 +22,9 @@ scores AS (
 ),
 requests AS (SELECT ts FROM token_usage),  -- only the span of the data (a scan of one column)
 
-session_usage AS (
-    -- per session, week, model and client (features: session_spend)
-    SELECT user_id, week_start, session_id, model, tool, cost_usd, tokens FROM session_spend
-),
-
-session_repos AS (
-    -- each session's share of prompts per repository (features: session_repo_prompts)
-    SELECT session_id, repo, sum(prompts) / sum(sum(prompts)) OVER (PARTITION BY session_id) AS prompt_share
-    FROM session_repo_prompts
-    GROUP BY session_id, repo
-),
-
-request_members AS (
-    SELECT user_id, week_start, 'model' AS dimension, model AS member, cost_usd, tokens FROM session_usage
-    UNION ALL
-    SELECT user_id, week_start, 'tool', tool, cost_usd, tokens FROM session_usage
-    UNION ALL
-    SELECT u.user_id, u.week_start, 'repository', coalesce(r.repo, '(none)'),
-           u.cost_usd * coalesce(r.prompt_share, 1.0), u.tokens * coalesce(r.prompt_share, 1.0)
-    FROM session_usage AS u
-    LEFT JOIN session_repos AS r USING (session_id)
-),
-
 request_shares AS (
-    SELECT
-        user_id, week_start, dimension, member,
-        CASE
-            WHEN sum(cost_usd) OVER user_week > 0 THEN cost_usd / sum(cost_usd) OVER user_week
-            WHEN sum(tokens) OVER user_week > 0 THEN tokens / sum(tokens) OVER user_week
-            ELSE 1.0 / count(*) OVER user_week
-        END AS share
-    FROM (
-        SELECT user_id, week_start, dimension, member, sum(cost_usd) AS cost_usd, CAST(sum(tokens) AS DOUBLE) AS tokens
-        FROM request_members
-        GROUP BY ALL
-    )
-    WINDOW user_week AS (PARTITION BY user_id, week_start, dimension)
+    -- each user-week's spend split over models, tools and repositories
+    SELECT user_id, week_start, dimension, member, share FROM user_week_spend_shares
 ),
 
 user_week_members AS (

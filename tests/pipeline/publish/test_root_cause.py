@@ -53,9 +53,9 @@ def _world(path: Path) -> duckdb.DuckDBPyConnection:
     features.run_macros(con)
     for table in ("session_spend", "session_repo_prompts"):
         features.build(con, table)
-    models = sql_models.load("pipeline.publish")  # the two monitor models the publish step builds
+    models = sql_models.load("pipeline.publish")  # the monitor models the publish step builds
     models.run_macros(con)
-    for table in ("waste_by_dimension_week", "waste_root_cause"):
+    for table in ("user_week_spend_shares", "waste_by_dimension_week", "waste_root_cause"):
         models.build(con, table)
     return con
 
