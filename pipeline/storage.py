@@ -88,6 +88,13 @@ def storage_version(con: duckdb.DuckDBPyConnection) -> str:
     return tags.get("storage_version", "")
 
 
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the connection's databases hold a (persistent, not TEMP) table of that name."""
+    return bool(con.sql(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = $t AND NOT temporary", params={"t": table}
+    ).fetchall())
+
+
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables if they do not exist yet (idempotent)."""
     con.execute(raw_tables_ddl())  # the contract's datasets (pipeline/ingest/contract.py)

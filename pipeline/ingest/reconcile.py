@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.storage import has_table
+
 
 def reconcile(con: duckdb.DuckDBPyConnection, *, first_new_file_id: int | None = None) -> None:
     """Resolve aliases, derive deployment change_ids from commits, count unmapped_identities; one commit.
@@ -54,9 +56,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, *, first_new_file_id: int | None =
         con.execute(DEPLOYMENT_CHANGES_SQL)
         if con.sql(f"SELECT 1 FROM main.loaded_files f WHERE {FROM_SOURCE} LIMIT 1").fetchall():
             con.execute(REPOSITORIES_SQL.format(from_source=FROM_SOURCE))  # source rows only: contract files are left as given
-        counted = only_new and bool(con.sql(
-            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'unmapped_identities'"
-        ).fetchall())
+        counted = only_new and has_table(con, "unmapped_identities")
         con.execute(unmapped_sql(first_new_file_id if counted else None))
         con.execute("DROP TABLE IF EXISTS __claims; DROP TABLE IF EXISTS __deployment_changes")
         con.commit()

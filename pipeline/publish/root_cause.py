@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from pipeline import sql_models
-from pipeline.storage import connect, write_csv
+from pipeline.storage import connect, has_table, write_csv
 
 DIMENSIONS = ("team", "org", "model", "tool", "repository")
 REPORT_FILE = "waste_root_cause.csv"
@@ -31,10 +31,7 @@ REPORT_FILE = "waste_root_cause.csv"
 
 def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the database holds the monitor tables (a run before them does not)."""
-    found = con.sql(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'waste_root_cause' AND NOT temporary"
-    ).fetchall()[0][0]
-    return bool(found)
+    return has_table(con, "waste_root_cause")
 
 
 def rows(con: duckdb.DuckDBPyConnection, table: str = "waste_root_cause", *, week: Any = None,

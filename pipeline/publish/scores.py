@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from pipeline import progress, sql_models
+from pipeline.storage import has_table
 
 SCORE_TABLES = ("user_week_scores", "session_scores", "flags")  # derived from the features, rebuilt by a purge
 LEVELS = (("scored_user_weeks", "user_weeks"), ("scored_sessions", "sessions"))  # stored table, partition field
@@ -75,7 +76,7 @@ def weeks_to_score(
     neighbour with another."""
     if weeks is None:
         return None, None
-    if not _has_table(con, "detect_state"):
+    if not has_table(con, "detect_state"):
         return None, "the detector settings of the stored scores are not recorded"
     stored = con.sql("SELECT fingerprint FROM detect_state").fetchall()
     if not stored or stored[0][0] != fingerprint:
@@ -127,7 +128,7 @@ def publish_scores(
     `session_run_ups` and read over the stored tables by the score tables' SQL. `fingerprint`: what
     the weeks were scored with (scoring_fingerprint), recorded in `detect_state`."""
     con.execute("SET VARIABLE run_id = ?", [run_id])
-    fresh = weeks is None or any(not _has_table(con, table) for table, _ in LEVELS)
+    fresh = weeks is None or any(not has_table(con, table) for table, _ in LEVELS)
     if not fresh:
         for table, _ in LEVELS:
             con.execute(f"DELETE FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[]))", {"weeks": list(weeks)})
@@ -141,7 +142,7 @@ def publish_scores(
     con.execute(DETECT_STATE_DDL)
     con.execute("DELETE FROM detect_state")
     con.execute("INSERT INTO detect_state VALUES (now()::TIMESTAMP, ?)", [fingerprint])
-    previous_run_ups = not fresh and all(_has_table(con, table) for table, _ in RUN_UP_TABLES)
+    previous_run_ups = not fresh and all(has_table(con, table) for table, _ in RUN_UP_TABLES)
     try:
         for table, stored_table in RUN_UP_TABLES:
             if previous_run_ups:
@@ -169,7 +170,7 @@ def publish_models(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None)
     package.run_macros(con)
     names = package.order("publish", kinds=(*sql_models.MATERIALIZED, "script"))
     by_week = {name for name in names if package[name].kind == "incremental_by_week"}
-    incremental = weeks is not None and all(_has_table(con, name) for name in (*by_week, APPLIED_VERDICTS))
+    incremental = weeks is not None and all(has_table(con, name) for name in (*by_week, APPLIED_VERDICTS))
     if incremental:
         republish = weeks_to_republish(con, weeks, package.sql(VERDICTS))
         con.execute("SET VARIABLE republish_weeks = $weeks", {"weeks": republish})
@@ -221,10 +222,6 @@ def _store(con: duckdb.DuckDBPyConnection, part: ScoredPartition, *, create: boo
         verb = f"CREATE OR REPLACE TABLE {table} AS" if create else f"INSERT INTO {table} BY NAME"
         con.execute(f"{verb} SELECT * FROM __scored")
         con.unregister("__scored")
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.sql("SELECT 1 FROM duckdb_tables() WHERE table_name = $t AND NOT temporary", params={"t": table}).fetchall())
 
 
 def summarise(con: duckdb.DuckDBPyConnection) -> DetectSummary:
