@@ -24,21 +24,37 @@ touched_sessions AS (
 ),
 
 touched_spans AS (
-    -- every week a session with new events spans, old events included
-    SELECT session_id, iso_week(min(ts)) AS first_week, iso_week(max(ts)) AS last_week
+    -- every week a session with new events spans, old events included: the weeks the last build
+    -- saw it in (session_weeks holds every event loaded before) and the new events' weeks, so no
+    -- run scans the whole history of raw events
+    SELECT session_id, min(week_start) AS first_week, max(week_start) AS last_week
     FROM (
-        SELECT session_id, ts FROM token_usage WHERE session_id IN (SELECT session_id FROM touched_sessions)
+        SELECT session_id, week_start FROM built_session_weeks
+        WHERE session_id IN (SELECT session_id FROM touched_sessions)
         UNION ALL
-        SELECT session_id, ts FROM invocations WHERE session_id IN (SELECT session_id FROM touched_sessions)
+        SELECT session_id, iso_week(ts) FROM new_requests
+        UNION ALL
+        SELECT session_id, iso_week(ts) FROM new_prompts
     )
     GROUP BY session_id
 ),
 
+changed_rows AS (
+    -- one join by change instead of two EXCEPTs over every column: each change whose row is new,
+    -- gone or different, with both versions (a side it lacks is a row of NULLs)
+    SELECT now, before
+    FROM changes_now AS now
+    FULL JOIN changes_before AS before ON now.change_id = before.change_id
+    WHERE now IS DISTINCT FROM before
+),
+
 changed_changes AS (
-    -- new changes, and changes whose merge, author, repository or deployment state moved
-    SELECT change_id, author_id, repo, merged_at FROM (SELECT * FROM changes_now EXCEPT SELECT * FROM changes_before)
+    -- new changes, and changes whose merge, author, repository or deployment state moved: as they
+    -- are now and as they were
+    SELECT now.change_id, now.author_id, now.repo, now.merged_at FROM changed_rows WHERE now.change_id IS NOT NULL
     UNION
-    SELECT change_id, author_id, repo, merged_at FROM (SELECT * FROM changes_before EXCEPT SELECT * FROM changes_now)
+    SELECT before.change_id, before.author_id, before.repo, before.merged_at FROM changed_rows
+    WHERE before.change_id IS NOT NULL
 ),
 
 deploying_repos_changed AS (
