@@ -643,33 +643,41 @@ def summary(outcome: Outcome, floor_work: float | None, token_rows: int) -> list
 
 
 def breakdown(steps: list[Step]) -> list[str]:
-    """Where the end-to-end run's time and memory go, stage by stage, with the insides of each."""
-    e2e = _find(steps, "end to end: run_local")
+    """Where the end-to-end run's time and memory go, stage by stage, with the insides of each; the
+    same for the daily run when there is one (its fixed part is what keeps it above 10%)."""
+    daily = next((s for s in steps if s.label.startswith("daily run:")), None)
     out: list[str] = []
-    if e2e and e2e.phases:
-        total = next((p["seconds"] for p in e2e.phases if p["name"] == "run_local"), e2e.work_s) or 1.0
-        out += ["### Where the end-to-end run goes (one process, run_local)", "",
-                "| stage / part | s | share | peak RSS GiB |", "|---|---:|---:|---:|"]
-        staged = 0.0
-        for phase in e2e.phases:
-            if phase["name"] == "run_local":
-                continue
-            if phase["depth"] == 1:
-                staged += phase["seconds"]
-            indent = "&nbsp;&nbsp;" * max(phase["depth"] - 1, 0) + ("· " if phase["depth"] > 1 else "")
-            out.append(f"| {indent}{phase['name']} | {phase['seconds']:.2f} | {phase['seconds'] / total:.0%} "
-                       f"| {phase['peak_gib']:.2f} |")
-        out.append(f"| between the stages (empty-dataset check, closing the run record) | {total - staged:.2f} "
-                   f"| {(total - staged) / total:.0%} | |")
-        for name, seconds in e2e.totals.items():
-            out.append(f"| (summed over calls) {name} | {seconds:.2f} | {seconds / total:.0%} | |")
-        out.append("")
+    for measured, title in ((_find(steps, "end to end: run_local"), "the end-to-end run goes (one process, run_local)"),
+                            (daily, "the daily run goes (one process, run_local, the newest day added)")):
+        if measured and measured.status == "ok" and measured.phases:
+            out += phase_table(measured, title)
     for label in ("imports", "pandas + scikit-learn"):
         measured = _find(steps, label)
         if measured and measured.phases:
             parts = ", ".join(f"{p['name']} {p['seconds']:.2f} s" for p in measured.phases)
             out.append(f"- {label}: {parts}")
     return out
+
+
+def phase_table(measured: Step, title: str) -> list[str]:
+    """One run's stages and their insides (bench.steps.instrument_stages) as a table under
+    "### Where `title`"."""
+    total = next((p["seconds"] for p in measured.phases if p["name"] == "run_local"), measured.work_s) or 1.0
+    out = [f"### Where {title}", "", "| stage / part | s | share | peak RSS GiB |", "|---|---:|---:|---:|"]
+    staged = 0.0
+    for phase in measured.phases:
+        if phase["name"] == "run_local":
+            continue
+        if phase["depth"] == 1:
+            staged += phase["seconds"]
+        indent = "&nbsp;&nbsp;" * max(phase["depth"] - 1, 0) + ("· " if phase["depth"] > 1 else "")
+        out.append(f"| {indent}{phase['name']} | {phase['seconds']:.2f} | {phase['seconds'] / total:.0%} "
+                   f"| {phase['peak_gib']:.2f} |")
+    out.append(f"| between the stages (empty-dataset check, closing the run record) | {total - staged:.2f} "
+               f"| {(total - staged) / total:.0%} | |")
+    for name, seconds in measured.totals.items():
+        out.append(f"| (summed over calls) {name} | {seconds:.2f} | {seconds / total:.0%} | |")
+    return out + [""]
 
 
 def write_results(out: Path, text: str, label: str) -> None:

@@ -193,6 +193,26 @@ def instrument_detect(meter: Meter) -> None:
     wrap(flows, "score_level", meter, "score week levels (summed over threads)", summed=True)
     wrap(scores, "publish_scores", meter, "publish scores, flags, views")
     wrap(scores, "summarise", meter, "summarise")
+    instrument_publish(meter)
+
+
+def instrument_publish(meter: Meter) -> None:
+    """Per publish model built whole or for its republished weeks (the feature models are timed
+    per table by instrument_features: this package's only)."""
+    from pipeline import sql_models
+
+    for attribute, what in (("build", ""), ("replace_weeks", " (republished weeks)")):
+        original = getattr(sql_models.Package, attribute)
+
+        def timed(package: Any, con: Any, name: str, *args: Any, _original: Any = original, _what: str = what,
+                  **kwargs: Any) -> Any:
+            if package.name != "pipeline.publish":
+                return _original(package, con, name, *args, **kwargs)
+            with meter.phase(f"model {name}{_what}"):
+                return _original(package, con, name, *args, **kwargs)
+
+        timed.__wrapped__ = original  # type: ignore[attr-defined]
+        setattr(sql_models.Package, attribute, timed)
 
 
 def instrument_stages(meter: Meter) -> None:

@@ -55,7 +55,18 @@ def test_stages_are_timed_inside_the_end_to_end_run(tiny):
                    "scoring weeks", "publishing"]
     tables = [p["name"] for p in e2e.phases if p["name"].startswith("table ")]
     assert tables == [f"table {name}" for name in sql_models.load("features", TEMPLATE_CONTEXT).order()]
+    publish = sql_models.load("pipeline.publish")
+    models = [p["name"] for p in e2e.phases if p["name"].startswith("model ")]
+    assert models == [f"model {name}" for name in publish.order("publish", kinds=(*sql_models.MATERIALIZED, "script"))]
     assert all(p["peak_gib"] > 0 and p["seconds"] >= 0 for p in e2e.phases)
+
+
+def test_the_daily_run_replaces_the_republished_weeks_of_the_score_tables(tiny):
+    outcome, _, _ = tiny
+    daily = next(s for s in outcome.steps if s.label.startswith("daily run:"))
+    assert daily.status == "ok", daily.note
+    models = {p["name"] for p in daily.phases if p["name"].startswith("model ")}
+    assert {"model session_scores (republished weeks)", "model user_week_scores (republished weeks)"} <= models
 
 
 def test_results_file_has_a_row_per_step(tiny):
@@ -68,6 +79,7 @@ def test_results_file_has_a_row_per_step(tiny):
         assert f"| {step.label} | {step.kind} |" in text
     assert "- machine: " in text and "CPUs (nproc)" in text
     assert "### Where the end-to-end run goes" in text
+    assert "### Where the daily run goes" in text
     assert "x the floor" in text
 
 
