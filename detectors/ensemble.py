@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -54,7 +55,18 @@ def _member_class(name: str) -> type:
     module, cls = _member_path(name)
     imported = importlib.import_module(module)
     _cache_numba_compilation(imported)
+    _quiet_skewness_warning()
     return getattr(imported, cls)
+
+
+def _quiet_skewness_warning() -> None:
+    """Keep scipy's "precision loss" warning about the skewness of a nearly constant column (which
+    ECOD and COPOD take through pyod's NaN-safe `skew`, reading it as 0) off the command's output:
+    it says nothing a user can act on. One process-wide filter for that message from pyod only
+    (idempotent: warnings drops an identical filter before adding it), not a catch_warnings
+    block, which is not thread-safe and weeks are scored on threads."""
+    warnings.filterwarnings("ignore", message="Precision loss occurred in moment calculation",
+                            category=RuntimeWarning, module=r"pyod\.")
 
 
 def _cache_numba_compilation(module: ModuleType) -> None:
