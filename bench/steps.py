@@ -118,10 +118,11 @@ class _Phase:
 
 
 def wrap(owner: Any, attribute: str, meter: Meter, name: Callable[..., str] | str | None = None,
-         *, summed: bool = False) -> bool:
+         *, summed: bool = False, only: Callable[..., bool] | None = None) -> bool:
     """Replace owner.attribute, a public function, by a timed wrapper (a phase, or a summed
-    total); False if absent. Only for the insides of a stage (one feature table, file digests):
-    the stages themselves are timed through the progress events every run reports (StageTimer)."""
+    total) of the calls `only` accepts (every call without it); False if absent. Only for the
+    insides of a stage (one feature table, file digests): the stages themselves are timed through
+    the progress events every run reports (StageTimer)."""
     if attribute.startswith("_"):
         raise ValueError(f"bench times public functions only, not {attribute}")
     original = getattr(owner, attribute, None)
@@ -129,6 +130,8 @@ def wrap(owner: Any, attribute: str, meter: Meter, name: Callable[..., str] | st
         return False
 
     def timed(*args: Any, **kwargs: Any) -> Any:
+        if only is not None and not only(*args, **kwargs):
+            return original(*args, **kwargs)
         try:
             label = name(*args, **kwargs) if callable(name) else (name or attribute)
         except Exception:  # a changed signature: still time it, under the function's name
@@ -201,18 +204,12 @@ def instrument_publish(meter: Meter) -> None:
     per table by instrument_features: this package's only)."""
     from pipeline import sql_models
 
-    for attribute, what in (("build", ""), ("replace_weeks", " (republished weeks)")):
-        original = getattr(sql_models.Package, attribute)
+    def publishing(package: Any, *args: Any, **kwargs: Any) -> bool:
+        return package.name == "pipeline.publish"
 
-        def timed(package: Any, con: Any, name: str, *args: Any, _original: Any = original, _what: str = what,
-                  **kwargs: Any) -> Any:
-            if package.name != "pipeline.publish":
-                return _original(package, con, name, *args, **kwargs)
-            with meter.phase(f"model {name}{_what}"):
-                return _original(package, con, name, *args, **kwargs)
-
-        timed.__wrapped__ = original  # type: ignore[attr-defined]
-        setattr(sql_models.Package, attribute, timed)
+    wrap(sql_models.Package, "build", meter, lambda package, con, name, **k: f"model {name}", only=publishing)
+    wrap(sql_models.Package, "replace_weeks", meter, lambda package, con, name, *a: f"model {name} (republished weeks)",
+         only=publishing)
 
 
 def instrument_stages(meter: Meter) -> None:
