@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from pipeline.ingest import load as load_module
 from pipeline.ingest.load import DATASETS, MissingDatasetError, load_inputs
 from pipeline.settings import Settings
-from flows import run_local
+from flows import preload_model_libraries, run_local
 from pipeline.storage import connect
 from tests.conftest import TEST_KEY
 from tests.reliability.conftest import REPO
@@ -424,10 +424,18 @@ def test_named_damage_is_one_reason(name: str, data: bytes, reason: str | None, 
         assert len(got) == 1 and got[0].startswith(reason), got
 
 
+@pytest.fixture(scope="session")
+def models_imported(fast_settings: Settings) -> None:
+    """The run's model libraries imported before hypothesis draws: a run imports them on a
+    background thread, and importing scikit-learn draws from the `random` module, which hypothesis
+    would see change while it draws the next example (HypothesisDeprecationWarning)."""
+    preload_model_libraries(fast_settings)
+
+
 @pytest.mark.slow
 @settings(PROPERTY_SETTINGS, max_examples=4)
 @given(files=input_folders(allow_missing=False))
-def test_whole_run_survives_bad_input(files: dict[str, bytes], fast_settings: Settings) -> None:
+def test_whole_run_survives_bad_input(files: dict[str, bytes], fast_settings: Settings, models_imported: None) -> None:
     """The whole run (features, scores, flags, publish) on bad input completes, with the loader's counts.
     (With allow_empty: by default a run whose required dataset loaded nothing stops after its load,
     tests/pipeline/test_cli.py.)"""
