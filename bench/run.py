@@ -39,6 +39,10 @@ from typing import Any
 from bench.world import SIZES, WorldSize, disk_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
+# the pandas reference's own packages (`make bench` installs pandas here, not into the project's
+# environment): with pandas importable, pyarrow imports it at its first array, which would charge
+# Goodhart's steps about 1 s (1M, `--no-prefect`, A/B on 2026-12-07) for a library it never uses
+REFERENCE_PACKAGES = ROOT / ".bench-deps"
 DEFAULT_OUT = ROOT / "bench" / "results.md"
 GIB = 1024**3
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -367,10 +371,11 @@ def benchmark(size: WorldSize, harness: Harness, *, world_dir: Path | None, skip
                "machine has" if size.label == "100M" and "pandas" in DEFAULT_SKIPS.get(size.label, ())
                else "--skip pandas")
         steps.append(skipped("pandas + scikit-learn", "reference", why))
-    elif util.find_spec("pandas") is None:
-        steps.append(skipped("pandas + scikit-learn", "reference", "pandas is not installed (pip install pandas)"))
+    elif not pandas_available():
+        steps.append(skipped("pandas + scikit-learn", "reference", "pandas is not installed (`make bench` installs it)"))
     else:
-        steps.append(measure("pandas + scikit-learn", "reference", "pandas", {"input": str(input_dir)}))
+        steps.append(measure("pandas + scikit-learn", "reference", "pandas", {"input": str(input_dir)},
+                             env=lambda _: {"PYTHONPATH": reference_pythonpath(harness.env["PYTHONPATH"])}))
 
     for measured in steps:
         measured.rows.setdefault("token_usage", world_rows.get("token_usage", 0))
@@ -498,14 +503,30 @@ def machine() -> str:
 
 
 def versions() -> str:
-    names = ("polars", "duckdb", "pyarrow", "scikit-learn", "pyod", "prefect", "pandas")
+    names = ("polars", "duckdb", "pyarrow", "scikit-learn", "pyod", "prefect")
     found = []
     for name in names:
         try:
             found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pass
+    reference = next(metadata.distributions(name="pandas", path=[str(REFERENCE_PACKAGES)]), None)
+    if reference is not None:
+        found.append(f"pandas {reference.version} (the reference's, in {REFERENCE_PACKAGES.name})")
+    if util.find_spec("pandas") is not None:  # an environment a user made; `make install` leaves none
+        found.append(f"pandas {metadata.version('pandas')} importable by Goodhart's steps (pyarrow then imports it "
+                     "at its first array: about 1 s of each run at 1M)")
     return f"Python {platform.python_version()}, " + ", ".join(found)
+
+
+def pandas_available() -> bool:
+    """Whether the pandas reference can run: pandas in REFERENCE_PACKAGES or in the environment."""
+    return (REFERENCE_PACKAGES / "pandas").is_dir() or util.find_spec("pandas") is not None
+
+
+def reference_pythonpath(pythonpath: str) -> str:
+    """The reference's PYTHONPATH: the steps' own, then REFERENCE_PACKAGES."""
+    return os.pathsep.join([pythonpath, str(REFERENCE_PACKAGES)])
 
 
 def commit() -> str:

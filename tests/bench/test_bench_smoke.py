@@ -2,7 +2,6 @@
 
 No timed assertions: this checks the harness, not the pipeline's speed.
 """
-from importlib import util
 
 import pytest
 
@@ -12,7 +11,7 @@ from pipeline import sql_models
 
 pytestmark = pytest.mark.slow
 
-HAS_PANDAS = util.find_spec("pandas") is not None
+HAS_PANDAS = bench_run.pandas_available()
 PIPELINE_STEPS = ("stage load", "stage features", "stage detect", "end to end: run_local")
 
 
