@@ -27,8 +27,10 @@ def _popcount(x):  # pragma: no cover - compiled
 @_compiled
 def near_earlier_mask(offsets, signatures, seqs, bits, all_pairs_max):  # pragma: no cover - compiled
     """Per element of the lists (values[offsets[k]:offsets[k + 1]] is list k): whether an element of
-    its list with a smaller seq lies within `bits` (>= 0) bits; pairwise up to `all_pairs_max`
-    elements, else only between elements that agree on one of `bits` + 1 bands."""
+    its list with a smaller seq lies within `bits` (>= 0) bits. Repeated signatures are settled
+    first (each one's earliest element stands for it; the others are late), so a signature repeated
+    10,000 times costs one; the distinct ones are compared pairwise up to `all_pairs_max`, else
+    only where they agree on one of `bits` + 1 bands."""
     late = np.zeros(signatures.size, dtype=np.bool_)
     limit = np.uint64(bits)
     bands = min(max(bits + 1, 1), 64)
@@ -37,39 +39,61 @@ def near_earlier_mask(offsets, signatures, seqs, bits, all_pairs_max):  # pragma
         n = end - start
         if n < 2:
             continue
-        if n <= all_pairs_max or bits >= 64:
-            order = start + np.argsort(seqs[start:end])
-            for a in range(1, n):
-                i = order[a]
-                for b in range(a):
-                    if _popcount(signatures[i] ^ signatures[order[b]]) <= limit:
+        # by signature, then seq: the first element of each run of one signature stands for it
+        by_seq = np.argsort(seqs[start:end], kind="mergesort")
+        order = by_seq[np.argsort(signatures[start:end][by_seq], kind="mergesort")]
+        first = np.empty(n, dtype=np.int64)
+        m = 0
+        for a in range(n):
+            i = start + order[a]
+            if a > 0 and signatures[i] == signatures[start + order[a - 1]]:
+                late[i] = True
+            else:
+                first[m] = i
+                m += 1
+        if m < 2 or bits == 0:  # bits 0: only equal signatures are near, settled above
+            continue
+        _near_distinct(first[:m], signatures, seqs, late, limit, bands, bits >= 64 or m <= all_pairs_max)
+    return late
+
+
+@_compiled
+def _near_distinct(items, signatures, seqs, late, limit, bands, pairwise):  # pragma: no cover - compiled
+    """Mark late each of the `items` (element indices, distinct signatures) with an earlier item
+    (smaller seq) within `limit` bits: every pair when `pairwise`, else the pairs sharing a band."""
+    n = items.size
+    if pairwise:
+        order = items[np.argsort(seqs[items])]
+        for a in range(1, n):
+            i = order[a]
+            for b in range(a):
+                if _popcount(signatures[i] ^ signatures[order[b]]) <= limit:
+                    late[i] = True
+                    break
+        return
+    keys = np.empty(n, dtype=np.uint64)
+    for band in range(bands):
+        low = band * 64 // bands
+        width = (band + 1) * 64 // bands - low
+        mask = np.uint64(0xFFFFFFFFFFFFFFFF) if width == 64 else (np.uint64(1) << np.uint64(width)) - np.uint64(1)
+        for k in range(n):
+            keys[k] = (signatures[items[k]] >> np.uint64(low)) & mask
+        order = np.argsort(keys, kind="mergesort")
+        run = 0
+        while run < n:
+            stop = run + 1
+            while stop < n and keys[order[stop]] == keys[order[run]]:
+                stop += 1
+            for a in range(run, stop):
+                i = items[order[a]]
+                if late[i]:
+                    continue
+                for b in range(run, stop):
+                    j = items[order[b]]
+                    if seqs[j] < seqs[i] and _popcount(signatures[i] ^ signatures[j]) <= limit:
                         late[i] = True
                         break
-            continue
-        keys = np.empty(n, dtype=np.uint64)
-        for band in range(bands):
-            low = band * 64 // bands
-            width = (band + 1) * 64 // bands - low
-            mask = np.uint64(0xFFFFFFFFFFFFFFFF) if width == 64 else (np.uint64(1) << np.uint64(width)) - np.uint64(1)
-            for k in range(n):
-                keys[k] = (signatures[start + k] >> np.uint64(low)) & mask
-            order = np.argsort(keys, kind="mergesort")
-            run = 0
-            while run < n:
-                stop = run + 1
-                while stop < n and keys[order[stop]] == keys[order[run]]:
-                    stop += 1
-                for a in range(run, stop):
-                    i = start + order[a]
-                    if late[i]:
-                        continue
-                    for b in range(run, stop):
-                        j = start + order[b]
-                        if seqs[j] < seqs[i] and _popcount(signatures[i] ^ signatures[j]) <= limit:
-                            late[i] = True
-                            break
-                run = stop
-    return late
+            run = stop
 
 
 @_compiled

@@ -3,13 +3,14 @@
 them callable on its connection while it builds (`registered`).
 
 - `near_earlier(signatures BIGINT[], seqs BIGINT[], bits INTEGER) -> BIGINT[]` (prompt_repeats):
-  one scope's distinct SimHash signatures (a session's, or a user-week's) and the place (seq) of
-  each one's first prompt in; out, the seqs of those with an earlier signature of the scope (a
-  smaller seq) within `bits` bits. A scope of up to ALL_PAIRS_MAX signatures is compared pairwise;
-  a larger one only where two signatures share a band: `bits` + 1 bands split the 64 bits, and by
-  pigeonhole two signatures at most `bits` apart agree on a whole band. So a script sending the same
-  prompt 10,000 times costs one signature, and 10,000 unrelated prompts about signatures x bands
-  comparisons, not signatures^2.
+  one scope's SimHash signatures (a session's prompts, or a user-week's) and the place (seq) of each
+  prompt in; out, the seqs of those with an earlier prompt of the scope (a smaller seq) within
+  `bits` bits, the same signature included. A repeated signature is settled first (its earliest
+  prompt stands for it, the others are late), so a script sending the same prompt 10,000 times
+  costs one signature; up to ALL_PAIRS_MAX distinct signatures are compared pairwise, more only
+  where two share a band: `bits` + 1 bands split the 64 bits, and by pigeonhole two signatures at
+  most `bits` apart agree on a whole band. So 10,000 unrelated prompts cost about signatures x
+  bands comparisons, not signatures^2.
 - `peak_window_sum(times BIGINT[], amounts BIGINT[], window BIGINT) -> BIGINT` (user_week_features):
   the largest sum of the amounts whose times lie within `window` from one of the times, that time
   included: `max(sum(amount) OVER (ORDER BY time RANGE BETWEEN CURRENT ROW AND window FOLLOWING))`

@@ -4,10 +4,11 @@
 -- session or user-week, exactly (same fingerprint) or nearly (SimHash within `near_duplicate_bits`
 -- bits), is it near-identical to the previous prompt of its session, and how long after it
 -- (gap_seconds: cadence features read it here)? "Earlier" is (ts, invocation_id) order.
--- Near prompts are found between the distinct signatures of a scope, so a script sending the same
--- prompt 10,000 times costs one signature, not 10^8 pairs; a scope with many distinct signatures
--- only compares those sharing a band (near_earlier, a compiled function: features/sql_functions.py),
--- so many unrelated prompts cost about signatures x bands comparisons, not signatures^2.
+-- Near prompts are found in one pass over each scope's prompts (near_earlier, a compiled function:
+-- features/sql_functions.py): repeats of one signature are settled first, so a script sending the
+-- same prompt 10,000 times costs one signature, not 10^8 pairs; a scope with many distinct
+-- signatures only compares those sharing a band, so many unrelated prompts cost about signatures x
+-- bands comparisons, not signatures^2.
 
 WITH
 repeated_text_hashes AS (
@@ -61,8 +62,7 @@ ordered AS (
 ),
 
 session_texts AS (
-    -- the first prompt of each repeated text of each session (below: of each user-week, and the
-    -- first prompt of each signature)
+    -- the first prompt of each repeated text of each session (below: of each user-week)
     SELECT min(seq) AS first_seq
     FROM ordered
     WHERE repeated_text IS NOT NULL
@@ -76,50 +76,37 @@ week_texts AS (
     GROUP BY user_id, week_start, repeated_text
 ),
 
-session_signatures AS (
-    SELECT session_id, signature, min(seq) AS first_seq
-    FROM ordered
-    WHERE signature IS NOT NULL
-    GROUP BY session_id, signature
-),
-
-week_signatures AS (
-    SELECT user_id, week_start, signature, min(seq) AS first_seq
-    FROM ordered
-    WHERE signature IS NOT NULL
-    GROUP BY user_id, week_start, signature
-),
-
 signature_lists AS (
-    -- each scope's distinct signatures and the place of their first prompts (a scope of one
-    -- signature has no near pair)
-    SELECT 'session' AS scope, list(signature) AS signatures, list(first_seq) AS first_seqs
-    FROM session_signatures
+    -- each scope's signatures and the places of their prompts (a scope of one prompt has no pair)
+    SELECT 'session' AS scope, list(signature) AS signatures, list(seq) AS seqs
+    FROM ordered
+    WHERE signature IS NOT NULL
     GROUP BY session_id
     HAVING count(*) > 1
     UNION ALL
-    SELECT 'week', list(signature), list(first_seq)
-    FROM week_signatures
+    SELECT 'week', list(signature), list(seq)
+    FROM ordered
+    WHERE signature IS NOT NULL
     GROUP BY user_id, week_start
     HAVING count(*) > 1
 ),
 
-late_signatures AS (
-    -- first prompts of the signatures that have a near signature first seen earlier in the scope
+late_prompts AS (
+    -- prompts with an earlier prompt of the scope within the bits, the same signature included
     -- (near_earlier: features/sql_functions.py, by band in a scope of many signatures)
-    SELECT first_seq, bool_or(scope = 'session') AS in_session, bool_or(scope = 'week') AS in_week
+    SELECT seq, bool_or(scope = 'session') AS in_session, bool_or(scope = 'week') AS in_week
     FROM (
         SELECT
             scope,
-            unnest(near_earlier(signatures, first_seqs, CAST(floor(getvariable('near_duplicate_bits')) AS INTEGER)))
-                AS first_seq
+            unnest(near_earlier(signatures, seqs, CAST(floor(getvariable('near_duplicate_bits')) AS INTEGER)))
+                AS seq
         FROM signature_lists
     )
-    GROUP BY first_seq
+    GROUP BY seq
 )
 
--- A prompt is a repeat unless it is the first of its text (signature) in the scope, and a near
--- repeat also unless a near signature came before it.
+-- A prompt is an exact repeat unless it is the first of its text in the scope, and a near repeat
+-- also when an earlier prompt of the scope lies within the bits (its own signature included).
 SELECT
     o.invocation_id,
     o.session_id,
@@ -128,17 +115,15 @@ SELECT
     o.week_start,
     o.repeated_text IS NOT NULL AND st.first_seq IS NULL AS exact_repeat_in_session,
     (o.repeated_text IS NOT NULL AND st.first_seq IS NULL)
-        OR (o.signature IS NOT NULL AND (s.first_seq IS NULL OR coalesce(l.in_session, false)))
+        OR coalesce(l.in_session, false)
         AS near_repeat_in_session,
     o.repeated_text IS NOT NULL AND wt.first_seq IS NULL AS exact_repeat_in_week,
     (o.repeated_text IS NOT NULL AND wt.first_seq IS NULL)
-        OR (o.signature IS NOT NULL AND (w.first_seq IS NULL OR coalesce(l.in_week, false)))
+        OR coalesce(l.in_week, false)
         AS near_repeat_in_week,
     o.near_previous,
     o.gap_seconds
 FROM ordered AS o
 LEFT JOIN session_texts AS st ON st.first_seq = o.seq
 LEFT JOIN week_texts AS wt ON wt.first_seq = o.seq
-LEFT JOIN session_signatures AS s ON s.first_seq = o.seq
-LEFT JOIN week_signatures AS w ON w.first_seq = o.seq
-LEFT JOIN late_signatures AS l ON l.first_seq = o.seq
+LEFT JOIN late_prompts AS l ON l.seq = o.seq

@@ -42,6 +42,35 @@ def test_matches_brute_force_pairwise_and_by_band(bits):
         assert 0 < sum(map(len, expected[5:])) < sum(sizes[5:])
 
 
+@pytest.mark.parametrize("bits", [0, 3, 64])
+def test_repeated_signatures_match_brute_force(bits):
+    # prompts of a scope repeat signatures (a script resending a prompt): a repeat is late
+    # whatever the bits, and the earliest copy stands for its signature
+    rng = random.Random(100 + bits)
+    scopes = []
+    for size in [2, 3, 30, ALL_PAIRS_MAX, ALL_PAIRS_MAX + 50, 600]:
+        distinct, _ = scope(rng, max(1, size // 3), 10)
+        signatures = [rng.choice(distinct) for _ in range(size)]
+        scopes.append((signatures, rng.sample(range(10 * size), size)))
+    got = near_earlier(pa.array([s for s, _ in scopes], pa.list_(pa.int64())),
+                       pa.array([q for _, q in scopes], pa.list_(pa.int64())), pa.array([bits] * len(scopes), pa.int32()))
+    expected = [brute_force(s, q, bits) for s, q in scopes]
+    assert [sorted(values) for values in got.to_pylist()] == expected
+    assert all(len(e) >= len(s) - len(set(s)) for e, (s, _) in zip(expected, scopes))  # every repeat at least
+
+
+def test_a_prompt_sent_thousands_of_times_is_one_signature():
+    # 20,000 copies of one signature, latest first, beside two far ones: all copies but the
+    # earliest are late (settled before any comparison, so this is not 20,000^2 pairs)
+    n = 20_000
+    loop = 0x0F0F_0F0F_0F0F_0F0F
+    signatures = [loop] * n + [0, -1]
+    seqs = list(range(n + 10, 10, -1)) + [5, 1]
+    got = near_earlier(pa.array([signatures], pa.list_(pa.int64())), pa.array([seqs], pa.list_(pa.int64())),
+                       pa.array([3], pa.int32())).to_pylist()[0]
+    assert sorted(got) == list(range(12, n + 11))
+
+
 def test_null_lists_sliced_input_and_negative_bits():
     signatures = pa.array([[0, 1], None, [0, 3, 7]], pa.list_(pa.int64()))
     seqs = pa.array([[2, 1], None, [5, 6, 4]], pa.list_(pa.int64()))
