@@ -270,6 +270,15 @@ def write_folder(root: Path, files: dict[str, bytes]) -> Path:
 # --- properties ----------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def models_imported(fast_settings: Settings) -> None:
+    """The run's model libraries imported before any example is drawn: a run imports them on a
+    background thread (this module's, or an earlier test's still going), and importing
+    scikit-learn's ensemble or pyod changes the `random` module's state, which hypothesis sees
+    change while it draws (HypothesisDeprecationWarning). Imported here, they are imported once."""
+    preload_model_libraries(fast_settings)
+
+
 def documented_reasons() -> list[str]:
     """The reason prefixes the loader documents (its module docstring), e.g. 'not an integer: '."""
     block = load_module.__doc__.split("Reasons")[1].split("Positions")[0]
@@ -424,18 +433,10 @@ def test_named_damage_is_one_reason(name: str, data: bytes, reason: str | None, 
         assert len(got) == 1 and got[0].startswith(reason), got
 
 
-@pytest.fixture(scope="session")
-def models_imported(fast_settings: Settings) -> None:
-    """The run's model libraries imported before hypothesis draws: a run imports them on a
-    background thread, and importing scikit-learn draws from the `random` module, which hypothesis
-    would see change while it draws the next example (HypothesisDeprecationWarning)."""
-    preload_model_libraries(fast_settings)
-
-
 @pytest.mark.slow
 @settings(PROPERTY_SETTINGS, max_examples=4)
 @given(files=input_folders(allow_missing=False))
-def test_whole_run_survives_bad_input(files: dict[str, bytes], fast_settings: Settings, models_imported: None) -> None:
+def test_whole_run_survives_bad_input(files: dict[str, bytes], fast_settings: Settings) -> None:
     """The whole run (features, scores, flags, publish) on bad input completes, with the loader's counts.
     (With allow_empty: by default a run whose required dataset loaded nothing stops after its load,
     tests/pipeline/test_cli.py.)"""
