@@ -91,6 +91,15 @@ class Meter:
             outer["peak"] = max(outer["peak"], frame["peak"])
         return frame["seconds"]
 
+    def unwind(self, name: str) -> None:
+        """Close every phase down to `name`, that one included: an error in flight left the phases
+        opened inside it open, and must reach the step's log, not a complaint about them."""
+        while self._open:
+            if self._open[-1]["name"] == name:
+                self.stop(name)
+                return
+            self.stop()
+
     def phase(self, name: str) -> "_Phase":
         return _Phase(self, name)
 
@@ -113,7 +122,10 @@ class _Phase:
         self.meter.start(self.name)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.meter.unwind(self.name)
+            return
         self.meter.stop(self.name)
 
 

@@ -91,3 +91,17 @@ def test_work_folder_is_cleaned_up_and_the_section_is_replaced(tiny):
     text = out.read_text()
     assert text.count(section) == 1
     assert text.index("## 10M token rows") < text.index(section)  # sizes first, custom worlds after
+
+
+def test_an_error_inside_open_phases_reaches_the_caller():
+    # a stage opened inside a phase and never closed (its run raised): the run's own error comes
+    # out, not a complaint about the phases, and every phase is closed with its time
+    from bench.steps import Meter
+
+    meter = Meter()
+    with pytest.raises(ValueError, match="out of memory"):
+        with meter.phase("run_local"):
+            meter.start("building sessions, links and features")
+            raise ValueError("out of memory")
+    assert [r["name"] for r in meter.records] == ["run_local", "building sessions, links and features"]
+    assert all(r.get("seconds") is not None for r in meter.records) and meter._open == []
