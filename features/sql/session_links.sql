@@ -246,6 +246,16 @@ credited AS (
         ON pairs.method = 'inferred_review_window'
         AND feedback.reviewer_id = sessions.user_id AND feedback.change_id = pairs.change_id
 )
+,
+
+session_credit AS (
+    -- the confidence each session spreads over its links; an aggregate joined back, not a window:
+    -- DuckDB's window keeps its input in memory (at 100M rows it ran out of a 3GB limit), an
+    -- aggregate spills
+    SELECT session_id, sum(confidence) FILTER (WHERE credit IS DISTINCT FROM 0) AS credited_confidence
+    FROM credited
+    GROUP BY session_id
+)
 
 SELECT
     credited.session_id,
@@ -255,8 +265,7 @@ SELECT
     credited.confidence,
     epoch(changes.merged_at - sessions.ended_at) / 3600.0 AS lag_hours,
     CASE WHEN credited.credit = 0 THEN 0.0
-         ELSE credited.confidence / sum(credited.confidence) FILTER (WHERE credited.credit IS DISTINCT FROM 0)
-             OVER (PARTITION BY credited.session_id) END AS weight,
+         ELSE credited.confidence / session_credit.credited_confidence END AS weight,
     credited.credit,
     CASE
         WHEN credited.method = 'explicit_session_id' THEN 'the change names the session'
@@ -287,5 +296,6 @@ SELECT
     END AS evidence,
     sessions.week_start  -- the session's week: the partition an incremental run rebuilds
 FROM credited
+JOIN session_credit USING (session_id)
 JOIN sessions USING (session_id)
 JOIN changes USING (change_id)
