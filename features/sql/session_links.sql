@@ -245,13 +245,12 @@ credited AS (
     LEFT JOIN review_feedback AS feedback
         ON pairs.method = 'inferred_review_window'
         AND feedback.reviewer_id = sessions.user_id AND feedback.change_id = pairs.change_id
-)
-,
+),
 
 session_credit AS (
-    -- the confidence each session spreads over its links; an aggregate joined back, not a window:
-    -- DuckDB's window keeps its input in memory (at 100M rows it ran out of a 3GB limit), an
-    -- aggregate spills
+    -- the confidence each session spreads over its links: an aggregate joined back, not a window
+    -- (a window partitioned by session without ORDER BY did not spill: at 100M token rows it ran
+    -- out of a 3GB memory limit; an aggregate spills)
     SELECT session_id, sum(confidence) FILTER (WHERE credit IS DISTINCT FROM 0) AS credited_confidence
     FROM credited
     GROUP BY session_id
