@@ -8,9 +8,9 @@ summary artifact), and the scoring as a subflow, because a flow run is what carr
 process (`goodhart run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the
 job's edge, where the detectors' default config is merged in (`with_detector_defaults`).
 
-Scoring fans out the same way in both: each week (`DetectPartition`: that week's feature rows,
-models fit on them alone) is submitted to an executor, at most a bounded number in flight, and
-stored in week order as it comes back. Plain: a thread pool. Prefect: the detect flow's task
+Scoring fans out the same way in both: each partition of a few weeks (`DetectPartition`:
+their feature rows, models fit on each week alone) is submitted to an executor, at most a bounded
+number in flight, and stored in week order as it comes back. Plain: a thread pool. Prefect: the detect flow's task
 runner, a DaskTaskRunner on a local Dask cluster, or an existing one given `[engine]
 dask_address`. DuckDB work (load, features, publish) stays in the job's process, on the database file.
 
@@ -142,11 +142,16 @@ def features_step(db_path: Path, settings: Settings, incremental: bool = False) 
 
 
 def score_partition(partition: DetectPartition, detectors_config: dict[str, Any]) -> ScoredPartition:
-    """Rules and models over one week: pure (no database), so it runs on any worker."""
-    user_weeks = score_level(partition.user_weeks, "user_week", detectors_config)
-    sessions = score_level(partition.sessions, "session", detectors_config)
-    return ScoredPartition(partition.week_start, user_weeks,
+    """Rules and models over a partition's weeks: pure (no database), so it runs on any worker."""
+    user_weeks = score_weeks(partition.user_weeks, "user_week", detectors_config)
+    sessions = score_weeks(partition.sessions, "session", detectors_config)
+    return ScoredPartition(partition.weeks, user_weeks,
                            flag_week_sessions(partition.sessions, sessions, user_weeks, detectors_config))
+
+
+def score_weeks(rows: pl.DataFrame, level: str, detectors_config: dict[str, Any]) -> pl.DataFrame:
+    """One level of a partition's weeks scored, the models fit on each week alone."""
+    return score_level(rows, level, detectors_config, fit_by="week_start")
 
 
 class Scored(Protocol):
@@ -167,7 +172,7 @@ def check_feature_columns(db_path: Path, settings: Settings) -> None:
 # objects (a screenful after the one-line error) when the process exits.
 def _feature_columns(db_path: Path, settings: Settings) -> dict[str, list[str]]:
     with open_db(db_path, settings, read_only=True) as con:
-        empty = scores.read_partition(con, None)
+        empty = scores.read_partition(con, [])
     return {"user_week": empty.user_weeks.columns, "session": empty.sessions.columns}
 
 
@@ -185,28 +190,29 @@ def detect_step(
     detector settings or code) and publish the score tables, flags and views. Each week is read on
     this thread (the connection is not shared) and its two levels handed to `submit(rows, level)`
     apart (a thread pool's, or a Prefect task runner's), so even one week (a daily run) keeps two
-    workers busy; at most `in_flight` weeks are submitted and not yet stored, so memory holds a few
-    weeks, not all."""
-    def start(week: date) -> tuple[DetectPartition, Scored, Scored]:
-        partition = scores.read_partition(con, week)
+    workers busy. Weeks go together, in order, up to `scoring_partition_rows` rows (the rules and
+    texts cost per call more than per row); at most `in_flight` partitions are submitted and not
+    yet stored, so memory holds a few weeks, not all."""
+    def start(weeks: tuple[date, ...]) -> tuple[DetectPartition, Scored, Scored]:
+        partition = scores.read_partition(con, weeks)
         return partition, submit(partition.user_weeks, "user_week"), submit(partition.sessions, "session")
 
     def finish(started: tuple[DetectPartition, Scored, Scored]) -> ScoredPartition:
         partition, user_weeks, sessions = started
         scored_weeks = user_weeks.result()
-        return ScoredPartition(partition.week_start, scored_weeks, flag_week_sessions(
+        return ScoredPartition(partition.weeks, scored_weeks, flag_week_sessions(
             partition.sessions, sessions.result(), scored_weeks, settings.detectors))
 
     check_feature_columns(db_path, settings)
     fingerprint = scores.scoring_fingerprint(detectors_fingerprint(settings.detectors))
     with open_db(db_path, settings) as con:
         weeks, every_week_because = scores.weeks_to_score(con, weeks, fingerprint)
-        to_score = scores.partition_weeks(con, weeks)
-        progress.current().set_total(len(to_score))
-        scored = in_order((start(week) for week in to_score), finish, in_flight=in_flight)
+        to_score = scores.partition_weeks(con, weeks, max_rows=settings.scoring_partition_rows)
+        progress.current().set_total(sum(map(len, to_score)))
+        scored = in_order((start(part) for part in to_score), finish, in_flight=in_flight)
         summary = scores.publish_scores(
             con, run_id, scored, weeks, fingerprint=fingerprint,
-            empty=lambda: score_partition(scores.read_partition(con, None), settings.detectors),
+            empty=lambda: score_partition(scores.read_partition(con, []), settings.detectors),
             run_ups=lambda con: run_ups(con, settings.detectors))
     return replace(summary, every_week_because=every_week_because)
 
@@ -287,7 +293,7 @@ class PlainSteps:
         threads = settings.scoring_threads
         with ThreadPoolExecutor(threads) as pool:
             return detect_step(work, run_id, settings, weeks,
-                               lambda rows, level: pool.submit(score_level, rows, level, settings.detectors),
+                               lambda rows, level: pool.submit(score_weeks, rows, level, settings.detectors),
                                in_flight=threads)
 
     def report(self, result: RunResult, report_dir: Path | None) -> None:
@@ -494,7 +500,7 @@ def prefect_jobs() -> SimpleNamespace:
 
     @task(cache_policy=NO_CACHE)  # inputs are data frames: nothing to gain from hashing them
     def score_level_task(rows: pl.DataFrame, level: str, detectors_config: dict[str, Any]) -> pl.DataFrame:
-        return score_level(rows, level, detectors_config)
+        return score_weeks(rows, level, detectors_config)
 
     @task(cache_policy=NO_CACHE)  # a run result is no input worth hashing, and a rerun must write again
     def run_summary_task(result: RunResult, report_dir: Path | None = None) -> str:

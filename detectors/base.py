@@ -27,6 +27,10 @@ EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "text": pl.String,
 }
 """Long-format evidence: ``row`` indexes the frame given to ``explain``."""
+EVIDENCE_NUMBERS_SCHEMA: dict[str, pl.DataType] = {
+    **{k: v for k, v in EVIDENCE_SCHEMA.items() if k != "text"}, "missing": pl.Boolean, "team": pl.Boolean,
+}
+"""A model's evidence before it is worded (``MatrixDetector.explain_numbers``)."""
 
 MAD_TO_SIGMA = 1.4826
 
@@ -451,16 +455,24 @@ class MatrixDetector(BaseDetector):
         it was given, and the text says so); ``baseline`` is ``<feature>_team_median`` when
         the table has it, else the training median of the raw feature.
         """
+        return evidence_text(self.explain_numbers(X, rows, top_k))
+
+    def explain_numbers(
+        self, X: pl.DataFrame, rows: Sequence[int] | np.ndarray | None = None, top_k: int = 3
+    ) -> pl.DataFrame:
+        """``explain`` without its text: the evidence columns but ``text``, with ``missing`` (the
+        value was null) and ``team`` (the baseline is the team median) that ``evidence_text``
+        words. Frames of several fits are worded in one call (`detectors.scoring`)."""
         idx = as_rows(rows, X.height)
         if idx.size == 0:
-            return empty_evidence()
+            return pl.DataFrame(schema=EVIDENCE_NUMBERS_SCHEMA)
         contrib = self.occlusion(X, idx)
         k = max(1, min(int(top_k), len(self.features)))
         order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
         top = np.take_along_axis(contrib, order, axis=1)
         row_pos, rank = np.nonzero(top > 0)
         if row_pos.size == 0:
-            return empty_evidence()
+            return pl.DataFrame(schema=EVIDENCE_NUMBERS_SCHEMA)
         feat_idx = order[row_pos, rank]
         used = [self.features[j] for j in np.unique(feat_idx)]
         sub = X[idx]
@@ -488,13 +500,19 @@ class MatrixDetector(BaseDetector):
             "contribution": top[row_pos, rank],
             "missing": missing,
             "team": team_baseline,
-        }, schema_overrides={"row": pl.Int64}).with_columns(pl.col("value", "baseline").fill_nan(None))
-        value_text = format_by_feature(pl.col("feature"), pl.col("value"))
-        text = pl.concat_str(
-            label_expr(pl.col("feature")), pl.lit(" "),
-            pl.when(pl.col("missing")).then(pl.concat_str(pl.lit("n/a (taken as "), value_text, pl.lit(")")))
-            .otherwise(value_text),
-            pl.when(pl.col("team")).then(pl.lit(" vs team median ")).otherwise(pl.lit(" vs typical ")),
-            format_by_feature(pl.col("feature"), pl.col("baseline")),
-        )
-        return frame.with_columns(text=text).select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)
+        }, schema=EVIDENCE_NUMBERS_SCHEMA)
+        return frame.with_columns(pl.col("value", "baseline").fill_nan(None))
+
+
+def evidence_text(numbers: pl.DataFrame) -> pl.DataFrame:
+    """Evidence rows (``EVIDENCE_SCHEMA``) of ``MatrixDetector.explain_numbers`` frames: each
+    feature's label, value and baseline in words."""
+    value_text = format_by_feature(pl.col("feature"), pl.col("value"))
+    text = pl.concat_str(
+        label_expr(pl.col("feature")), pl.lit(" "),
+        pl.when(pl.col("missing")).then(pl.concat_str(pl.lit("n/a (taken as "), value_text, pl.lit(")")))
+        .otherwise(value_text),
+        pl.when(pl.col("team")).then(pl.lit(" vs team median ")).otherwise(pl.lit(" vs typical ")),
+        format_by_feature(pl.col("feature"), pl.col("baseline")),
+    )
+    return numbers.with_columns(text=text).select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)

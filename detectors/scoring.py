@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from detectors.base import EVIDENCE_SCHEMA, MatrixDetector, TrainingMatrix, format_value
+from detectors.base import (EVIDENCE_SCHEMA, MatrixDetector, TrainingMatrix, empty_evidence, evidence_text,
+                            format_value)
 from detectors.config import default_config, merge_config
 from detectors.ensemble import PyodEnsembleDetector, check_members
 from detectors.iforest import IsolationForestDetector
@@ -168,12 +169,16 @@ def _empty_output(features: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     ).clear()
 
 
-def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -> pl.DataFrame:
+def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any], *,
+                fit_by: str | None = None) -> pl.DataFrame:
     """Score every row of one feature table (``level``: ``"user_week"`` or ``"session"``).
 
     Returns the level's key and passthrough columns (those present) plus ``SCORE_COLUMNS``,
     one row per input row, in input order. ``config`` is a full config dict, e.g.
-    ``merge_config(default_config(), user_overrides)``.
+    ``merge_config(default_config(), user_overrides)``. ``fit_by``: a column whose values split
+    the table into parts the models are fit on apart (``week_start``: each week against itself);
+    the rules, the policy and the texts run once over the whole table, as their cost is mostly
+    per call, not per row. Each part scores as it would alone.
     """
     if level not in config.get("levels", {}):
         raise ValueError(f"config has no [levels.{level}] section")
@@ -193,24 +198,19 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     rules = RuleDetector(
         rules=config.get("rules", []) if "rules" in enabled else [], level=level, floor=policy["rule_floor"]
     ).fit(features)
-    models = _models(features, level_cfg) if features.height >= policy["min_model_rows"] else []
-
-    # ---- per-row numbers, all vectorised
-    # models with the same features, fill and sampling share one training matrix
-    training: dict[tuple[Any, ...], TrainingMatrix] = {}
-    for m in models:
-        if m.preparation_key() not in training:
-            training[m.preparation_key()] = m.prepare(features)
-    z = {m.detector_name: m.robust_z(m.fit_decision_function(features, training[m.preparation_key()]))
-         for m in models}
+    fits, z = _fit_models(features, level_cfg, policy, fit_by)
+    modeled = np.zeros(features.height, dtype=bool)
+    for rows, models in fits:
+        modeled[rows] = bool(models)
     rule_names = rules.rule_names_
     strengths = rules.strengths(features).rename({n: f"__s_{n}" for n in rule_names})
     near = rules.near_misses(features, float(policy["near_miss_share"])).rename({n: f"__n_{n}" for n in rule_names})
     frame = pl.concat([features, strengths, near], how="horizontal").with_columns(
         (pl.max_horizontal(near.columns) if rule_names else pl.lit(0.0)).alias("__near"),
         pl.Series("__row", np.arange(features.height), dtype=pl.Int64),
+        pl.Series("__modeled", modeled, dtype=pl.Boolean),
         *[pl.Series(f"{name}_z", values, dtype=pl.Float64) for name, values in z.items()],
-    )
+    ).with_columns(pl.when(pl.col("__modeled")).then(pl.col(f"{name}_z")).alias(f"{name}_z") for name in z)
     for name in ("iforest", "ensemble"):
         if name not in z:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(f"{name}_z"))
@@ -222,8 +222,9 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
         squashed = [zc.clip(lower_bound=0.0) / (zc.clip(lower_bound=0.0) + half) for zc in z_cols]
         model_score = pl.sum_horizontal(squashed) / len(squashed)
         max_z, min_z = pl.max_horizontal(z_cols), pl.min_horizontal(z_cols)
-        agree = max_z >= policy["agree_z"]
-        extreme = min_z >= policy["model_extreme_z"]
+        # a part too small for the models is scored by the rules alone: a fired rule flags on its own
+        agree = pl.when(pl.col("__modeled")).then(max_z >= policy["agree_z"]).otherwise(True)
+        extreme = pl.when(pl.col("__modeled")).then(min_z >= policy["model_extreme_z"]).otherwise(False)
     else:
         model_score, max_z = pl.lit(0.0), pl.lit(None, dtype=pl.Float64)
         agree, extreme = pl.lit(True), pl.lit(False)
@@ -244,7 +245,7 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     # ---- the rest only for rows where a rule fired or that are flagged (few): their texts
     # would cost memory on every row of a large table
     hit = frame.filter(pl.col("__fired") | pl.col("flagged"))
-    hit = _explain_hits(hit, features, rules, models, z, level_cfg, policy, cost)
+    hit = _explain_hits(hit, features, rules, fits, z, level_cfg, policy, cost)
     nearest = pl.concat_str(
         pl.lit(" (nearest: rule "),
         pl.lit(rule_names, dtype=pl.List(pl.String)).list.get(pl.concat_list(near.columns).list.arg_max()),
@@ -253,7 +254,8 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     rest_reason = pl.concat_str(
         pl.lit("not flagged: no rule fired"),
         pl.when(pl.col("__near") > 0).then(nearest).otherwise(pl.lit("")),
-        pl.concat_str(pl.lit("; highest model z "), format_value(pl.col("__max_z"), "f1")) if z else pl.lit(""),
+        pl.when(pl.col("__modeled")).then(
+            pl.concat_str(pl.lit("; highest model z "), format_value(pl.col("__max_z"), "f1"))).otherwise(pl.lit("")),
     )
     frame = frame.join(hit, on="__row", how="left", maintain_order="left").with_columns(
         pl.col("detectors").fill_null(pl.lit([], dtype=pl.List(pl.String))),
@@ -264,8 +266,37 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any]) -
     return frame.select(out_columns + list(SCORE_COLUMNS)).cast(SCORE_COLUMNS)
 
 
+Fits = list[tuple[np.ndarray, list[MatrixDetector]]]
+"""Each part's row positions (ascending) and the models fit on its rows alone (none when too few)."""
+
+
+def _fit_models(features: pl.DataFrame, level_cfg: Mapping[str, Any], policy: Mapping[str, Any],
+                fit_by: str | None) -> tuple[Fits, dict[str, np.ndarray]]:
+    """The models fit on each part of the table, and each model's robust z on every row (NaN
+    where its part had too few rows for the models)."""
+    if fit_by is None:
+        parts = [np.arange(features.height)]
+    else:
+        parts = [rows.to_numpy() for rows in features.select(pl.int_range(pl.len()).alias("__row"), fit_by)
+                 .group_by(fit_by, maintain_order=True).agg("__row").get_column("__row")]
+    fits: Fits = []
+    z: dict[str, np.ndarray] = {}
+    for rows in parts:
+        part = features if rows.size == features.height else features[rows]
+        models = _models(part, level_cfg) if part.height >= policy["min_model_rows"] else []
+        # models with the same features, fill and sampling share one training matrix
+        training: dict[tuple[Any, ...], TrainingMatrix] = {}
+        for m in models:
+            if m.preparation_key() not in training:
+                training[m.preparation_key()] = m.prepare(part)
+            scores = m.fit_decision_function(part, training[m.preparation_key()])
+            z.setdefault(m.detector_name, np.full(features.height, np.nan))[rows] = m.robust_z(scores)
+        fits.append((rows, models))
+    return fits, z
+
+
 def _explain_hits(
-    hit: pl.DataFrame, features: pl.DataFrame, rules: RuleDetector, models: list[MatrixDetector],
+    hit: pl.DataFrame, features: pl.DataFrame, rules: RuleDetector, fits: Fits,
     z: Mapping[str, np.ndarray], level_cfg: Mapping[str, Any], policy: Mapping[str, Any], cost: pl.Expr,
 ) -> pl.DataFrame:
     """Detectors, wasted cost, evidence and reasons of the rows where a rule fired or that
@@ -296,10 +327,7 @@ def _explain_hits(
 
     # evidence (and the model part of reasons) for flagged rows only
     flagged_idx = hit.filter(pl.col("flagged")).get_column("__row").to_numpy()
-    evidence = pl.concat(
-        [rules.explain(features, flagged_idx)]
-        + [m.explain(features, flagged_idx, top_k=int(policy["top_features"])) for m in models]
-    )
+    evidence = pl.concat([rules.explain(features, flagged_idx), _model_evidence(features, fits, flagged_idx, policy)])
     per_row = evidence.group_by("row", maintain_order=True).agg(
         pl.struct([c for c in EVIDENCE_SCHEMA if c != "row"]).alias("evidence")
     )
@@ -315,6 +343,23 @@ def _explain_hits(
         .join(model_text, left_on="__row", right_on="row", how="left", maintain_order="left")
     )
     return hit.select("__row", "detectors", "evidence", "wasted_cost_usd", _reasons(z, policy).alias("reasons"))
+
+
+def _model_evidence(features: pl.DataFrame, fits: Fits, flagged: np.ndarray,
+                    policy: Mapping[str, Any]) -> pl.DataFrame:
+    """Each model's evidence on the flagged rows, from the model fit on each row's part; worded in
+    one call for every part (the wording costs per call, not per row)."""
+    frames = []
+    for rows, models in fits:
+        local = np.searchsorted(rows, flagged[np.isin(flagged, rows)])
+        if not models or local.size == 0:
+            continue
+        part = features if rows.size == features.height else features[rows]
+        for m in models:
+            numbers = m.explain_numbers(part, local, top_k=int(policy["top_features"]))
+            frames.append(numbers.with_columns(pl.Series("row", rows[numbers.get_column("row").to_numpy()],
+                                                         dtype=pl.Int64)))
+    return evidence_text(pl.concat(frames)) if frames else empty_evidence()
 
 
 FIRED_DTYPE = pl.List(pl.Struct({"s": pl.Float64, "d": pl.String, "t": pl.String}))
@@ -350,11 +395,11 @@ def _reasons(z: Mapping[str, np.ndarray], policy: Mapping[str, Any]) -> pl.Expr:
         [pl.concat_str(pl.lit(MODEL_NAMES.get(n, n) + " z "), format_value(pl.col(f"{n}_z"), "f1")) for n in z],
         separator=", ",
     ) if z else pl.lit("")
-    models_agree = pl.col("__agree") & pl.lit(bool(z))
+    models_agree = pl.col("__agree") & pl.col("__modeled")
     model_part = pl.when(models_agree).then(
         pl.concat_str([pl.lit("unusual for the models ("), z_text, pl.lit(")"),
                        pl.concat_str(pl.lit(": "), pl.col("__model_text"))], ignore_nulls=True)
-    ).when(pl.lit(bool(z))).then(pl.concat_str(pl.lit("the models do not find it unusual ("), z_text, pl.lit(")")))
+    ).when(pl.col("__modeled")).then(pl.concat_str(pl.lit("the models do not find it unusual ("), z_text, pl.lit(")")))
     flagged_text = pl.concat_str([
         pl.when(pl.col("__fired")).then(rule_text), model_part,
     ], separator=". ", ignore_nulls=True)
@@ -364,7 +409,7 @@ def _reasons(z: Mapping[str, np.ndarray], policy: Mapping[str, Any]) -> pl.Expr:
             pl.lit("not flagged: rule "), rule_names, pl.lit(" fired but the models did not agree (highest model z "),
             format_value(pl.col("__max_z"), "f1"), pl.lit(" < "), agree_z, pl.lit(")"),
         ))
-        .when(pl.lit(bool(z))).then(pl.concat_str(
+        .when(pl.col("__modeled")).then(pl.concat_str(
             pl.lit("not flagged: no rule fired; highest model z "), format_value(pl.col("__max_z"), "f1"),
         ))
         .otherwise(pl.lit("not flagged: no rule fired"))

@@ -85,6 +85,7 @@ def check_config(config: dict[str, Any]) -> None:
     _whole_number(engine, "dask_workers", 0, 1024)
     _whole_number(engine, "scoring_threads", 1, 64)
     _whole_number(engine, "dask_min_rows", 0, None)
+    _whole_number(engine, "scoring_partition_rows", 0, None)
     _check_security(config.get("security"))
     _check_sources(config.get("sources", {}))
     try:
@@ -189,6 +190,10 @@ class Settings:
     @property
     def dask_min_rows(self) -> int:
         return int(self.config["engine"]["dask_min_rows"])
+
+    @property
+    def scoring_partition_rows(self) -> int:
+        return int(self.config["engine"]["scoring_partition_rows"])
 
     @property
     def source_options(self) -> dict[str, dict[str, Any]]:

@@ -24,17 +24,18 @@ APPLIED_VERDICTS = "applied_verdicts"  # latest_verdicts as the last publish app
 
 @dataclass(frozen=True)
 class DetectPartition:
-    """One week's feature rows: the unit of scoring (models are fit per week, so partitions are
-    independent and can be scored anywhere: in process, or on a Dask worker)."""
+    """The feature rows of a few weeks: the unit of scoring. Models are fit per week
+    (`score_level(..., fit_by="week_start")`), so partitions are independent and can be scored
+    anywhere (in process, or on a Dask worker); the rules and texts run once per partition."""
 
-    week_start: date
+    weeks: tuple[date, ...]
     user_weeks: pl.DataFrame
     sessions: pl.DataFrame
 
 
 @dataclass(frozen=True)
 class ScoredPartition:
-    week_start: date
+    weeks: tuple[date, ...]
     user_weeks: pl.DataFrame
     sessions: pl.DataFrame
 
@@ -84,13 +85,32 @@ def weeks_to_score(
     return list(weeks), None
 
 
-def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> list[date]:
-    """The weeks to score: those of `weeks` with usage, or every week with usage."""
-    found = [row[0] for row in con.sql(
-        "SELECT DISTINCT week_start FROM user_week_peer_features "
-        "UNION SELECT DISTINCT week_start FROM session_features ORDER BY 1"
-    ).fetchall()]
-    return found if weeks is None else [week for week in found if week in set(weeks)]
+def partition_weeks(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None,
+                    *, max_rows: int = 0) -> list[tuple[date, ...]]:
+    """The weeks to score (those of `weeks` with usage, or every week with usage) in order, cut
+    into partitions of at most `max_rows` rows to score (user-weeks plus sessions) each, or of one
+    week when that week alone holds more; `max_rows` 0: one week each."""
+    found = con.sql(
+        """
+        SELECT week_start, sum(n) AS n
+        FROM (SELECT week_start, count(*) AS n FROM user_week_peer_features GROUP BY ALL
+              UNION ALL SELECT week_start, count(*) FROM session_features GROUP BY ALL)
+        GROUP BY ALL ORDER BY week_start
+        """
+    ).fetchall()
+    wanted = None if weeks is None else set(weeks)
+    partitions: list[tuple[date, ...]] = []
+    current: list[date] = []
+    held = 0
+    for week, n in found:
+        if wanted is not None and week not in wanted:
+            continue
+        if current and held + n > max_rows:
+            partitions.append(tuple(current))
+            current, held = [], 0
+        current.append(week)
+        held += n
+    return partitions + ([tuple(current)] if current else [])
 
 
 def rows_to_score(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None = None) -> int:
@@ -103,16 +123,15 @@ def rows_to_score(con: duckdb.DuckDBPyConnection, weeks: Sequence[date] | None =
     )
 
 
-def read_partition(con: duckdb.DuckDBPyConnection, week: date | None) -> DetectPartition:
-    """One week's user-week and session feature rows in key order (so fits are reproducible);
-    `week` None: no rows, the columns only."""
-    where = "WHERE week_start = $week" if week is not None else "WHERE false"
-    params = {"week": week} if week is not None else {}
-    return DetectPartition(
-        week,  # type: ignore[arg-type]
-        con.sql(f"SELECT * FROM user_week_peer_features {where} ORDER BY user_id", params=params).pl(),
-        con.sql(f"SELECT * FROM session_features {where} ORDER BY session_id", params=params).pl(),
-    )
+def read_partition(con: duckdb.DuckDBPyConnection, weeks: Sequence[date]) -> DetectPartition:
+    """The user-week and session feature rows of `weeks` in week and key order (so each week's
+    fit is reproducible); no weeks: no rows, the columns only."""
+    order = {"user_week_peer_features": "user_id", "session_features": "session_id"}
+    return DetectPartition(tuple(weeks), *(
+        con.sql(f"SELECT * FROM {table} WHERE week_start IN (SELECT unnest($weeks::DATE[])) ORDER BY week_start, {key}",
+                params={"weeks": list(weeks)}).pl()
+        for table, key in order.items()
+    ))
 
 
 def publish_scores(
@@ -136,7 +155,7 @@ def publish_scores(
     for part in scored:
         _store(con, part, create=fresh and stored == 0)
         stored += 1
-        progress.current().advance()
+        progress.current().advance(len(part.weeks))
     if fresh and stored == 0:
         _store(con, empty(), create=True)
     con.execute(DETECT_STATE_DDL)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from detectors.base import feature_label
 from detectors.scoring import (
@@ -231,3 +233,21 @@ def test_unflagged_rows_rank_by_how_near_they_came_to_a_rule(user_week_table: pl
     busiest = with_near.row(int(tokens.arg_max()), named=True)
     assert "(nearest: rule big_volume, 0.22)" in busiest["reasons"]
     assert "nearest" not in without.row(int(tokens.arg_max()), named=True)["reasons"]
+
+
+def test_parts_score_as_they_would_alone(user_week_table: pl.DataFrame, config: dict) -> None:
+    """fit_by: each part's models are fit on its rows alone, and every row scores, flags and reads
+    as it would in its part's own call, a part too small for the models included."""
+    weeks = [date(2025, 3, 3), date(2025, 3, 10), date(2025, 3, 17)]
+    second = user_week_table.sample(fraction=0.8, seed=5).with_columns(week_start=pl.lit(weeks[1]))
+    tiny = user_week_table.filter(pl.col("persona").is_in(["looper", "normal"])).head(4).with_columns(
+        week_start=pl.lit(weeks[2]))
+    parts = [user_week_table.with_columns(week_start=pl.lit(weeks[0])), second, tiny]
+    alone = pl.concat([score_level(part, "user_week", config) for part in parts])
+    together = score_level(pl.concat(parts), "user_week", config, fit_by="week_start")
+    assert together.drop("evidence").equals(alone.drop("evidence"))
+    assert together.get_column("iforest_z").null_count() == tiny.height
+    assert together.get_column("flagged").sum() > tiny.height
+    evidence = [frame.select(pl.int_range(pl.len()).alias("i"), "evidence").explode("evidence").unnest("evidence")
+                for frame in (together, alone)]
+    assert_frame_equal(evidence[0], evidence[1], rel_tol=1e-12, abs_tol=1e-15)

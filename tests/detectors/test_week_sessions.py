@@ -161,3 +161,20 @@ def test_some_of_a_weeks_sessions_with_the_weeks_median_size_equal_all_of_them()
     # without it, the part's own median (2.5M, not 3M) would be the sessions' yardstick
     alone = flag_week_sessions(mine, _scored(mine, {"own-flag": 0.95}), weeks, _config(RULE))
     assert alone.to_dicts() != whole.to_dicts()
+
+
+def test_several_weeks_at_once_equal_each_week_alone() -> None:
+    # a scoring partition holds a few weeks: each session is sized against its own week's median
+    later = date(2026, 10, 12)
+    other = _sessions().with_columns(week_start=pl.lit(later), tokens=pl.col("tokens") * 10,
+                                     session_id=pl.col("session_id") + "-later")
+    weeks = pl.concat([_weeks(["rule:unshipped_volume"]), _weeks(["rule:unshipped_volume"]).with_columns(
+        week_start=pl.lit(later))])
+    alone = pl.concat([
+        flag_week_sessions(week, _scored(week, {}), weeks.filter(pl.col("week_start") == day), _config(RULE))
+        for week, day in ((_sessions(), WEEK), (other, later))
+    ])
+    both = pl.concat([_sessions(), other])
+    together = flag_week_sessions(both, _scored(both, {}), weeks, _config(RULE))
+    assert together.to_dicts() == alone.to_dicts()
+    assert together.get_column("flagged").sum() == 6  # burn-1, burn-2, own-flag in each week

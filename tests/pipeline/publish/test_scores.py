@@ -99,3 +99,22 @@ def test_weeks_to_republish_are_the_rescored_the_changed_run_ups_and_the_new_ver
     weeks = scores.weeks_to_republish(con, [date(2026, 10, 12)], "SELECT * FROM verdicts_now")
     # b entered (w2), c left (w3); d's verdict is new (w4); s9's verdict is gone (w5); a, s1 and e unchanged
     assert [str(week) for week in weeks] == [w2, w3, w4, w5, "2026-10-12"]
+
+
+def test_partitions_are_weeks_in_order_up_to_a_row_budget() -> None:
+    con = duckdb.connect()
+    weeks = [date(2026, 9, 7), date(2026, 9, 14), date(2026, 9, 21), date(2026, 9, 28)]
+    # rows to score per week (user-weeks + sessions): 30, 50, 200, 10
+    con.execute("CREATE TABLE user_week_peer_features AS SELECT * FROM (VALUES (?::DATE, 'u1'), (?::DATE, 'u1'), "
+                "(?::DATE, 'u1'), (?::DATE, 'u1')) t(week_start, user_id)", weeks)
+    con.execute("CREATE TABLE session_features AS SELECT week_start, 's' || i AS session_id FROM "
+                "(VALUES (?::DATE, 29), (?::DATE, 49), (?::DATE, 199), (?::DATE, 9)) t(week_start, n), range(n) r(i)",
+                weeks)
+    assert scores.partition_weeks(con, max_rows=100) == [tuple(weeks[:2]), (weeks[2],), (weeks[3],)]
+    assert scores.partition_weeks(con, max_rows=1000) == [tuple(weeks)]
+    assert scores.partition_weeks(con, max_rows=0) == [(week,) for week in weeks]
+    assert scores.partition_weeks(con, [weeks[0], weeks[3]], max_rows=1000) == [(weeks[0], weeks[3])]
+    part = scores.read_partition(con, weeks[:2])
+    assert part.weeks == tuple(weeks[:2]) and part.sessions.height == 78 and part.user_weeks.height == 2
+    assert part.sessions.get_column("week_start").is_sorted()
+    assert scores.read_partition(con, []).sessions.columns == ["week_start", "session_id"]
