@@ -18,9 +18,9 @@ Flag policy (no labels, no contamination share)::
               or rule_score >= rule_alone_score          (a rule far past its thresholds)
               or every model's z >= model_extreme_z      (models agree it is extreme)
 
-Tables with fewer than ``min_model_rows`` rows are scored by the rules alone, and then a
-fired rule flags on its own. Severity of a flagged row: ``high`` when score >=
-``high_score``, ``medium`` when >= ``medium_score``, else ``low``.
+Tables (or parts of one, ``fit_by``) with fewer than ``min_model_rows`` rows are scored by the
+rules alone, and then a fired rule flags on its own. Severity of a flagged row: ``high`` when
+score >= ``high_score``, ``medium`` when >= ``medium_score``, else ``low``.
 
 Wasted cost of a flagged row: the largest ``wasted_cost`` expression among its fired
 rules (``model_only_wasted_cost`` of the level when only the models flagged it), clipped
