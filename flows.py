@@ -8,10 +8,10 @@ summary artifact), and the scoring as a subflow, because a flow run is what carr
 process (`goodhart run --no-prefect`, `run_local`, tests, benchmarks). Settings enter once, at the
 job's edge, where the detectors' default config is merged in (`with_detector_defaults`).
 
-Scoring fans out the same way in both: each partition of a few weeks (`DetectPartition`:
-their feature rows, models fit on each week alone) is submitted to an executor, at most a bounded
-number in flight, and stored in week order as it comes back. Plain: a thread pool. Prefect: the detect flow's task
-runner, a DaskTaskRunner on a local Dask cluster, or an existing one given `[engine]
+Scoring fans out the same way in both: each partition of a few weeks (`DetectPartition`: their
+feature rows, models fit on each week alone) is submitted to an executor, at most a bounded number
+in flight, and stored in week order as it comes back. Plain: a thread pool. Prefect: the detect
+flow's task runner, a DaskTaskRunner on a local Dask cluster, or an existing one given `[engine]
 dask_address`. DuckDB work (load, features, publish) stays in the job's process, on the database file.
 
 This is also the only module that imports both features/ and detectors/: the pipeline package
@@ -187,8 +187,8 @@ def detect_step(
     submit: Callable[[pl.DataFrame, str], Scored], *, in_flight: int,
 ) -> DetectSummary:
     """Score the weeks (every week when `weeks` is None, or when the stored scores came from other
-    detector settings or code) and publish the score tables, flags and views. Each week is read on
-    this thread (the connection is not shared) and its two levels handed to `submit(rows, level)`
+    detector settings or code) and publish the score tables, flags and views. Each partition is read
+    on this thread (the connection is not shared) and its two levels handed to `submit(rows, level)`
     apart (a thread pool's, or a Prefect task runner's), so even one week (a daily run) keeps two
     workers busy. Weeks go together, in order, up to `scoring_partition_rows` rows (the rules and
     texts cost per call more than per row); at most `in_flight` partitions are submitted and not
