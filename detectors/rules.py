@@ -32,15 +32,8 @@ from typing import Any, Self
 import numpy as np
 import polars as pl
 
-from detectors.base import (
-    EVIDENCE_SCHEMA,
-    BaseDetector,
-    as_rows,
-    empty_evidence,
-    feature_format,
-    feature_label,
-    format_value,
-)
+from detectors.base import EVIDENCE_SCHEMA, BaseDetector, as_rows, empty_evidence
+from detectors.wording import feature_format, feature_label, format_value
 
 LEVELS = ("user_week", "session")
 COMPARISONS = (">=", "<=", "==", "!=", ">", "<")

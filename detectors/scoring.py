@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from detectors.base import (EVIDENCE_SCHEMA, MatrixDetector, TrainingMatrix, empty_evidence, evidence_text,
-                            format_value)
+from detectors.base import EVIDENCE_SCHEMA, MatrixDetector, TrainingMatrix, empty_evidence, evidence_text
 from detectors.config import default_config, merge_config
 from detectors.ensemble import PyodEnsembleDetector, check_members
 from detectors.iforest import IsolationForestDetector
 from detectors.rules import RuleDetector, parse_rules
+from detectors.wording import format_value
 
 EVIDENCE_STRUCT = pl.Struct({k: v for k, v in EVIDENCE_SCHEMA.items() if k != "row"})
 EVIDENCE_DTYPE = pl.List(EVIDENCE_STRUCT)

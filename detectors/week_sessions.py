@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from detectors.base import format_value
+from detectors.wording import format_value
 from detectors.rules import WeekSessions, parse_rules
 from detectors.scoring import evidence_item, level_policy, severity
 

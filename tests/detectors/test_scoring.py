@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from detectors.base import feature_label
+from detectors.wording import feature_label
 from detectors.scoring import (
     EVIDENCE_DTYPE, SCORE_COLUMNS, default_config, detectors_fingerprint, merge_config, score_level,
 )
