@@ -74,7 +74,7 @@ def _strip_zeros(text: pl.Expr) -> pl.Expr:
     """A float's text without trailing fraction zeros ("3.0" -> "3", "-0.0" -> "-0"). polars
     writes a float cast to text as its shortest round-trip form, whose fraction ends in a zero
     only as ".0", so stripping that suffix is the regex ``(\\.\\d*?)0+$`` without compiling two
-    regular expressions per formatted column (tests/detectors/test_base.py checks both agree)."""
+    regular expressions per formatted column (tests/detectors/test_wording.py checks both agree)."""
     return text.str.strip_suffix(".0")
 
 
