@@ -57,7 +57,7 @@ PEER_FEATURES: dict[str, float] = {
     "output_per_request": 1.0, "unshipped_token_share": 0.02, "unmerged_token_share": 0.02,
     "near_repeat_share": 0.02, "merged_changes": 0.5, "tiny_change_share": 0.02, "deployments_per_change": 0.05,
     "peak_3h_token_share": 0.02, "snapshot_window_share": 0.02, "codeless_repo_sessions": 0.5,
-    "tokens_per_merged_line": 1.0,
+    "tokens_per_merged_line": 1.0, "exact_repeat_share_week": 0.02, "exact_repeat_unkept_share_week": 0.02,
 }
 PEER_LEVELS: tuple[str, ...] = ("team", "org", "company", "own")
 

@@ -141,15 +141,44 @@ prompt_week AS (
         prompts.prompt_length,
         prompts.lines_accepted,
         prompts.commit_sha,
-        coalesce(kinds.idle, false) AS idle_session,
         repeats.exact_repeat_in_session,
         repeats.near_repeat_in_session,
         repeats.exact_repeat_in_week,
         repeats.near_repeat_in_week,
-        repeats.gap_seconds
+        repeats.gap_seconds,
+        -- a repeat that moved nothing: the turn kept no code (reported 0 lines) and made no commit.
+        -- People type "yes" and "continue" between an agent's steps, and the agent then works;
+        -- a regenerated answer keeps nothing. NULL when the prompt reports no lines. An idle
+        -- agent's "continue" keeps nothing too: idle sessions count in idle_session_token_share.
+        CASE WHEN prompts.lines_accepted IS NOT NULL THEN coalesce(
+            repeats.exact_repeat_in_week AND prompts.lines_accepted = 0 AND prompts.commit_sha IS NULL
+            AND NOT coalesce(kinds.idle, false), false) END AS unkept_repeat
     FROM prompts
     JOIN repeats USING (invocation_id)
     LEFT JOIN sessions AS kinds ON kinds.session_id = prompts.session_id
+),
+
+padded_sessions AS (
+    -- each session's prompts of the week, and whether at least half of them (of 4 or more) are
+    -- repeats that moved nothing: padding fills the sessions it pads, while approvals spread
+    -- thinly over a person's agent work (at a quarter of all prompts, the 99th percentile of
+    -- legitimate user-weeks of the tuning worlds holds 5-9% of its prompts in such sessions)
+    SELECT
+        user_id,
+        week_start,
+        count(*) AS session_prompts,
+        count(*) >= 4 AND avg(CAST(coalesce(unkept_repeat, false) AS DOUBLE)) >= 0.5 AS padded
+    FROM prompt_week
+    GROUP BY user_id, week_start, session_id
+),
+
+padding AS (
+    SELECT
+        user_id,
+        week_start,
+        coalesce(sum(session_prompts) FILTER (WHERE padded), 0) AS padded_session_prompts
+    FROM padded_sessions
+    GROUP BY ALL
 ),
 
 prompting AS (
@@ -162,12 +191,8 @@ prompting AS (
         avg(CAST(exact_repeat_in_session AS DOUBLE)) AS exact_repeat_share,
         avg(CAST(near_repeat_in_session AS DOUBLE)) AS near_repeat_share,
         avg(CAST(exact_repeat_in_week AS DOUBLE)) AS exact_repeat_share_week,
-        -- repeats that moved nothing: the turn kept no code (reported 0 lines) and made no commit.
-        -- People type "yes" and "continue" between an agent's steps, and the agent then works;
-        -- a regenerated answer keeps nothing. NULL when no prompt of the week reports lines.
-        -- An idle agent's "continue" keeps nothing too: idle sessions count in idle_session_token_share.
-        CASE WHEN count(lines_accepted) > 0 THEN avg(CAST(coalesce(
-            exact_repeat_in_week AND lines_accepted = 0 AND commit_sha IS NULL AND NOT idle_session, false) AS DOUBLE))
+        -- NULL when no prompt of the week reports lines
+        CASE WHEN count(lines_accepted) > 0 THEN avg(CAST(coalesce(unkept_repeat, false) AS DOUBLE))
             END AS exact_repeat_unkept_share_week,
         avg(CAST(near_repeat_in_week AS DOUBLE)) AS near_repeat_share_week,
         CASE WHEN count(gap_seconds) >= 2 THEN safe_div(stddev_samp(gap_seconds), avg(gap_seconds)) END AS gap_cv,
@@ -296,6 +321,8 @@ SELECT
     coalesce(prompting.near_repeat_share, 0) AS near_repeat_share,
     coalesce(prompting.exact_repeat_share_week, 0) AS exact_repeat_share_week,
     prompting.exact_repeat_unkept_share_week,
+    CASE WHEN prompting.exact_repeat_unkept_share_week IS NOT NULL
+        THEN padding.padded_session_prompts / prompting.prompts END AS repeat_padded_prompt_share_week,
     coalesce(prompting.near_repeat_share_week, 0) AS near_repeat_share_week,
     coalesce(session_activity.longest_near_run, 0) AS longest_near_run,
     prompting.gap_cv,
@@ -320,6 +347,7 @@ FROM user_weeks
 LEFT JOIN volume USING (user_id, week_start)
 LEFT JOIN peaks USING (user_id, week_start)
 LEFT JOIN prompting USING (user_id, week_start)
+LEFT JOIN padding USING (user_id, week_start)
 LEFT JOIN session_activity USING (user_id, week_start)
 LEFT JOIN active_time USING (user_id, week_start)
 LEFT JOIN ai_outcome USING (user_id, week_start)

@@ -12,7 +12,7 @@ TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy 
 PEER_FEATURES = (
     "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share", "near_repeat_share",
     "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "snapshot_window_share",
-    "codeless_repo_sessions", "tokens_per_merged_line",
+    "codeless_repo_sessions", "tokens_per_merged_line", "exact_repeat_share_week", "exact_repeat_unkept_share_week",
 )
 GAMING_PERSONAS = {  # persona -> tactic
     "burner": "burn_without_shipping",
@@ -177,6 +177,9 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         exact_repeat_share_week=pl.col("exact_repeat_share"),
         # repeats whose turn kept nothing: most of a padder's, few of anyone else's
         exact_repeat_unkept_share_week=pl.col("exact_repeat_share") * 0.9,
+        # padding fills the sessions it pads; anyone else's repeats spread thinly
+        repeat_padded_prompt_share_week=pl.when(pl.col("persona").is_in(["padder", "looper"]))
+        .then(pl.col("exact_repeat_share") * 0.9).otherwise(pl.col("exact_repeat_share") * 0.2),
         merged_lines=pl.when(pl.col("merged_changes") > 0).then(pl.col("merged_changes") * pl.col("mean_change_lines")),
         is_gaming=pl.col("persona").is_in(list(GAMING_PERSONAS)),
         tactic=pl.col("persona").replace_strict(GAMING_PERSONAS, default=None, return_dtype=pl.String),

@@ -53,8 +53,10 @@ def test_baselines_over_the_trailing_four_weeks(peers):
     # a week with no user-week of the group has no baseline (t1 had none in W39 or W40)
     assert rows(peers, "SELECT DISTINCT week_start FROM peer_baselines WHERE group_name = 't1' ORDER BY 1") == [
         dict(week_start=W38), dict(week_start=W41), dict(week_start=W42)]
-    # every peer feature with a value somewhere (no session here fed a deployed change: no shipped lines)
-    assert {r["feature"] for r in rows(peers, "peer_baselines")} == set(PEER_FEATURES) - {"tokens_per_shipped_line"}
+    # every peer feature with a value somewhere (no session here fed a deployed change: no shipped
+    # lines; no prompt reports lines kept: no repeats known to have kept nothing)
+    assert {r["feature"] for r in rows(peers, "peer_baselines")} == set(PEER_FEATURES) - {
+        "tokens_per_shipped_line", "exact_repeat_unkept_share_week"}
 
 
 def test_peer_weeks_setting(con):

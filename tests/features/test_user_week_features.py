@@ -174,6 +174,30 @@ def test_exact_repeats_that_kept_nothing(con):
         exact_repeat_share_week=pytest.approx(1 / 2), exact_repeat_unkept_share_week=None)
 
 
+def test_prompts_in_sessions_padded_with_repeats_that_kept_nothing(con):
+    # "pad": a task, then "again" five times keeping nothing (4 of its 6 prompts repeat the week's
+    # earlier ones and kept nothing); "work": approvals the agent acted on (1 of 4 kept nothing);
+    # "short": all repeats that kept nothing, but only 3 prompts
+    insert(con, "invocations", [
+        dict(session_id="pad", ts="2026-10-05 09:00", prompt_fingerprint="task", lines_accepted=8),
+        *[dict(session_id="pad", ts=f"2026-10-05 09:0{m}", prompt_fingerprint="again", lines_accepted=0)
+          for m in range(1, 6)],
+        dict(session_id="work", ts="2026-10-05 10:00", prompt_fingerprint="task2", lines_accepted=5),
+        dict(session_id="work", ts="2026-10-05 10:01", prompt_fingerprint="yes", lines_accepted=0),
+        dict(session_id="work", ts="2026-10-05 10:02", prompt_fingerprint="yes", lines_accepted=0),
+        dict(session_id="work", ts="2026-10-05 10:03", prompt_fingerprint="yes", lines_accepted=10),
+        *[dict(session_id="short", ts=f"2026-10-05 11:0{m}", prompt_fingerprint="again", lines_accepted=0)
+          for m in range(3)],
+        # the next week, no prompt reports lines: unknown, not "padded"
+        *[dict(session_id="s2", ts=f"2026-10-12 09:0{m}", prompt_fingerprint="again") for m in range(5)],
+    ])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "prompts", "exact_repeat_unkept_share_week", "repeat_padded_prompt_share_week") == dict(
+        prompts=13, exact_repeat_unkept_share_week=pytest.approx(8 / 13),
+        repeat_padded_prompt_share_week=pytest.approx(6 / 13))
+    assert week(con, "u1", W42, "repeat_padded_prompt_share_week") == dict(repeat_padded_prompt_share_week=None)
+
+
 def test_idle_sessions_share_of_the_week(con):
     # "idle": 20 calls writing 10 output tokens each, nothing kept, nothing deployed;
     # "busy": the same calls writing 500 each; "unknown": idle-looking but its lines are not reported
