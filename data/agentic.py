@@ -103,7 +103,6 @@ ATTRIBUTION_DAYS_BEFORE_MERGE, ATTRIBUTION_DAYS_AFTER_MERGE = 21, 2  # Anthropic
 TRAILER_SHARE = 0.40  # AI-fed changes that name their sessions in ai_session_ids (trailers are not universal)
 SQUASH_SHARE = 0.30  # changes squash-merged: the agent's own commits are gone from commit_shas
 REVIEW_NAMES_SESSION_SHARE = 0.50  # AI-assisted reviews whose row names the review session
-CHAT_SESSION_SHARE = 0.15  # about 15% of sessions are chat-style (a question or two, no agent loop)
 
 CONTEXT_LIMIT = 200_000  # tokens
 COMPACT_AT = 160_000  # agents compact the conversation when the context would pass 80% of the limit

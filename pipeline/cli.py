@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pipeline.errors import UsageError
 
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write the agentic world as the vendors export it: sources/ and people.csv (docs/sources.md)")
     generate.add_argument("--without", default="", metavar="COLUMNS",
                           help="optional columns left out, comma-separated, as sources not reporting them (docs/worlds.md)")
+    generate.add_argument("--habit", action="append", default=[], metavar="NAME=VALUE",
+                          help="agentic worlds: draw with one of data/agentic.py's habits changed, e.g. APPROVAL_SHARE=0.4 "
+                               "(repeatable; a stress world, docs/worlds.md)")
 
     demo = commands.add_parser("demo", help="generate a sample world and run the whole pipeline on it")
     demo.add_argument("--dir", type=Path, default=Path("demo"), metavar="DIR", help="where to put the world and database")
@@ -320,37 +323,36 @@ def _print_result(result) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from data.generate import generate_world
-
     if args.vendor:
-        _generate_vendor_world(args)
-        return
-    try:
-        summary = generate_world(args.out, users=args.users, weeks=args.weeks, seed=args.seed, file_format=args.file_format,
-                                 style=args.style, intensity=args.intensity,
-                                 without=[name for name in args.without.replace(" ", "").split(",") if name])
-    except ValueError as error:  # an intensity out of range or given to a chat world, an unknown column
-        raise UsageError(str(error)) from None
-    rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
-    print(f"wrote {summary.out_dir}: {rows}")
+        return _generate_vendor_world(args)
+    summary = _draw_world(args, args.out, file_format=args.file_format,
+                          without=[name for name in args.without.replace(" ", "").split(",") if name])
+    print(f"wrote {summary.out_dir}: " + ", ".join(f"{name} {count:,}" for name, count in summary.rows.items()))
     print(f"  labels: {summary.gaming_user_weeks:,} gaming of {summary.user_weeks:,} user-weeks in {summary.out_dir / 'labels'}")
+
+
+def _draw_world(args: argparse.Namespace, out: Path, **options: Any) -> Any:
+    """The world `generate` asks for, drawn into `out` (with its --habit changes, data/stress.py)."""
+    from data.stress import generate_stressed_world, parse_habit
+
+    try:
+        changed = dict(parse_habit(text) for text in args.habit)
+        return generate_stressed_world(out, changed, users=args.users, weeks=args.weeks, seed=args.seed,
+                                       style=args.style, intensity=args.intensity, **options)
+    except ValueError as error:  # a bad habit, an intensity out of range or given to a chat world, an unknown column
+        raise UsageError(str(error)) from None
 
 
 def _generate_vendor_world(args: argparse.Namespace) -> None:
     """An agentic world written as vendor exports (data/vendor_export.py); its contract form is not kept."""
     import tempfile
 
-    from data.generate import generate_world
     from data.vendor_export import export_vendor_world
 
     if args.style != "agentic" or args.file_format != "parquet" or args.without:
         raise UsageError("--vendor writes agentic worlds: add --style agentic (and no --format or --without)")
     with tempfile.TemporaryDirectory() as world:
-        try:
-            generate_world(Path(world), users=args.users, weeks=args.weeks, seed=args.seed, style="agentic",
-                           intensity=args.intensity)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        _draw_world(args, Path(world))
         export = export_vendor_world(Path(world), args.out)
     files = ", ".join(f"{source} {len(paths)}" for source, paths in export.files.items())
     print(f"wrote {export.out_dir}: people.csv, sources/ ({files} files), labels/, vendor_ids/")
@@ -367,8 +369,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("running the detection flow ...")
     result = run_detection(world, db, None, use_prefect=True, report_dir=report_dir)
     _print_result(result)
-    print()
-    print("Results are in", db, "and the finance report in", report_dir / "report.html")
+    print("\nResults are in", db, "and the finance report in", report_dir / "report.html")
     print("Try:")
     command = sys.argv[0] if Path(sys.argv[0]).name == "goodhart" else "goodhart"  # .venv/bin/goodhart under make
     print(f"  {command} sql {db} "
@@ -480,8 +481,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
 def cmd_sql(args: argparse.Namespace) -> None:
     from pipeline.ops.sql_session import sql_session
 
-    code = sql_session(args.db, args.query)
-    if code:
+    if code := sql_session(args.db, args.query):
         sys.exit(code)
 
 

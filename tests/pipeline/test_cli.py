@@ -1,6 +1,7 @@
 """The `goodhart` command: exit codes, one-line messages and progress, through a real subprocess."""
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -131,6 +132,8 @@ def test_unusable_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
         ("run", "--db", "x.duckdb"),
         ("generate", str(tmp_path / "w"), "--users", "0"),
         ("generate", str(tmp_path / "w"), "--without", "user_id"),
+        ("generate", str(tmp_path / "w"), "--style", "agentic", "--habit", "NO_SUCH_HABIT=1"),
+        ("generate", str(tmp_path / "w"), "--habit", "APPROVAL_SHARE=0.4"),  # a chat world
         ("frobnicate",),
     ):
         result = goodhart(*args, cwd=tmp_path)
@@ -305,6 +308,14 @@ def test_generate_vendor_writes_an_agentic_world_as_vendor_exports(tmp_path: Pat
     assert (tmp_path / "v" / "people.csv").read_text().startswith("user_id,team,org,aliases\n")
     refused = goodhart("generate", str(tmp_path / "c"), "--vendor", cwd=tmp_path)  # a chat world has no reviews
     assert refused.returncode == 2 and "--style agentic" in _one_line(refused)
+
+
+def test_generate_habit_draws_a_stress_world_and_records_it(tmp_path: Path) -> None:
+    result = goodhart("generate", str(tmp_path / "s"), "--style", "agentic", "--users", "8", "--weeks", "1",
+                      "--habit", "APPROVAL_SHARE=0.4", "--habit", "WORK.code_share=0.3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "s" / "labels" / "world.json").read_text())
+    assert meta["habits"] == {"APPROVAL_SHARE": 0.4, "WORK.code_share": 0.3}
 
 
 HEAVY = {"prefect", "sklearn", "pyod", "numba"}
