@@ -1054,7 +1054,7 @@ def _write_frame(frame: pl.DataFrame, path: Path, file_format: str) -> None:
 DAILY_DATASETS = ("token_usage", "invocations")  # one file a day; the other datasets one file each
 # optional contract columns a world can be written without (sources differ in what they report)
 WITHHOLDABLE = {"lines_accepted": "invocations", "commit_sha": "invocations", "tool_calls": "invocations",
-                "prompt_length": "invocations", "prompt_text": "invocations", "tool": "token_usage",
+                "prompt_length": "invocations", "prompt_text": "invocations", "repo": "invocations", "tool": "token_usage",
                 "cost_usd": "token_usage"}
 FILE_DATASETS = ("changes", "deployments", "reviews", "people")
 

@@ -10,7 +10,7 @@ sessions AS (SELECT * FROM sessions),
 links AS (SELECT * FROM session_links),
 changes AS (SELECT * FROM change_deployments),
 repeats AS (SELECT * FROM prompt_repeats),
-prompts AS (SELECT invocation_id, session_id, repo, prompt_length FROM invocations),
+prompts AS (SELECT invocation_id, session_id, repo, repo_unreported, prompt_length FROM invocations),
 spend AS (SELECT DISTINCT session_id, tool FROM session_spend),
 
 outcome AS (
@@ -79,7 +79,9 @@ prompt_mix AS (
         prompts.session_id,
         avg(CAST(repeats.exact_repeat_in_session AS DOUBLE)) AS exact_repeat_share,
         avg(CAST(repeats.near_repeat_in_session AS DOUBLE)) AS near_repeat_share,
-        avg(CAST(prompts.repo IS NULL AS DOUBLE)) AS no_repo_prompt_share,
+        -- of the prompts whose repository context is known: NULL when the source reports none
+        avg(CAST(prompts.repo IS NULL AS DOUBLE)) FILTER (WHERE prompts.repo IS NOT NULL OR NOT prompts.repo_unreported)
+            AS no_repo_prompt_share,
         avg(prompts.prompt_length) AS mean_prompt_length
     FROM prompts
     JOIN repeats USING (invocation_id)
@@ -121,9 +123,13 @@ SELECT
     NOT coalesce(commit_reporting.commits_reported, true) AS commits_unreported,
     coalesce(outcome.deployed_changes, 0) AS deployed_changes,
     -- TRUE: a credited link reached a successful deployment; NULL: only a link of unknown credit did
-    -- (the source reports no lines kept); FALSE: no evidence that anything the session fed shipped
+    -- (the source reports no lines kept), or nothing links it to a merged change while it kept code
+    -- (or may have: lines unknown) in a repository its source does not name, so no window could;
+    -- FALSE: no evidence that anything the session fed shipped
     CASE WHEN coalesce(outcome.deployed_changes, 0) > 0 THEN true
          WHEN outcome.maybe_deployed THEN NULL
+         WHEN sessions.repo_unreported AND coalesce(outcome.merged_changes, 0) = 0
+              AND coalesce(sessions.lines_accepted > 0, true) THEN NULL
          ELSE false END AS deployed,
     coalesce(outcome.deployed_credit, 0.0) AS deployed_credit,
     coalesce(prompt_mix.exact_repeat_share, 0) AS exact_repeat_share,
@@ -171,9 +177,11 @@ SELECT
     -- nothing shows it fed merged work, and nothing shows it did not. Not waste on evidence (that
     -- is unmerged); a rule reads it only where the person's source reports commits.
     -- Or: it kept code, fed no merged change, and its tools report no commits (pending, or never to merge).
+    -- Or: it kept code (or may have), and its source names no repository a window could link it by.
     coalesce(len(commit_shas) = 0 AND (
         (credited_merged_changes = 0 AND merged_changes > 0)
         OR (merged_changes = 0 AND deployed IS NOT NULL AND lines_accepted > 0 AND commits_unreported)
+        OR (merged_changes = 0 AND deployed IS NULL AND repo_unreported)
     ), false) AS unknown_outcome,
     -- unevidenced: no evidence it fed merged work, either way (unmerged or of unknown outcome)
     unmerged OR unknown_outcome AS unevidenced

@@ -49,7 +49,8 @@ prompt_totals AS (
         count(*) AS prompts,
         sum(lines_accepted) AS lines_accepted,  -- NULL when no prompt reports lines: unknown, not 0
         sum(tool_calls) AS tool_calls,  -- NULL when no prompt reports tool calls: unknown, not 0
-        list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas
+        list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas,
+        bool_and(coalesce(repo_unreported, false)) AS repo_unreported
     FROM prompts
     GROUP BY session_id
 )
@@ -76,7 +77,10 @@ SELECT
     coalesce(sr.repos, []) AS repos,
     p.lines_accepted,
     p.tool_calls,
-    coalesce(p.commit_shas, []) AS commit_shas
+    coalesce(p.commit_shas, []) AS commit_shas,
+    -- the session's repository is unknown: its sources report none (no repo column) and no commit
+    -- of its named one (pipeline/ingest/reconcile.py); not the same as "no repository context"
+    coalesce(p.repo_unreported AND sr.repos IS NULL, false) AS repo_unreported
 FROM span
 LEFT JOIN request_totals AS r USING (session_id)
 LEFT JOIN prompt_totals AS p USING (session_id)

@@ -138,6 +138,7 @@ prompt_week AS (
         prompts.ts,
         prompts.invocation_id,
         prompts.repo,
+        prompts.repo_unreported,
         prompts.prompt_length,
         prompts.lines_accepted,
         prompts.commit_sha,
@@ -196,7 +197,8 @@ prompting AS (
             END AS exact_repeat_unkept_share_week,
         avg(CAST(near_repeat_in_week AS DOUBLE)) AS near_repeat_share_week,
         CASE WHEN count(gap_seconds) >= 2 THEN safe_div(stddev_samp(gap_seconds), avg(gap_seconds)) END AS gap_cv,
-        avg(CAST(repo IS NULL AS DOUBLE)) AS no_repo_prompt_share,
+        -- of the prompts whose repository context is known: NULL when the source reports none
+        avg(CAST(repo IS NULL AS DOUBLE)) FILTER (WHERE repo IS NOT NULL OR NOT repo_unreported) AS no_repo_prompt_share,
         avg(prompt_length) AS mean_prompt_length
     FROM prompt_week
     GROUP BY ALL
@@ -208,6 +210,7 @@ session_activity AS (
         session_activity_weeks.week_start,
         count(*) AS sessions,
         count(*) FILTER (WHERE sessions.codeless) AS codeless_repo_sessions,
+        bool_and(sessions.repo_unreported) AS repos_unreported,
         max(sessions.longest_near_run) AS longest_near_run
     FROM session_activity_weeks
     JOIN sessions USING (session_id)
@@ -284,7 +287,9 @@ SELECT
     coalesce(volume.cache_write_tokens, 0) AS cache_write_tokens,
     coalesce(volume.cost_usd, 0) AS cost_usd,
     coalesce(session_activity.sessions, 0) AS sessions,
-    coalesce(session_activity.codeless_repo_sessions, 0) AS codeless_repo_sessions,
+    -- unknown (NULL), not 0, when the sources name no repository of any of the week's sessions
+    CASE WHEN NOT coalesce(session_activity.repos_unreported, false)
+         THEN coalesce(session_activity.codeless_repo_sessions, 0) END AS codeless_repo_sessions,
     coalesce(volume.requests, 0) AS requests,
     coalesce(prompting.prompts, 0) AS prompts,
     coalesce(active_time.active_minutes, 0) AS active_minutes,
@@ -310,7 +315,8 @@ SELECT
     coalesce(safe_div(volume.unshipped_tokens, volume.tokens), 0) AS unshipped_token_share,
     coalesce(safe_div(volume.unmerged_tokens, volume.tokens), 0) AS unmerged_token_share,
     coalesce(safe_div(volume.idle_tokens, volume.tokens), 0) AS idle_session_token_share,
-    coalesce(safe_div(volume.codeless_tokens, volume.tokens), 0) AS codeless_repo_token_share,
+    CASE WHEN NOT coalesce(session_activity.repos_unreported, false)
+         THEN coalesce(safe_div(volume.codeless_tokens, volume.tokens), 0) END AS codeless_repo_token_share,
     coalesce(safe_div(volume.unknown_outcome_tokens, volume.tokens), 0) AS unknown_outcome_token_share,
     -- no evidence of feeding merged work: unmerged (evidence it fed none) or of unknown outcome
     coalesce(safe_div(coalesce(volume.unmerged_tokens, 0) + coalesce(volume.unknown_outcome_tokens, 0), volume.tokens), 0)

@@ -5,6 +5,7 @@
 -- company, own history), its baseline f_<level>_median and robust z-score f_<level>_z against it.
 -- A baseline of fewer than `min_peer_people` people (`min_company_people` for the company; for
 -- one's own history, fewer than `min_own_weeks` weeks) is too small to say what is usual: NULL.
+-- Unmerged work is also read against the company's usual share (unmerged_excess_share).
 -- Then the person's last three calendar weeks together (the current one and the two before; weeks
 -- without usage have no row): a slow ramp hides week by week, not over weeks. Then their team's
 -- week (team_week_features, every team_ column; NULL for people in no team): a team that burns
@@ -58,6 +59,13 @@ SELECT
     -- value per token as a multiple of the company's usual (a heavy-tailed ratio: a multiple reads
     -- plainly where a robust z of thousands does not)
     safe_div(user_weeks.tokens_per_merged_line, company.tokens_per_merged_line_median) AS tokens_per_merged_line_company_ratio,
+    -- unmerged work beyond the company's usual: of the tokens the company's median person would have
+    -- merged, the share that fed no merged change, (share - median) / (1 - median). Where honest work
+    -- keeps code less often the median is higher, and so is the share it takes to stand out.
+    safe_div(user_weeks.unmerged_token_share - company.unmerged_token_share_median,
+             1 - company.unmerged_token_share_median) AS unmerged_excess_share,
+    safe_div(three_weeks.unmerged_token_share_3w - company.unmerged_token_share_median,
+             1 - company.unmerged_token_share_median) AS unmerged_excess_share_3w,
     three_weeks.active_weeks_3w,
     three_weeks.unmerged_token_share_3w,
     three_weeks.merged_changes_3w,

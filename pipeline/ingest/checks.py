@@ -8,7 +8,7 @@ The reasons are listed in pipeline/ingest/load.py's docstring.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from pipeline.ingest.contract import DatasetSpec, Field
 from pipeline.ingest.fingerprint import keyed_sql
@@ -37,7 +37,7 @@ def check_sql(
         parsed.update(field_parsed)
         values[field.name] = value
         checks.extend(field_checks)
-    outputs = staged_outputs(spec, values, has_text=simhash_view is not None)
+    outputs = staged_outputs(spec, values, has_text=simhash_view is not None, given=columns)
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {why}" for cond, why in checks) + " END" if checks else "NULL"
     # prompt texts: hashed beforehand (in memory only), joined by row
     simhash_join = (
@@ -56,10 +56,14 @@ def check_sql(
 
 
 
-def staged_outputs(spec: DatasetSpec, values: dict[str, str], *, has_text: bool) -> dict[str, str]:
+def staged_outputs(spec: DatasetSpec, values: dict[str, str], *, has_text: bool,
+                   given: Collection[str]) -> dict[str, str]:
     """Staging column -> SQL over the parsed columns (and `s`, the prompt texts' hashes by row:
-    a row has one exactly when its text is not blank, if has_text)."""
+    a row has one exactly when its text is not blank, if has_text); `given`: the file's columns."""
     out = dict(values)
+    for column in spec.derived:
+        if column.absent is not None:
+            out[column.name] = "false" if column.absent in given else "true"
     if spec.fingerprints_prompts:
         text, given_hash = values["prompt_text"], values["prompt_hash"]
         has_fingerprint = "s.fingerprint IS NOT NULL" if has_text else f"{text} IS NOT NULL"

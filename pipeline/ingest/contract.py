@@ -68,6 +68,7 @@ class Column:
     name: str
     sql_type: str
     not_null: bool = False
+    absent: str | None = None  # a BOOLEAN: true when the row's file (or source) does not carry this field
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ INVOCATIONS = DatasetSpec(
     "invocations", "invocation_id",
     (
         *_usage_event("invocation_id"),
-        Field("repo", "string"),  # NULL: no repository context
+        Field("repo", "string"),  # NULL: no repository context (or unknown: repo_unreported)
         Field("prompt_text", "text"),
         Field("prompt_hash", "string"),
         Field("prompt_length", "integer", max_value=INTEGER_MAX),  # characters; given, or measured from the text
@@ -192,12 +193,15 @@ INVOCATIONS = DatasetSpec(
     required=True,
     columns=(
         "invocation_id", "ts", "user_id", "session_id", "repo", "prompt_fingerprint", "prompt_simhash",
-        "prompt_length", "lines_accepted", "tool_calls", "commit_sha",
+        "prompt_length", "lines_accepted", "tool_calls", "commit_sha", "repo_unreported",
     ),
     derived=(
         # exact, keyed (pipeline/ingest/fingerprint.py): HMAC of the text's sha256, or 'hash:' || HMAC of prompt_hash
         Column("prompt_fingerprint", "VARCHAR"),
         Column("prompt_simhash", "UBIGINT"),  # 64-bit SimHash of word tokens, keyed; NULL without text
+        # the source does not report repositories at all (no repo column): a NULL repo is then
+        # unknown, not "no repository context" (NULL in rows loaded before the column existed: reported)
+        Column("repo_unreported", "BOOLEAN", absent="repo"),
     ),
     fingerprints_prompts=True,
     grain="one row per prompt (invocation_id)",

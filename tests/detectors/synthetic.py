@@ -10,8 +10,8 @@ import polars as pl
 
 TEAM_SCALE = {"core": 1.0, "platform": 1.0, "ml": 3.0, "web": 0.7}  # ml: heavy but productive
 PEER_FEATURES = (
-    "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share", "near_repeat_share",
-    "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "snapshot_window_share",
+    "tokens", "cost_usd", "tokens_per_deployed_change", "output_per_request", "unshipped_token_share",
+    "unmerged_token_share", "near_repeat_share", "merged_changes", "tiny_change_share", "deployments_per_change", "peak_3h_token_share", "snapshot_window_share",
     "codeless_repo_sessions", "tokens_per_merged_line", "exact_repeat_share_week", "exact_repeat_unkept_share_week",
 )
 GAMING_PERSONAS = {  # persona -> tactic
@@ -198,7 +198,14 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         deploying_repo_merged_changes_3w=pl.col("merged_changes") * pl.col("repo_deploys"),
     )
     return _team_week_columns(_peer_columns(df).with_columns(
-        tokens_per_merged_line_company_ratio=pl.col("tokens_per_merged_line") / pl.col("tokens_per_merged_line_company_median")))
+        tokens_per_merged_line_company_ratio=pl.col("tokens_per_merged_line") / pl.col("tokens_per_merged_line_company_median"),
+        unmerged_excess_share=_excess("unmerged_token_share"), unmerged_excess_share_3w=_excess("unmerged_token_share_3w")))
+
+
+def _excess(share: str) -> pl.Expr:
+    """A share beyond the company's usual unmerged share, as the feature SQL computes it."""
+    median = pl.col("unmerged_token_share_company_median")
+    return (pl.col(share) - median) / (1 - median)
 
 
 def _team_week_columns(df: pl.DataFrame) -> pl.DataFrame:

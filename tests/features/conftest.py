@@ -51,6 +51,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         prompt_simhash=None,
         prompt_length=None,
         lines_accepted=None,
+        repo_unreported=False,
         tool_calls=None,
         commit_sha=None,
     ),

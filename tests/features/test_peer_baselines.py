@@ -118,7 +118,7 @@ def test_user_week_peer_features_columns(peers):
     assert [{k: r[k] for k in uw[0]} for r in upf] == uw  # every user-week, every column, unchanged
     extra = [name for name in upf[0] if name not in uw[0]]
     assert extra == [f"{f}_{level}_{kind}" for f in PEER_FEATURES for level in PEER_LEVELS for kind in ("median", "z")
-                     ] + ["tokens_per_merged_line_company_ratio", "active_weeks_3w", "unmerged_token_share_3w",
+                     ] + ["tokens_per_merged_line_company_ratio", "unmerged_excess_share", "unmerged_excess_share_3w", "active_weeks_3w", "unmerged_token_share_3w",
                           "merged_changes_3w", "deploying_repo_merged_changes_3w"] + [name for name in rows(peers, "team_week_features")[0]
                                                   if name not in ("team", "week_start")]
     g = one(peers, "SELECT team, org, tokens_team_median, tokens_org_median, tokens_team_z "
@@ -168,6 +168,22 @@ def test_tokens_per_merged_line_as_a_multiple_of_the_companys(con):
                           r["tokens_per_merged_line_company_ratio"])
            for r in rows(con, "user_week_peer_features")}
     assert got == {"a": (100.0, 10.0, 10.0), "b": (10.0, 10.0, 1.0), "c": (5.0, 10.0, 0.5), "d": (None, 10.0, None)}
+
+
+def test_unmerged_work_beyond_the_companys_usual(con):
+    # W41: a spends 1000 tokens in a session that fed nothing (share 1), b 100 merged and 100 not (0.5),
+    # c 100 merged (0): the company's median share is 0.5
+    sessions = [("a", "a1", 1000), ("b", "b1", 100), ("b", "b2", 100), ("c", "c1", 100)]
+    insert(con, "token_usage", [dict(user_id=u, session_id=s, ts=f"{W41} 09:00", input_tokens=t) for u, s, t in sessions])
+    insert(con, "changes", [dict(change_id=f"{s}-change", author_id=u, merged_at=f"{W41} 12:00", ai_session_ids=[s])
+                            for u, s in (("b", "b1"), ("c", "c1"))])
+    build(con, min_peer_people=1, min_own_weeks=1, min_company_people=1)
+    got = {r["user_id"]: (r["unmerged_token_share_company_median"], r["unmerged_excess_share"], r["unmerged_excess_share_3w"])
+           for r in rows(con, "user_week_peer_features")}
+    # (share - 0.5) / (1 - 0.5): all of what the usual person would have merged, none of it, below the usual
+    assert got == {"a": (0.5, 1.0, 1.0), "b": (0.5, 0.0, 0.0), "c": (0.5, -1.0, -1.0)}
+    build(con, min_peer_people=1, min_own_weeks=1, min_company_people=4)  # 3 people: no company baseline
+    assert {r["unmerged_excess_share"] for r in rows(con, "user_week_peer_features")} == {None}
 
 
 def test_a_company_too_small_has_no_company_baseline(peers):

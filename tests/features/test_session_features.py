@@ -51,6 +51,33 @@ def test_a_window_link_counts_only_on_evidence_of_code_kept(con, lines, linked, 
         "s1": dict(linked_change_ids=linked, deployed=deployed)}
 
 
+def test_a_session_whose_source_names_no_repository(con):
+    # the source has no repo column: no window can link its sessions, so one that kept code (or
+    # may have) and that no change names is of unknown outcome, not unshipped
+    unreported = dict(ts="2026-10-05 09:00", repo_unreported=True)
+    insert(con, "invocations", [
+        dict(session_id="kept", lines_accepted=12, **unreported),
+        dict(session_id="lines-unknown", **unreported),
+        dict(session_id="kept-nothing", lines_accepted=0, **unreported),
+        dict(session_id="named", lines_accepted=12, **unreported),
+        dict(session_id="no-repository", ts="2026-10-05 09:00", lines_accepted=0),  # reported: none
+    ])
+    insert(con, "changes", [dict(change_id="c-shipped", merged_at="2026-10-05 12:00", ai_session_ids=["named"])])
+    insert(con, "deployments", [dict(deployed_at="2026-10-05 15:00", status="success", change_ids=["c-shipped"])])
+    build(con, upto="session_features")
+    assert by(con, "session_features", "session_id", "repo_unreported", "deployed", "unmerged", "unknown_outcome",
+              "no_repo_prompt_share") == {
+        "kept": dict(repo_unreported=True, deployed=None, unmerged=False, unknown_outcome=True, no_repo_prompt_share=None),
+        "lines-unknown": dict(repo_unreported=True, deployed=None, unmerged=False, unknown_outcome=True,
+                              no_repo_prompt_share=None),
+        "kept-nothing": dict(repo_unreported=True, deployed=False, unmerged=True, unknown_outcome=False,
+                             no_repo_prompt_share=None),
+        "named": dict(repo_unreported=True, deployed=True, unmerged=False, unknown_outcome=False, no_repo_prompt_share=None),
+        "no-repository": dict(repo_unreported=False, deployed=False, unmerged=True, unknown_outcome=False,
+                              no_repo_prompt_share=1.0),
+    }
+
+
 def test_repeat_shares_and_longest_near_run(con):
     insert(con, "invocations", [
         dict(ts="2026-10-05 09:00", prompt_fingerprint="X", prompt_simhash=0),

@@ -34,6 +34,7 @@ def test_session_totals_span_and_people(con):
         repos=["repo-a", "repo-b"],
         lines_accepted=10, tool_calls=3,
         commit_shas=["abc", "def"],
+        repo_unreported=False,  # its source reports repositories (one prompt had none)
     )
 
 

@@ -231,6 +231,19 @@ def test_codeless_repository_sessions(con):
     assert week(con, "u1", W41, "codeless_repo_sessions", "codeless_repo_token_share") == dict(
         codeless_repo_sessions=1, codeless_repo_token_share=pytest.approx(100 / 500))
 
+def test_codeless_sessions_are_unknown_where_the_source_names_no_repository(con):
+    insert(con, "token_usage", [dict(user_id=u, session_id=u, ts="2026-10-05 09:00", input_tokens=100) for u in ("u1", "u2")])
+    insert(con, "invocations", [
+        dict(user_id="u1", session_id="u1", ts="2026-10-05 09:01", lines_accepted=0, repo_unreported=True),
+        dict(user_id="u2", session_id="u2", ts="2026-10-05 09:01", lines_accepted=0, repo="r"),
+    ])
+    build(con, upto="user_week_features")
+    assert week(con, "u1", W41, "codeless_repo_sessions", "codeless_repo_token_share", "no_repo_prompt_share") == dict(
+        codeless_repo_sessions=None, codeless_repo_token_share=None, no_repo_prompt_share=None)
+    assert week(con, "u2", W41, "codeless_repo_sessions", "codeless_repo_token_share", "no_repo_prompt_share") == dict(
+        codeless_repo_sessions=1, codeless_repo_token_share=1.0, no_repo_prompt_share=0.0)
+
+
 def test_merged_changes_into_repositories_that_deploy(con):
     # "app" deploys (its change c2, merged another week, shipped); "lab" never does
     insert(con, "token_usage", [dict(ts="2026-10-05 09:00", input_tokens=100)])

@@ -117,6 +117,17 @@ def test_folder_entry_loads_its_files_in_path_order(con: duckdb.DuckDBPyConnecti
                                               ".ndjson, optionally compressed .gz or .zst)")]
 
 
+def test_a_file_without_a_repo_column_leaves_repositories_unknown(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
+    # an empty repo is "no repository context"; a file (a source) without the column cannot tell
+    inputs.write("invocations/a.csv", "invocation_id,ts,user_id,session_id,repo\n"
+                                      "i-1,2026-10-05T09:00:00Z,u,s,a/b\ni-2,2026-10-05T09:01:00Z,u,s,\n")
+    inputs.write("invocations/b.csv", "invocation_id,ts,user_id,session_id\ni-3,2026-10-05T09:02:00Z,u,t\n")
+    run_load(con, inputs.path)
+    assert table(con, "invocations", "invocation_id, repo, repo_unreported") == [
+        ("i-1", "a/b", False), ("i-2", None, False), ("i-3", None, True),
+    ]
+
+
 def test_csv_quoting_blank_lines_and_crlf(con: duckdb.DuckDBPyConnection, inputs: InputDir) -> None:
     inputs.write(
         "people.csv",
