@@ -54,7 +54,7 @@ from pipeline.ops.workspace import building, run_lock
 from pipeline.publish import root_cause, scores  # not alerts: it imports Prefect (its notification blocks)
 from pipeline.publish.report import ReportSummary, write_report
 from pipeline.publish.scores import DetectPartition, DetectSummary, ScoredPartition
-from pipeline.settings import ConfigError, Settings
+from pipeline.settings import ConfigError, Settings, raise_unknown, unknown_settings
 from pipeline.storage import connect, convert_to_storage_version, create_raw_tables
 
 if TYPE_CHECKING:
@@ -84,9 +84,13 @@ class RunResult:
 def with_detector_defaults(settings: Settings) -> Settings:
     """The settings with the detectors' packaged defaults merged under their [detectors] table
     (rules merge by name: one threshold can change without restating the rule), checked before
-    anything starts (ConfigError: an unparsable rule, an unknown pyod member). Idempotent."""
-    detectors = merge_detector_config(detector_defaults(), settings.detectors)
+    anything starts (ConfigError: a key the defaults lack, an unparsable rule, an unknown pyod member).
+    Idempotent."""
+    defaults = detector_defaults()
+    known = defaults | {"levels": {name: level | {"policy": defaults["policy"]} for name, level in defaults["levels"].items()}}
+    raise_unknown(unknown_settings(settings.detectors, known, "detectors"))  # a level may override the policy
     try:
+        detectors = merge_detector_config(defaults, settings.detectors)
         check_detector_config(detectors)
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"[detectors] {error}"[:300]) from None

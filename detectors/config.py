@@ -34,7 +34,11 @@ def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
                 match = index.get(ident)
                 if match is None and entry.get("level") is None:
                     named = [i for (n, _), i in index.items() if n == entry["name"]]
-                    match = named[0] if len(named) == 1 else None
+                    if len(named) != 1:
+                        levels = " and ".join(rules[i]["level"] for i in named)
+                        raise ValueError(f"rule {entry['name']!r} needs a level (level = \"user_week\" or \"session\")"
+                                         + (f": it is defined at {levels}" if named else ""))
+                    match = named[0]
                 if match is None:
                     rules.append(copy.deepcopy(dict(entry)))
                 else:

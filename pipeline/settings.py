@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,38 @@ MEMORY_LIMIT = re.compile(r"(\d+(\.\d+)?\s*([KMGT]i?B|%))?", re.IGNORECASE)  # "
 DASK_ADDRESS = re.compile(r"((tcp|tls|ucx|inproc)://[\w.\-\[\]:/]+)?")
 SOURCE_SETTINGS = {"github_deployments": ("environments",)}  # [sources.NAME] keys: adapter keyword arguments
 SETTING_MAX = 1e6  # hours, minutes, bits, weeks: larger values overflow the feature SQL
+
+
+# Tables whose keys are free: a model feature's transform or fill, a model's own parameters (the
+# model checks them), an adapter's settings (_check_sources). [[detectors.rules]] is a list: each
+# rule is checked when it is parsed.
+OPEN_TABLES = ("sources", "detectors.levels.*.model.transforms", "detectors.levels.*.model.fill",
+               "detectors.levels.*.iforest", "detectors.levels.*.ensemble")
+DETECTOR_TABLES = ("policy", "levels", "rules")  # what a misplaced [detectors] table starts with
+
+
+def unknown_settings(given: Mapping[str, Any], known: Mapping[str, Any], where: str = "") -> list[str]:
+    """The dotted names in `given` (a user's TOML) that `known` (the defaults) has no key for: a
+    misspelt or misplaced setting would otherwise change nothing, silently."""
+    unknown = []
+    for key, value in given.items():
+        name = f"{where}.{key}" if where else key
+        if key not in known:
+            unknown.append(name)
+        elif (isinstance(value, Mapping) and isinstance(known[key], Mapping)
+              and not any(fnmatchcase(name, table) for table in OPEN_TABLES)):
+            unknown += unknown_settings(value, known[key], name)
+    return unknown
+
+
+def raise_unknown(unknown: list[str]) -> None:
+    """ConfigError naming the unknown settings (none: nothing)."""
+    if not unknown:
+        return
+    hint = next((f"; detector settings go under [detectors], e.g. [detectors.{name}]"
+                 for name in unknown if name in DETECTOR_TABLES), "")
+    raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown[:5])}"
+                      f" (not in the packaged defaults{hint})"[:300])
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -147,7 +181,8 @@ class Settings:
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
                 raise ConfigError(f"cannot read {path}: {error}") from None
             if not isinstance(user.get("detectors", {}), dict):
-                raise ConfigError("[detectors] must be a table")
+                raise ConfigError("[detectors] must be a table")  # checked against its defaults in flows.py
+            raise_unknown(unknown_settings({k: v for k, v in user.items() if k != "detectors"}, config | {"alerts": []}))
             config = deep_merge(config, user)
         return cls(config)
 

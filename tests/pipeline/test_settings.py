@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from pipeline.settings import Settings, deep_merge
+import pytest
+
+from pipeline.settings import ConfigError, Settings, deep_merge
 
 
 def test_deep_merge_overrides_leaves_and_keeps_siblings() -> None:
@@ -38,3 +40,37 @@ def test_detector_rule_override_changes_one_threshold_and_keeps_the_rule(tmp_pat
     assert len(rules) == len(defaults)
     assert default_rule["description"]
     assert with_detector_defaults(with_detector_defaults(user)).detectors == with_detector_defaults(user).detectors
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[levels.user_week.model]\nfeatures = []\n",
+     "unknown setting levels (not in the packaged defaults; detector settings go under [detectors], e.g. [detectors.levels])"),
+    ("[features]\ntiny_change_line = 5\n", "unknown setting features.tiny_change_line (not in the packaged defaults)"),
+    ("[links]\nwindow_hour = 48\n[engine]\nthreads = 2\n",
+     "unknown settings links.window_hour, engine.threads (not in the packaged defaults)"),
+    ("[detectors.levels.user_week.modle]\nfeatures = []\n[detectors.polcy]\nagree_z = 1.0\n",
+     "unknown settings detectors.levels.user_week.modle, detectors.polcy (not in the packaged defaults)"),
+    ("[detectors.levels.user-week.model]\nfeatures = []\n", "unknown setting detectors.levels.user-week (not in the packaged defaults)"),
+    ('[[detectors.rules]]\nname = "prompt_loop"\nweight = 0.5\n',
+     "[detectors] rule 'prompt_loop' needs a level (level = \"user_week\" or \"session\"): it is defined at user_week and session"),
+])
+def test_a_misspelt_or_misplaced_setting_is_a_usage_error(tmp_path: Path, text: str, said: str) -> None:
+    from flows import with_detector_defaults  # the pipeline's settings are checked on reading, the detectors' here
+
+    config = tmp_path / "goodhart.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        with_detector_defaults(Settings.from_file(config))
+    assert str(raised.value) == said
+
+
+def test_open_tables_take_any_key(tmp_path: Path) -> None:
+    from flows import with_detector_defaults
+
+    config = tmp_path / "goodhart.toml"
+    config.write_text("[detectors.levels.user_week.policy]\nagree_z = 2.5\n"  # a level's own policy
+                      "[detectors.levels.user_week.model.transforms]\ntokens_own_z = \"slog1p\"\n"
+                      "[detectors.levels.session.iforest]\nmax_features = 0.8\n")
+    detectors = with_detector_defaults(Settings.from_file(config)).detectors
+    assert detectors["levels"]["user_week"]["policy"] == {"agree_z": 2.5}
+    assert detectors["levels"]["session"]["iforest"]["max_features"] == 0.8

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.build import set_variables
-from pipeline.settings import ConfigError, Settings
+from pipeline.settings import ConfigError, Settings, deep_merge, default_config
 from flows import run_local
 from pipeline.storage import connect
 from tests.reliability.conftest import goodhart
@@ -75,8 +75,10 @@ def test_ids_are_data_not_sql(published: Path) -> None:
 def test_config_keys_that_are_not_names_are_refused(key: str, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f"[features]\n{json.dumps(key)} = 1\n")
-    with pytest.raises(ConfigError, match="not a plain name"):
+    with pytest.raises(ConfigError, match="unknown setting features"):  # no such setting
         Settings.from_file(config)
+    with pytest.raises(ConfigError, match="not a plain name"):  # settings built in code
+        Settings(deep_merge(default_config(), {"features": {key: 1}}))
     # and the SQL sink refuses them even past the settings
     with connect() as con:
         con.execute("CREATE TABLE runs AS SELECT 1 AS x")
@@ -111,17 +113,19 @@ def test_the_command_refuses_a_bad_config_in_one_line_before_touching_the_databa
 
 
 def test_free_text_in_the_config_is_stored_as_text(contract_example: Path, fast_config: Path, tmp_path: Path) -> None:
-    """Keys the pipeline does not use, and detector texts, go through parameters and polars only."""
+    """Detector texts (an unknown key is refused: test_settings) go through parameters and polars only."""
     config = tmp_path / "c.toml"
     config.write_text(fast_config.read_text() + "".join(
-        f"[{json.dumps('extra ' + str(i))}]\n{json.dumps(text)} = {json.dumps(text)}\n" for i, text in enumerate(INJECTIONS)))
+        f'[[detectors.rules]]\nname = "prompt_loop"\nlevel = "{level}"\ndescription = {json.dumps(text)}\n'
+        for level, text in zip(("user_week", "session"), INJECTIONS)))
     db = tmp_path / "g.duckdb"
     run_local(contract_example, db, Settings.from_file(config))
     tables, runs, flags = _state(db)
     assert "runs" in tables and runs == 1 and flags > 0
     with duckdb.connect(str(db), read_only=True) as con:
         stored = json.loads(con.sql("SELECT config FROM runs").fetchall()[0][0])
-    assert stored["extra 0"] == {INJECTIONS[0]: INJECTIONS[0]}
+    described = {rule["level"]: rule["description"] for rule in stored["detectors"]["rules"] if rule["name"] == "prompt_loop"}
+    assert described == {"user_week": INJECTIONS[0], "session": INJECTIONS[1]}
 
 
 def test_paths_with_quotes_and_wildcards_are_only_paths(
