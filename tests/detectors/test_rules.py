@@ -176,6 +176,22 @@ def test_default_user_week_rules_fire_on_their_tactic_only(user_week_table: pl.D
     assert quiet.get_column("fired").list.len().sum() == 0, quiet.filter(pl.col("fired").list.len() > 0)
 
 
+def test_where_the_source_names_no_repositories_the_rules_that_read_them_degrade(
+    user_week_table: pl.DataFrame, config: dict
+) -> None:
+    unknown = [c for c in user_week_table.columns
+               if c.startswith(("no_repo_prompt_share", "codeless_repo_sessions", "codeless_repo_token_share"))]
+    table = user_week_table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in unknown).with_columns(
+        # the burner pastes long prompts: their length stands in for the unknown repository share
+        mean_prompt_length=pl.when(pl.col("persona") == "burner").then(3000.0).otherwise(pl.col("mean_prompt_length")))
+    fired = fired_rules(table, config, "user_week")
+    burners = fired.filter(pl.col("persona") == "burner").get_column("fired")
+    assert burners.list.contains("long_prompts_without_repository").all()
+    assert not burners.list.contains("burn_without_shipping").any()  # it needs the repository share
+    quiet = fired.filter(pl.col("persona").is_in(["normal", *HARD_PERSONAS]))
+    assert quiet.get_column("fired").list.len().sum() == 0, quiet.filter(pl.col("fired").list.len() > 0)
+
+
 def test_default_session_rules_fire_on_their_tactic_only(session_table: pl.DataFrame, config: dict) -> None:
     fired = fired_rules(session_table, config, "session")
     for persona, tactic in SESSION_GAMING.items():
