@@ -37,6 +37,7 @@ import duckdb
 import polars as pl
 
 from detectors.config import default_config as detector_defaults
+from detectors.config import known_settings as known_detector_settings
 from detectors.config import merge_config as merge_detector_config
 from detectors.scoring import check_columns as check_detector_columns
 from detectors.scoring import check_config as check_detector_config
@@ -54,7 +55,7 @@ from pipeline.ops.workspace import building, run_lock
 from pipeline.publish import root_cause, scores  # not alerts: it imports Prefect (its notification blocks)
 from pipeline.publish.report import ReportSummary, write_report
 from pipeline.publish.scores import DetectPartition, DetectSummary, ScoredPartition
-from pipeline.settings import ConfigError, Settings, raise_unknown, unknown_settings
+from pipeline.settings import ConfigError, Settings, check_known
 from pipeline.storage import connect, convert_to_storage_version, create_raw_tables
 
 if TYPE_CHECKING:
@@ -87,8 +88,7 @@ def with_detector_defaults(settings: Settings) -> Settings:
     anything starts (ConfigError: a key the defaults lack, an unparsable rule, an unknown pyod member).
     Idempotent."""
     defaults = detector_defaults()
-    known = defaults | {"levels": {name: level | {"policy": defaults["policy"]} for name, level in defaults["levels"].items()}}
-    raise_unknown(unknown_settings(settings.detectors, known, "detectors"))  # a level may override the policy
+    check_known(settings.detectors, known_detector_settings(defaults), "detectors")
     try:
         detectors = merge_detector_config(defaults, settings.detectors)
         check_detector_config(detectors)

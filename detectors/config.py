@@ -17,6 +17,13 @@ def default_config() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+def known_settings(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key a user's detector settings may set: the ``defaults``' (``default_config()``), plus a
+    level's own ``policy`` table (``detectors.scoring.level_policy`` reads it over the shared one)."""
+    levels = {name: level | {"policy": defaults["policy"]} for name, level in defaults["levels"].items()}
+    return defaults | {"levels": levels}
+
+
 def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge ``override`` into a copy of ``base``.
 

@@ -60,9 +60,19 @@ OPEN_TABLES = ("sources", "detectors.levels.*.model.transforms", "detectors.leve
 DETECTOR_TABLES = ("policy", "levels", "rules")  # what a misplaced [detectors] table starts with
 
 
-def unknown_settings(given: Mapping[str, Any], known: Mapping[str, Any], where: str = "") -> list[str]:
-    """The dotted names in `given` (a user's TOML) that `known` (the defaults) has no key for: a
-    misspelt or misplaced setting would otherwise change nothing, silently."""
+def check_known(given: Mapping[str, Any], known: Mapping[str, Any], where: str = "") -> None:
+    """ConfigError naming the settings in `given` (a user's TOML) that `known` (the defaults) has no
+    key for: a misspelt or misplaced setting would otherwise change nothing, silently."""
+    unknown = _unknown(given, known, where)
+    if not unknown:
+        return
+    hint = next((f"; detector settings go under [detectors], e.g. [detectors.{name}]"
+                 for name in unknown if name in DETECTOR_TABLES), "")
+    raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown[:5])}"
+                      f" (not in the packaged defaults{hint})"[:300])
+
+
+def _unknown(given: Mapping[str, Any], known: Mapping[str, Any], where: str) -> list[str]:
     unknown = []
     for key, value in given.items():
         name = f"{where}.{key}" if where else key
@@ -70,18 +80,8 @@ def unknown_settings(given: Mapping[str, Any], known: Mapping[str, Any], where: 
             unknown.append(name)
         elif (isinstance(value, Mapping) and isinstance(known[key], Mapping)
               and not any(fnmatchcase(name, table) for table in OPEN_TABLES)):
-            unknown += unknown_settings(value, known[key], name)
+            unknown += _unknown(value, known[key], name)
     return unknown
-
-
-def raise_unknown(unknown: list[str]) -> None:
-    """ConfigError naming the unknown settings (none: nothing)."""
-    if not unknown:
-        return
-    hint = next((f"; detector settings go under [detectors], e.g. [detectors.{name}]"
-                 for name in unknown if name in DETECTOR_TABLES), "")
-    raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown[:5])}"
-                      f" (not in the packaged defaults{hint})"[:300])
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -182,7 +182,7 @@ class Settings:
                 raise ConfigError(f"cannot read {path}: {error}") from None
             if not isinstance(user.get("detectors", {}), dict):
                 raise ConfigError("[detectors] must be a table")  # checked against its defaults in flows.py
-            raise_unknown(unknown_settings({k: v for k, v in user.items() if k != "detectors"}, config | {"alerts": []}))
+            check_known({k: v for k, v in user.items() if k != "detectors"}, config | {"alerts": []})
             config = deep_merge(config, user)
         return cls(config)
 

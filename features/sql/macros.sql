@@ -12,6 +12,10 @@ CREATE OR REPLACE MACRO safe_div(a, b) AS CAST(a AS DOUBLE) / nullif(CAST(b AS D
 CREATE OR REPLACE MACRO robust_z(x, med, mad, min_spread) AS
     (x - med) / (1.4826 * greatest(mad, 0.05 * abs(med), min_spread));
 
+-- A share beyond a usual one, as a share of what the usual leaves: (share - usual) / (1 - usual);
+-- 0 at the usual, 1 at all, negative below it, NULL when the usual is 1 or unknown.
+CREATE OR REPLACE MACRO excess_share(share, usual) AS safe_div(share - usual, 1 - usual);
+
 -- Number of differing bits between two 64-bit SimHash signatures.
 CREATE OR REPLACE MACRO hamming(a, b) AS bit_count(xor(a, b));
 

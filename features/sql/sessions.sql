@@ -50,7 +50,7 @@ prompt_totals AS (
         sum(lines_accepted) AS lines_accepted,  -- NULL when no prompt reports lines: unknown, not 0
         sum(tool_calls) AS tool_calls,  -- NULL when no prompt reports tool calls: unknown, not 0
         list_sort(list(DISTINCT commit_sha) FILTER (WHERE commit_sha IS NOT NULL)) AS commit_shas,
-        bool_and(coalesce(repo_unreported, false)) AS repo_unreported
+        bool_and(repo_unreported) AS repo_unreported
     FROM prompts
     GROUP BY session_id
 )

@@ -62,10 +62,8 @@ SELECT
     -- unmerged work beyond the company's usual: of the tokens the company's median person would have
     -- merged, the share that fed no merged change, (share - median) / (1 - median). Where honest work
     -- keeps code less often the median is higher, and so is the share it takes to stand out.
-    safe_div(user_weeks.unmerged_token_share - company.unmerged_token_share_median,
-             1 - company.unmerged_token_share_median) AS unmerged_excess_share,
-    safe_div(three_weeks.unmerged_token_share_3w - company.unmerged_token_share_median,
-             1 - company.unmerged_token_share_median) AS unmerged_excess_share_3w,
+    excess_share(user_weeks.unmerged_token_share, company.unmerged_token_share_median) AS unmerged_excess_share,
+    excess_share(three_weeks.unmerged_token_share_3w, company.unmerged_token_share_median) AS unmerged_excess_share_3w,
     three_weeks.active_weeks_3w,
     three_weeks.unmerged_token_share_3w,
     three_weeks.merged_changes_3w,

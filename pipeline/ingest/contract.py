@@ -200,7 +200,7 @@ INVOCATIONS = DatasetSpec(
         Column("prompt_fingerprint", "VARCHAR"),
         Column("prompt_simhash", "UBIGINT"),  # 64-bit SimHash of word tokens, keyed; NULL without text
         # the source does not report repositories at all (no repo column): a NULL repo is then
-        # unknown, not "no repository context" (NULL in rows loaded before the column existed: reported)
+        # unknown, not "no repository context" (false in rows loaded before the column existed)
         Column("repo_unreported", "BOOLEAN", absent="repo"),
     ),
     fingerprints_prompts=True,
@@ -299,7 +299,9 @@ def raw_tables_ddl() -> str:
     statements = []
     for spec in DATASETS:
         statements.append(_create_table(spec.name, spec.table_columns(), spec.grain))
-        statements += [f"ALTER TABLE {spec.name} ADD COLUMN IF NOT EXISTS {c.name} {c.sql_type};"
+        # an absence flag's rows from before it existed came from files that carried the field: false
+        statements += [f"ALTER TABLE {spec.name} ADD COLUMN IF NOT EXISTS {c.name} {c.sql_type}"
+                       f"{' DEFAULT false' if c.absent else ''};"
                        for c in spec.table_columns() if not c.not_null]
         for side in spec.side_lists:
             columns = [Column(spec.id_field, "VARCHAR", True), Column(side.column, "VARCHAR", True), *BOOKKEEPING_COLUMNS]
@@ -308,5 +310,6 @@ def raw_tables_ddl() -> str:
 
 
 def _create_table(name: str, columns: list[Column], grain: str) -> str:
-    body = ",\n".join(f"    {c.name} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in columns)
+    body = ",\n".join(f"    {c.name} {c.sql_type}{' NOT NULL' if c.not_null else ''}{' DEFAULT false' if c.absent else ''}"
+                       for c in columns)
     return f"-- grain: {grain}\nCREATE TABLE IF NOT EXISTS {name} (\n{body}\n);"

@@ -106,3 +106,16 @@ def test_a_database_from_before_an_optional_column_gains_it(tmp_path: Path) -> N
     with connect(db) as con:
         create_raw_tables(con)
         assert con.sql("SELECT change_id, commit_shas_scope FROM changes").fetchall() == [("c1", None)]
+
+
+def test_a_database_from_before_an_absence_flag_reads_its_rows_as_reported(tmp_path: Path) -> None:
+    """invocations.repo_unreported came later: rows loaded before it came from files with a repo column."""
+    db = tmp_path / "g.duckdb"
+    with connect(db) as con:
+        create_raw_tables(con)
+        con.execute("ALTER TABLE invocations DROP COLUMN repo_unreported")
+        con.execute("INSERT INTO invocations (invocation_id, ts, user_id, session_id, file_id, position) "
+                    "VALUES ('i1', TIMESTAMP '2026-10-05 09:00', 'u', 's', 1, 1)")
+    with connect(db) as con:
+        create_raw_tables(con)
+        assert con.sql("SELECT invocation_id, repo_unreported FROM invocations").fetchall() == [("i1", False)]
