@@ -8,9 +8,11 @@ Score (in [0, 1], comparable across the rows of one run)::
 
 ``rule_score`` is the strongest fired rule's strength (``detectors.rules``); a model's
 robust z is its score against the median and 1.4826 x MAD of its own training scores.
-A row that is not flagged scores at least its nearest miss of a rule (``Rule.near_miss``: at
-most ``near_miss_share`` of the rule's strength at its thresholds), so rows that came close to a
-rule rank above rows that did not: a watch list, not a flag (0 switches it off).
+A row that is not flagged and that no rule fired on scores ``unfired_model_share`` x its
+model_score, or its nearest miss of a rule (``Rule.near_miss``: at most ``near_miss_share`` of the
+rule's strength at its thresholds) when that is higher, so rows that came close to a rule rank
+above rows only the models find unusual: a watch list, not a flag (``near_miss_share = 0`` and
+``unfired_model_share = 1`` give the plain score).
 
 Flag policy (no labels, no contamination share)::
 
@@ -86,7 +88,7 @@ def level_policy(config: Mapping[str, Any], level: str) -> dict[str, Any]:
     policy.update(config["levels"][level].get("policy", {}))
     required = ("rule_floor", "agree_z", "rule_alone_score", "model_extreme_z", "model_z_half",
                 "min_model_rows", "high_score", "medium_score", "top_features", "week_session_min_size",
-                "near_miss_share")
+                "near_miss_share", "unfired_model_share")
     missing = [k for k in required if k not in policy]
     if missing:
         raise ValueError(f"policy lacks {missing}; start from detectors.scoring.default_config()")
@@ -239,7 +241,11 @@ def score_level(features: pl.DataFrame, level: str, config: Mapping[str, Any], *
          | pl.col("__extreme")).alias("flagged"),
     ).with_columns(
         pl.when(pl.col("flagged")).then(severity(pl.col("score"), policy)).alias("severity"),
-        pl.when(pl.col("flagged")).then(pl.col("score")).otherwise(pl.max_horizontal("score", "__near")).alias("score"),
+        pl.when(pl.col("flagged")).then(pl.col("score"))
+        .otherwise(pl.max_horizontal(
+            pl.when(pl.col("__fired")).then(pl.col("score")).otherwise(pl.col("score") * policy["unfired_model_share"]),
+            "__near"))
+        .alias("score"),
     )
 
     # ---- the rest only for rows where a rule fired or that are flagged (few): their texts

@@ -235,6 +235,25 @@ def test_unflagged_rows_rank_by_how_near_they_came_to_a_rule(user_week_table: pl
     assert "nearest" not in without.row(int(tokens.arg_max()), named=True)["reasons"]
 
 
+def test_rows_only_the_models_find_unusual_score_a_share_of_the_models_score(
+    user_week_table: pl.DataFrame, config: dict,
+) -> None:
+    """No rule fired and not flagged: unfired_model_share x the models' score (near misses off);
+    their order among themselves is kept, and flagged rows score as before."""
+    plain = merge_config(config, {"policy": {"near_miss_share": 0.0, "unfired_model_share": 1.0}})
+    shared = merge_config(plain, {"policy": {"unfired_model_share": 0.4}})
+    before, after = score_level(user_week_table, "user_week", plain), score_level(user_week_table, "user_week", shared)
+    assert after.get_column("flagged").to_list() == before.get_column("flagged").to_list()
+    unfired = ~pl.col("flagged") & (pl.col("detectors").list.len() == 0) & pl.col("reasons").str.starts_with(
+        "not flagged: no rule fired")
+    quiet = before.with_row_index().filter(unfired)
+    assert quiet.height > 10 and quiet.get_column("score").max() > 0
+    rows = quiet.get_column("index")
+    assert after[rows].get_column("score").to_list() == pytest.approx((0.4 * quiet.get_column("score")).to_list())
+    flagged = before.get_column("flagged")
+    assert after.filter(flagged).get_column("score").to_list() == before.filter(flagged).get_column("score").to_list()
+
+
 def test_parts_score_as_they_would_alone(user_week_table: pl.DataFrame, config: dict) -> None:
     """fit_by: each part's models are fit on its rows alone, and every row scores, flags and reads
     as it would in its part's own call, a part too small for the models included."""
