@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import re
-import string
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -33,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from detectors.base import EVIDENCE_SCHEMA, BaseDetector, as_rows, empty_evidence
-from detectors.wording import feature_format, feature_label, format_value
+from detectors.wording import feature_format, feature_label, format_value, reason_expr, template_columns
 
 LEVELS = ("user_week", "session")
 COMPARISONS = (">=", "<=", "==", "!=", ">", "<")
@@ -156,7 +155,7 @@ class RowSelection:
         return pl.all_horizontal([c.holds() for c in self.conditions]) if self.conditions else pl.lit(True)
 
     def reason_expr(self) -> pl.Expr:
-        return _reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
+        return reason_expr(self.reason or " and ".join(c.describe() for c in self.conditions))
 
     def wasted_expr(self) -> pl.Expr:
         return _wasted_expr(self.wasted_cost)
@@ -181,7 +180,7 @@ class WeekSessions(RowSelection):
     @property
     def columns(self) -> set[str]:
         """The session columns selecting, ranking and explaining the sessions read."""
-        return {"user_id", "week_start", "tokens", *(c.feature for c in self.conditions), *_placeholders(self.reason)}
+        return {"user_id", "week_start", "tokens", *(c.feature for c in self.conditions), *template_columns(self.reason)}
 
     def missing_columns(self, rule: str, columns: Collection[str]) -> str | None:
         """What is wrong when the session features (``columns``) lack a column it reads; else None."""
@@ -216,7 +215,7 @@ class RunUp(RowSelection):
     @property
     def columns(self) -> set[str]:
         """The user-week columns it reads."""
-        return {*(c.feature for c in self.conditions), *_placeholders(self.reason),
+        return {*(c.feature for c in self.conditions), *template_columns(self.reason),
                 *_expression_columns(self.rising), *_expression_columns(self.wasted_cost), "cost_usd"}
 
     def rising_expr(self) -> pl.Expr:
@@ -259,7 +258,7 @@ class Rule:
             raise ValueError(f"rule {name} has no conditions")
         any_conditions = tuple(Condition.parse(c) for c in spec.get("any_conditions", ()))
         reason = str(spec.get("reason", "")) or str(spec.get("description", name))
-        columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + _placeholders(reason)))
+        columns = tuple(dict.fromkeys([c.feature for c in conditions + any_conditions] + template_columns(reason)))
         sessions, run_up = spec.get("sessions"), spec.get("run_up")
         if (sessions is not None or run_up is not None) and level != "user_week":
             raise ValueError(f"rule {name}: only a user_week rule names its sessions or its run-up")
@@ -317,16 +316,11 @@ class Rule:
 
     def reason_expr(self) -> pl.Expr:
         """The reason template rendered for every row (humanized numbers; 'n/a' for nulls)."""
-        return _reason_expr(self.reason)
+        return reason_expr(self.reason)
 
     def wasted_expr(self) -> pl.Expr:
         """The rule's wasted-cost expression (SQL syntax over the row's columns), null -> 0."""
         return _wasted_expr(self.wasted_cost)
-
-
-def _placeholders(template: str) -> list[str]:
-    """The column names a reason template reads ({column} or {column:fmt})."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
 # A rule's expressions are built once per process, not once per week scored: polars expressions
@@ -334,17 +328,6 @@ def _placeholders(template: str) -> list[str]:
 @functools.lru_cache(maxsize=1024)
 def _strength_expr(rule: Rule, floor: float) -> pl.Expr:
     return rule._strength(floor)
-
-
-@functools.lru_cache(maxsize=1024)
-def _reason_expr(reason: str) -> pl.Expr:
-    pieces: list[pl.Expr] = []
-    for literal, name, spec, _ in string.Formatter().parse(reason):
-        if literal:
-            pieces.append(pl.lit(literal))
-        if name:
-            pieces.append(format_value(pl.col(name), spec or feature_format(name)))
-    return pl.concat_str(pieces) if pieces else pl.lit("")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,9 +1,12 @@
-"""Number formatting for plain-words reasons: feature labels and humanized numbers, as polars
-expressions so whole columns format at once (rules' reasons, the models' evidence, run-ups and
-the sessions behind a flagged week)."""
+"""Number formatting for plain-words reasons: feature labels, humanized numbers and reason
+templates, as polars expressions so whole columns format at once (rules' reasons, the models'
+evidence, run-ups and the sessions behind a flagged week)."""
 
 from __future__ import annotations
 
+import functools
+import re
+import string
 from typing import Any
 
 import polars as pl
@@ -175,3 +178,49 @@ def format_by_feature(feature: pl.Expr, value: pl.Expr) -> pl.Expr:
 def label_expr(feature: pl.Expr) -> pl.Expr:
     """Plain-words label of a feature-name column."""
     return feature.replace_strict(FEATURE_LABELS, default=feature.str.replace_all("_", " "), return_dtype=pl.String)
+
+
+# --- reason templates ---------------------------------------------------------------
+
+def template_columns(template: str) -> list[str]:
+    """The column names a reason template reads ({column} or {column:fmt})."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+@functools.lru_cache(maxsize=1024)
+def reason_expr(reason: str) -> pl.Expr:
+    """The template rendered: each `{column:fmt}` humanized ('n/a' for a null), and each optional
+    segment `[text]` or `[text|otherwise]` rendered as its text when every value in it is known,
+    else as `otherwise` (or nothing): a value a source cannot tell is said in words, not as 'n/a'."""
+    parts = OPTIONAL_SEGMENT.split(reason)  # text, a segment's text, its alternative (or None), text, ...
+    pieces = _template_pieces(parts[0])
+    for text, otherwise, after in zip(parts[1::3], parts[2::3], parts[3::3]):
+        known = pl.all_horizontal([_is_known(name) for name in template_columns(text)] or [pl.lit(True)])
+        pieces.append(pl.when(known).then(_concat(_template_pieces(text)))
+                      .otherwise(_concat(_template_pieces(otherwise or ""))))
+        pieces += _template_pieces(after)
+    return _concat(pieces)
+
+
+def _template_pieces(template: str) -> list[pl.Expr]:
+    pieces: list[pl.Expr] = []
+    for literal, name, spec, _ in string.Formatter().parse(template):
+        if literal:
+            pieces.append(pl.lit(literal))
+        if name:
+            pieces.append(format_value(pl.col(name), spec or feature_format(name)))
+    return pieces
+
+
+def _concat(pieces: list[pl.Expr]) -> pl.Expr:
+    return pl.concat_str(pieces) if pieces else pl.lit("")
+
+
+def _is_known(column: str) -> pl.Expr:
+    """Not null, and for a number not NaN (format_value shows both as 'n/a')."""
+    value = pl.col(column)
+    return value.is_not_null() & ~(value.cast(pl.Float64, strict=False).is_nan().fill_null(False))
+
+
+OPTIONAL_SEGMENT = re.compile(r"\[([^\[\]|]*)(?:\|([^\[\]]*))?\]")
+"""`[text]` or `[text|otherwise]` in a reason template (see reason_expr)."""

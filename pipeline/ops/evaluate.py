@@ -7,6 +7,7 @@ databases and labels.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -26,22 +27,55 @@ class MissingLabelsError(UsageError):
 
 
 def evaluate_run(db_path: Path, input_dir: Path, *, metrics: Metrics, fixed_k: int = 50) -> dict[str, pl.DataFrame]:
-    """Metrics per level (user_week, session): one row per metric, one column per method."""
-    labels_dir = input_dir / "labels"
-    if not (labels_dir / "user_weeks.parquet").exists():
-        raise MissingLabelsError(f"no ground truth in {labels_dir} (goodhart generate writes it)")
-    user_week_labels = pl.read_parquet(labels_dir / "user_weeks.parquet")
-    session_labels = pl.read_parquet(labels_dir / "sessions.parquet")
+    """Metrics per level (user_week, session), and per link when the world has true links: one row
+    per metric, one column per method."""
+    labels = read_labels(input_dir)
     with connect(db_path, read_only=True) as con:
         scored = {level: con.sql(f"SELECT * FROM {table}").pl() for level, table in LEVELS.items()}
     tables = {
-        "user_week": metrics(scored["user_week"], user_week_labels, "user_week", fixed_k=fixed_k),
-        "session": metrics(scored["session"], session_labels, "session", personas=user_week_labels, fixed_k=fixed_k),
+        "user_week": metrics(scored["user_week"], labels.user_weeks, "user_week", fixed_k=fixed_k),
+        "session": metrics(scored["session"], labels.sessions, "session", personas=labels.user_weeks, fixed_k=fixed_k),
     }
     out = {level: _wide(table) for level, table in tables.items()}
-    if (labels_dir / "links.parquet").exists():
-        out["link"] = link_metrics(db_path, labels_dir / "links.parquet")
+    if labels.links is not None:
+        out["link"] = link_metrics(db_path, labels.links)
     return out
+
+
+@dataclass(frozen=True)
+class Labels:
+    user_weeks: pl.DataFrame
+    sessions: pl.DataFrame
+    links: pl.DataFrame | None  # session_id x change_id: the world's true links, when it has them
+
+
+def read_labels(input_dir: Path) -> Labels:
+    """A generated world's labels (`labels/`), in the ids the run sees: a world written as vendor
+    exports (`goodhart generate --vendor`) names sessions and changes as the vendors do, and its
+    `vendor_ids/` maps the world's ids to theirs (people keep their ids through people.csv)."""
+    labels_dir = input_dir / "labels"
+    if not (labels_dir / "user_weeks.parquet").exists():
+        raise MissingLabelsError(f"no ground truth in {labels_dir} (goodhart generate writes it)")
+    sessions = pl.read_parquet(labels_dir / "sessions.parquet")
+    links = pl.read_parquet(labels_dir / "links.parquet", columns=["session_id", "change_id"]) \
+        if (labels_dir / "links.parquet").exists() else None
+    vendor_ids = input_dir / "vendor_ids"
+    if vendor_ids.is_dir():
+        session_ids = pl.read_parquet(vendor_ids / "sessions.parquet", columns=["session_id", "vendor_id"])
+        sessions = _as_vendor_ids(sessions, session_ids, "session_id")
+        if links is not None:
+            change_ids = pl.read_parquet(vendor_ids / "changes.parquet", columns=["change_id", "vendor_id"])
+            links = _as_vendor_ids(_as_vendor_ids(links, session_ids, "session_id"), change_ids, "change_id")
+    return Labels(pl.read_parquet(labels_dir / "user_weeks.parquet"), sessions, links)
+
+
+def _as_vendor_ids(frame: pl.DataFrame, ids: pl.DataFrame, column: str) -> pl.DataFrame:
+    """`column` of `frame` replaced by its vendor id (every world id has one: the export writes them all)."""
+    mapped = frame.join(ids, on=column, how="left", maintain_order="left")
+    missing = mapped.get_column("vendor_id").null_count()
+    if missing:
+        raise ValueError(f"vendor_ids/ lacks {missing} {column}s of the labels: not this world's export")
+    return mapped.with_columns(pl.col("vendor_id").alias(column)).drop("vendor_id")
 
 
 CURVE_INTENSITIES = (0.25, 0.5, 1.0)
@@ -73,13 +107,13 @@ def intensity_curve(
     return pl.DataFrame({"metric": wanted, **{k: [c.get(m) for m in wanted] for k, c in columns.items()}})
 
 
-def link_metrics(db_path: Path, true_links: Path) -> pl.DataFrame:
-    """How the run's links agree with a world's true links (labels/links.parquet): a session's
+def link_metrics(db_path: Path, true_links: pl.DataFrame) -> pl.DataFrame:
+    """How the run's links agree with a world's true links (session_id x change_id): a session's
     `deployed` against "a true link reaches a deployed change" (precision, recall; NULL outcomes
     counted apart), and each link method's precision. Set-wise, in DuckDB."""
     with connect(db_path, read_only=True) as con:
-        con.execute("CREATE TEMP TABLE true_links AS SELECT session_id, change_id FROM read_parquet($path)",
-                    {"path": str(true_links)})
+        con.register("__true_links", true_links.select("session_id", "change_id"))
+        con.execute("CREATE TEMP TABLE true_links AS SELECT session_id, change_id FROM __true_links")
         return con.sql(sql_models.load("pipeline.publish").sql("link_metrics")).pl()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from data.generate import generate_world
@@ -148,6 +149,25 @@ def test_the_worlds_deployed_changes_reach_a_successful_deployment(con: duckdb.D
         loaded AS (SELECT DISTINCT unnest(change_ids) AS vendor_id FROM main.deployments WHERE status = 'success')
         SELECT count(*), count(loaded.vendor_id) FROM shipped LEFT JOIN loaded USING (vendor_id)""")[0]
     assert world > 20 and reached / world >= 0.95
+
+
+def test_the_exports_labels_are_read_in_the_vendors_ids(loaded: Loaded) -> None:
+    """goodhart evaluate on the export: every labelled session and true link names a session and a
+    change the run holds, so the session and link levels are scored, not left empty."""
+    from flows import evaluate_run
+    from pipeline.ops.evaluate import read_labels
+
+    labels = read_labels(loaded.export.out_dir)
+    with connect(loaded.db, read_only=True) as con:
+        con.register("labelled", labels.sessions.select("session_id"))
+        con.register("true_links", labels.links)
+        assert rows(con, "SELECT count(*) FROM labelled ANTI JOIN session_scores USING (session_id)") == [(0,)]
+        assert rows(con, "SELECT count(*) FROM true_links ANTI JOIN session_scores USING (session_id)") == [(0,)]
+        assert rows(con, "SELECT count(*) FROM true_links ANTI JOIN main.changes USING (change_id)") == [(0,)]
+    assert labels.sessions.height == pl.read_parquet(loaded.world / "labels" / "sessions.parquet").height
+    links = evaluate_run(loaded.db, loaded.export.out_dir)["link"]
+    found = dict(zip(links.get_column("metric").to_list(), links.get_column("goodhart").to_list(), strict=True))
+    assert found["link_recall"] > 0.5 and found["deployed_recall"] > 0.5
 
 
 def test_a_second_run_on_the_same_folder_adds_nothing(loaded: Loaded) -> None:

@@ -136,6 +136,19 @@ def test_reason_shows_a_text_column_as_it_is() -> None:
     assert table.select(parsed.reason_expr()).to_series().to_list() == ["the team payments: 3", "the team n/a: 4"]
 
 
+def test_an_optional_reason_segment_says_in_words_what_a_source_could_not_tell() -> None:
+    table = pl.DataFrame({"x": [3.0, 4.0, 5.0, 6.0], "share": [0.25, None, float("nan"), 0.5],
+                          "team": ["payments", "ads", None, "ads"]})
+    parsed = Rule.parse(rule(reason="{x} prompts[, {share:pct} without a repository|, repositories not reported]"
+                                    "[ in {team:text}]; [{share:pct} and {x}|unknown]"))
+    assert table.select(parsed.reason_expr()).to_series().to_list() == [
+        "3 prompts, 25% without a repository in payments; 25% and 3",
+        "4 prompts, repositories not reported in ads; unknown",
+        "5 prompts, repositories not reported; unknown",
+        "6 prompts, 50% without a repository in ads; 50% and 6",
+    ]
+
+
 def test_explain_reports_each_condition_of_fired_rules() -> None:
     table = pl.DataFrame({"x": [1.0, 3.0], "deployed": [False, False], "share": 0.5, "cost_usd": 10.0})
     detector = RuleDetector(rules=[rule(conditions=["x >= 2", "deployed == false"])]).fit(table)
