@@ -882,3 +882,26 @@ def test_timestamptz_to_utc_is_timezone_utc() -> None:
     typed = evaluate(field, "TIMESTAMP WITH TIME ZONE", values)
     expected = connect().sql(f"SELECT timezone('UTC', v) FROM (SELECT unnest({values}) AS v, unnest(range(13)) AS i) ORDER BY i").fetchall()
     assert [v for v, _ in typed] == [v for (v,) in expected]
+
+
+def test_source_files_read_at_once_load_as_they_do_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adapters run SOURCE_THREADS files at a time; the files' parts keep their order, so the
+    tables (file ids, positions, rejects) are those of reading them one by one."""
+    from data.generate import generate_world
+    from data.vendor_export import export_vendor_world
+
+    generate_world(tmp_path / "world", users=8, weeks=1, seed=3, style="agentic")
+    export_vendor_world(tmp_path / "world", tmp_path / "vendor")
+    tables = {}
+    for threads in (1, 4):
+        monkeypatch.setattr(load_module, "SOURCE_THREADS", threads)
+        with connect(tmp_path / f"t{threads}.duckdb") as con:
+            run_load(con, tmp_path / "vendor")
+            tables[threads] = [
+                table(con, "loaded_files", "file_id, path, dataset, rows_given, rows_loaded, rows_rejected"),
+                table(con, "token_usage", "request_id, session_id, input_tokens, file_id, position"),
+                table(con, "invocations", "invocation_id, prompt_fingerprint, file_id, position"),
+                table(con, "rejected_rows", "source_file, position, reason"),
+            ]
+    assert tables[4] == tables[1]
+    assert len(tables[1][0]) > 5 and len(tables[1][1]) > 100
