@@ -150,11 +150,15 @@ def format_value(x: pl.Expr, fmt: str = "num") -> pl.Expr:
     """Humanized text of a numeric or boolean expression (a text one as it is: ``text``); null, NaN: 'n/a'."""
     if fmt in ("text", "bool"):
         yes_no = pl.when(x.cast(pl.Boolean)).then(pl.lit("yes")).otherwise(pl.lit("no"))
-        return pl.when(x.is_not_null()).then(x.cast(pl.String) if fmt == "text" else yes_no).otherwise(pl.lit("n/a"))
+        return pl.when(is_shown(x, fmt)).then(x.cast(pl.String) if fmt == "text" else yes_no).otherwise(pl.lit("n/a"))
     if fmt not in FORMATTERS:
         raise ValueError(f"unknown number format {fmt!r}; known: {sorted(FORMATTERS)}, 'bool' and 'text'")
-    xf = x.cast(pl.Float64)
-    return pl.when(xf.is_finite()).then(FORMATTERS[fmt](xf)).otherwise(pl.lit("n/a"))
+    return pl.when(is_shown(x, fmt)).then(FORMATTERS[fmt](x.cast(pl.Float64))).otherwise(pl.lit("n/a"))
+
+
+def is_shown(x: pl.Expr, fmt: str = "num") -> pl.Expr:
+    """Whether ``format_value`` shows the value (not null; for a number, finite) rather than 'n/a'."""
+    return x.is_not_null() if fmt in ("text", "bool") else x.cast(pl.Float64).is_finite().fill_null(False)
 
 
 def humanize(value: float | None, fmt: str = "num") -> str:
@@ -195,11 +199,16 @@ def reason_expr(reason: str) -> pl.Expr:
     parts = OPTIONAL_SEGMENT.split(reason)  # text, a segment's text, its alternative (or None), text, ...
     pieces = _template_pieces(parts[0])
     for text, otherwise, after in zip(parts[1::3], parts[2::3], parts[3::3]):
-        known = pl.all_horizontal([_is_known(name) for name in template_columns(text)] or [pl.lit(True)])
-        pieces.append(pl.when(known).then(_concat(_template_pieces(text)))
+        shown = [is_shown(pl.col(name), fmt) for name, fmt in _placeholders(text)]
+        pieces.append(pl.when(pl.all_horizontal(shown or [pl.lit(True)])).then(_concat(_template_pieces(text)))
                       .otherwise(_concat(_template_pieces(otherwise or ""))))
         pieces += _template_pieces(after)
     return _concat(pieces)
+
+
+def _placeholders(template: str) -> list[tuple[str, str]]:
+    """(column, format) of each placeholder, the format implied by the column's name when not given."""
+    return [(name, spec or feature_format(name)) for _, name, spec, _ in string.Formatter().parse(template) if name]
 
 
 def _template_pieces(template: str) -> list[pl.Expr]:
@@ -214,12 +223,6 @@ def _template_pieces(template: str) -> list[pl.Expr]:
 
 def _concat(pieces: list[pl.Expr]) -> pl.Expr:
     return pl.concat_str(pieces) if pieces else pl.lit("")
-
-
-def _is_known(column: str) -> pl.Expr:
-    """Not null, and for a number not NaN (format_value shows both as 'n/a')."""
-    value = pl.col(column)
-    return value.is_not_null() & ~(value.cast(pl.Float64, strict=False).is_nan().fill_null(False))
 
 
 OPTIONAL_SEGMENT = re.compile(r"\[([^\[\]|]*)(?:\|([^\[\]]*))?\]")

@@ -74,7 +74,7 @@ def _as_vendor_ids(frame: pl.DataFrame, ids: pl.DataFrame, column: str) -> pl.Da
     mapped = frame.join(ids, on=column, how="left", maintain_order="left")
     missing = mapped.get_column("vendor_id").null_count()
     if missing:
-        raise ValueError(f"vendor_ids/ lacks {missing} {column}s of the labels: not this world's export")
+        raise UsageError(f"{column}: {missing} of the labels' ids are not in vendor_ids/: not this world's export")
     return mapped.with_columns(pl.col("vendor_id").alias(column)).drop("vendor_id")
 
 
@@ -112,8 +112,7 @@ def link_metrics(db_path: Path, true_links: pl.DataFrame) -> pl.DataFrame:
     `deployed` against "a true link reaches a deployed change" (precision, recall; NULL outcomes
     counted apart), and each link method's precision. Set-wise, in DuckDB."""
     with connect(db_path, read_only=True) as con:
-        con.register("__true_links", true_links.select("session_id", "change_id"))
-        con.execute("CREATE TEMP TABLE true_links AS SELECT session_id, change_id FROM __true_links")
+        con.register("true_links", true_links.select("session_id", "change_id"))  # what link_metrics.sql reads
         return con.sql(sql_models.load("pipeline.publish").sql("link_metrics")).pl()
 
 

@@ -2,7 +2,7 @@
 -- grain: metric
 -- link_metrics: one row per metric, with its value under `goodhart` (the shape of the other
 -- evaluation tables): how a run's links agree with a generated world's true links (true_links,
--- a TEMP table of session_id x change_id loaded by pipeline/ops/evaluate.py).
+-- a frame of session_id x change_id registered by pipeline/ops/evaluate.py).
 
 WITH
 truth AS (SELECT * FROM true_links),
