@@ -228,7 +228,13 @@ ai_outcome AS (
         session_activity_weeks.user_id,
         session_activity_weeks.week_start,
         count(DISTINCT links.change_id) FILTER (WHERE changes.merged_at IS NOT NULL) AS ai_merged_changes,
-        count(DISTINCT links.change_id) FILTER (WHERE changes.deployed) AS ai_deployed_changes
+        count(DISTINCT links.change_id) FILTER (WHERE changes.deployed) AS ai_deployed_changes,
+        -- tiny merged changes the week's sessions fed on evidence (credit > 0: a window alone would
+        -- tie one session to every tiny change its author merged nearby), and how many sessions fed them
+        count(DISTINCT links.change_id) FILTER (WHERE changes.merged_at IS NOT NULL AND changes.is_tiny AND links.credit > 0)
+            AS ai_tiny_changes,
+        count(DISTINCT links.session_id) FILTER (WHERE changes.merged_at IS NOT NULL AND changes.is_tiny AND links.credit > 0)
+            AS tiny_change_sessions
     FROM session_activity_weeks
     JOIN links USING (session_id)
     JOIN changes USING (change_id)
@@ -300,6 +306,9 @@ SELECT
          THEN coalesce(shipping.deploying_repo_merged_changes, 0) END AS deploying_repo_merged_changes,
     coalesce(ai_outcome.ai_merged_changes, 0) AS ai_merged_changes,
     coalesce(ai_outcome.ai_deployed_changes, 0) AS ai_deployed_changes,
+    -- one piece of work cut into many tiny changes: several per session that fed any (NULL: none fed)
+    nullif(ai_outcome.tiny_change_sessions, 0) AS tiny_change_sessions,
+    safe_div(ai_outcome.ai_tiny_changes, ai_outcome.tiny_change_sessions) AS tiny_changes_per_session,
     coalesce(ai_shipped_lines.ai_shipped_lines, 0) AS ai_shipped_lines,
     -- value per token: NULL when nothing the week's sessions fed shipped (see unshipped_token_share)
     safe_div(coalesce(volume.tokens, 0), ai_shipped_lines.ai_shipped_lines) AS tokens_per_shipped_line,

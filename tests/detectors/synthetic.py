@@ -19,6 +19,7 @@ GAMING_PERSONAS = {  # persona -> tactic
     "looper": "prompt_loop",
     "idler": "idle_agent",
     "splitter": "deployment_splitting",
+    "cutter": "tiny_changes_from_few_sessions",  # a splitter whose deployments ship main's head
     "sniper": "snapshot_burst",
     "padder": "regenerate_padding",
     "tiny_shipper": "volume_per_merged_line",
@@ -42,12 +43,20 @@ def _user_week_overrides(persona: str, rng: np.random.Generator) -> dict[str, fl
                       requests=2000, output_per_request=45, idle_session_token_share=0.85),
         "splitter": dict(merged_changes=45, deployed_changes=45, ai_merged_changes=44, ai_deployed_changes=44,
                          tiny_change_share=0.96, deployments_per_change=1.0, mean_change_lines=4),
+        # a splitter whose changes share deployments (each ships main's head): one session's work cut
+        # into 6 tiny changes at a time
+        "cutter": dict(merged_changes=30, deployed_changes=30, ai_merged_changes=29, ai_deployed_changes=29,
+                       tiny_change_share=0.95, deployments_per_change=0.4, mean_change_lines=5,
+                       tiny_changes_per_session=6.0),
         "sniper": dict(tokens_x=5, snapshot_window_share=0.8, peak_3h_token_share=0.62,
                        unshipped_token_share=0.85, merged_changes=2, deployed_changes=2),
         "padder": dict(tokens_x=5, near_repeat_share=0.6, exact_repeat_share=0.45, merged_changes=3,
                        deployed_changes=3, lines_accepted_per_ktok=0.4, gap_cv=1.0),
+        # many changes, half of them tiny, released in batches: neither one deployment nor one
+        # session per change gives them away
         "heavy_shipper": dict(tokens_x=4, merged_changes=18, deployed_changes=17, unshipped_token_share=0.05,
-                              lines_accepted_per_ktok=1.5),
+                              lines_accepted_per_ktok=1.5, tiny_change_share=0.5, deployments_per_change=0.3,
+                              tiny_changes_per_session=1.5),
         "explorer": dict(tokens_x=1.3, merged_changes=0, deployed_changes=0, unshipped_token_share=1.0,
                          gap_cv=1.9, no_repo_prompt_share=0.05, lines_accepted_per_ktok=0.3),
         "new_hire": dict(tokens_x=0.9, merged_changes=0, deployed_changes=0, unshipped_token_share=1.0,
@@ -116,7 +125,8 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         "snapshot_window_share": rng.beta(2, 16, n),
         "lines_accepted_per_ktok": rng.lognormal(0, 0.5, n),
         "no_repo_prompt_share": rng.beta(1, 9, n),
-        "mean_prompt_length": rng.lognormal(np.log(350), 0.4, n),
+        # under 1,000 characters, as every legitimate week of the generated worlds (the longest 924)
+        "mean_prompt_length": np.minimum(rng.lognormal(np.log(350), 0.4, n), 924.0),
         "tiny_change_share": rng.beta(2, 5, n),
         "deployments_per_change": rng.uniform(0.25, 0.6, n),
         "mean_change_lines": rng.lognormal(np.log(120), 0.6, n),
@@ -129,6 +139,7 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         "repo_deploys": np.ones(n),  # 1: the person merges into repositories that deploy
     }
     col["commits_made"] = rng.poisson(2 * col["merged_changes"]).astype(float)
+    col["tiny_changes_per_session"] = 1.0 + 0.6 * col["tiny_change_share"]  # (no draw: the others stay as they were)
     col["requests"] = np.round(col["prompts"] * rng.uniform(2, 4, n))
     col["deployed_changes"] = rng.binomial(col["merged_changes"].astype(int), 0.85).astype(float)
     # honest work repeats a prompt exactly almost never (the generated worlds: 0 in legitimate weeks)
@@ -137,8 +148,8 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
     col["ai_deployed_changes"] = np.minimum(col["ai_merged_changes"], col["deployed_changes"])
     for i in range(n_normal, n):
         for key, value in _user_week_overrides(personas[i], rng).items():
-            if key == "tokens_x":
-                col["tokens"][i] *= value
+            if key == "tokens_x":  # a multiple of the team's typical volume (not of a random draw)
+                col["tokens"][i] = scale[i] * 1.5e6 * value
             else:
                 col[key][i] = value
     no_deploy = col["deployed_changes"] == 0
@@ -189,9 +200,14 @@ def user_weeks(n_normal: int = 320, per_persona: int = 3, seed: int = 7) -> pl.D
         for c in ("tiny_change_share", "deployments_per_change", "mean_change_lines")
     ).with_columns(
         tiny_merged_changes=(pl.col("merged_changes") * pl.col("tiny_change_share").fill_null(0.0)).round(),
+        # the sessions that fed the tiny changes (NULL without one); the changes are AI-assisted in proportion
+        tiny_change_sessions=pl.when(pl.col("merged_changes") * pl.col("tiny_change_share").fill_null(0.0) >= 0.5)
+        .then((pl.col("ai_merged_changes") * pl.col("tiny_change_share").fill_null(0.0)
+               / pl.col("tiny_changes_per_session")).round().clip(lower_bound=1)),
         tokens_per_merged_line=pl.col("tokens") / pl.col("merged_lines"),
         unevidenced_token_share=pl.col("unmerged_token_share") + pl.col("unknown_outcome_token_share"),
     ).with_columns(
+        tiny_changes_per_session=pl.when(pl.col("tiny_change_sessions").is_not_null()).then(pl.col("tiny_changes_per_session")),
         # one week, no history: the last three weeks are this one
         active_weeks_3w=pl.lit(1, dtype=pl.Int64), unmerged_token_share_3w=pl.col("unmerged_token_share"),
         merged_changes_3w=pl.col("merged_changes"),

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from detectors.wording import feature_label
+from detectors.wording import feature_label, humanize
 from detectors.scoring import (
     EVIDENCE_DTYPE, SCORE_COLUMNS, default_config, detectors_fingerprint, merge_config, score_level,
 )
@@ -63,7 +63,7 @@ def test_reasons_carry_the_numbers_that_fired(scored_user_weeks: pl.DataFrame, u
     assert "up to 80 in a row" in looper["reasons"] and "gap variation 0.06" in looper["reasons"]
     burner = scored_user_weeks.filter(pl.col("persona") == "burner").row(0, named=True)
     tokens = user_week_table.filter(pl.col("user_id") == burner["user_id"]).get_column("tokens").item()
-    assert burner["reasons"].startswith(f"burn without shipping: 100% of {tokens / 1e6:.1f}M tokens")
+    assert burner["reasons"].startswith(f"burn without shipping: 100% of {humanize(tokens, 'tok')} tokens")
     assert "in sessions linked to nothing deployed; 85% of prompts without a repository" in burner["reasons"]
 
 

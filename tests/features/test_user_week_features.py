@@ -88,6 +88,8 @@ def test_outcome_per_week(con):
         mean_change_lines=30.75,     # (5 + 8 + 10 + 100) / 4
     )
     assert got["tiny_merged_changes"] == 3  # c1, c2 and c3
+    # c1 and c2 name s1: two tiny changes cut from one session (c3's tiny change names none)
+    assert (got["tiny_change_sessions"], got["tiny_changes_per_session"]) == (1, 2.0)
     assert got["merged_lines"] == 123  # 5 + 8 + 10 + 100
     assert got["tokens_per_merged_line"] == pytest.approx(4000 / 123)
     assert got["tokens_per_merged_change"] == pytest.approx(4000 / 4)
