@@ -353,10 +353,6 @@ def chain(
     pause a run at a chosen point, benchmarks to time the stages.
     """
     settings = with_detector_defaults(settings)
-    # the models' libraries import on a thread while the run loads and builds features (DuckDB
-    # releases the GIL), instead of in front of the first fit
-    threading.Thread(target=_load_model_libraries, args=(settings.detectors,), name="goodhart-model-imports",
-                     daemon=True).start()
     stage = on_stage or (lambda name: None)
     report = progress.current()
     started_at = runs.utc_now()
@@ -373,6 +369,12 @@ def chain(
         report.done(load_line(load_summary))
         empty = None if allow_empty else empty_required(work, settings)
         if empty is None:
+            # the models' libraries import on a thread while the features build (DuckDB releases the
+            # GIL), instead of in front of the first fit; not during the load, whose Python work
+            # (file checks, hashing) they would hold the GIL against: a daily run's load of 445 rows
+            # took 1.6 s beside them, 0.8 s alone (the whole daily run 6% less wall time)
+            threading.Thread(target=_load_model_libraries, args=(settings.detectors,),
+                             name="goodhart-model-imports", daemon=True).start()
             feature_build, detect_summary = derive(
                 steps, work, run_id, settings, incremental=settings.incremental and not full, on_stage=stage)
         stage("finish")

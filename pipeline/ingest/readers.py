@@ -200,27 +200,26 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, file: InputFile, view_name: st
         table = pq.read_table(pa.BufferReader(data))
         table = table.append_column("__position", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
         con.register(view_name, table)
-        relation = view_name
+        relation, rows = view_name, table.num_rows
         release: Callable[[], None] = lambda: con.unregister(view_name)
     else:
         relation = (
             f"(SELECT file_row_number + 1 AS __position, * EXCLUDE (file_row_number) "
             f"FROM read_parquet({sql_literal(glob_literal(str(file.path)))}, file_row_number = true))"
         )
-        release = lambda: None
+        rows, release = None, lambda: None
     try:
-        columns = _describe(con, relation)
-        rows = con.sql(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
-    except duckdb.Error as exc:  # a damaged footer or page may surface as any DuckDB error (thrift: plain Error)
+        # the columns from binding a query (the footer read, no row: a DESCRIBE and a count(*)
+        # took 8 ms a file, 0.9 s of a 116-file load), the rows from the footer's metadata
+        bound = con.sql(f"SELECT * FROM {relation}")
+        columns = {name: str(dtype) for name, dtype in zip(bound.columns, bound.types) if name != "__position"}
+        if rows is None:
+            rows = pq.read_metadata(file.path).num_rows
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:  # a damaged footer (thrift: a plain duckdb.Error)
         release()
         raise UnreadableFileError(short_error(exc)) from None
     hidden = redacted_columns(columns, redact)
     return FileRows(relation, columns, fingerprint.redacted_struct_json(list(columns), hidden), rows, rejects_table([], [], []), release)
-
-
-def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
-    described = con.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-    return {name: str(dtype) for name, dtype, *_ in described if name != "__position"}
 
 
 # --- bytes -----------------------------------------------------------------------------
