@@ -48,6 +48,25 @@ def test_session_over_the_iso_week_boundary_adds_to_both_weeks(con):
     ]
 
 
+
+def test_tiny_changes_per_session_counts_evidence_not_a_time_window(con):
+    # s1 kept code and the changes name it; s2, in the same repository within hours, kept nothing:
+    # its window links to the same tiny changes carry no credit, so one session fed all three
+    insert(con, "token_usage", [dict(session_id=s, ts=ts, input_tokens=100)
+                                for s, ts in (("s1", "2026-10-05 09:00"), ("s2", "2026-10-05 11:00"))])
+    insert(con, "invocations", [
+        dict(session_id="s1", ts="2026-10-05 09:05", repo="repo-a", lines_accepted=9),
+        dict(session_id="s2", ts="2026-10-05 11:05", repo="repo-a", lines_accepted=0),
+    ])
+    insert(con, "changes", [dict(change_id=f"c{i}", repo="repo-a", merged_at=f"2026-10-05 1{3 + i}:00",
+                                 lines_added=3, ai_session_ids=["s1"]) for i in range(3)])
+    build(con, upto="user_week_features")
+    assert rows(con, "SELECT session_id, count(*) AS links, sum(credit) AS credit FROM session_links GROUP BY ALL "
+                     "ORDER BY session_id", "session_id", "links", "credit") == [
+        dict(session_id="s1", links=3, credit=3.0), dict(session_id="s2", links=3, credit=0.0)]
+    got = week(con)
+    assert (got["tiny_merged_changes"], got["tiny_change_sessions"], got["tiny_changes_per_session"]) == (3, 1, 3.0)
+
 def test_outcome_per_week(con):
     insert(con, "token_usage", [
         dict(session_id="s1", ts="2026-10-05 09:00", input_tokens=1000, cost_usd=1.0),
