@@ -188,7 +188,7 @@ def label_expr(feature: pl.Expr) -> pl.Expr:
 
 def template_columns(template: str) -> list[str]:
     """The column names a reason template reads ({column} or {column:fmt})."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    return [name for name, _ in _placeholders(template)]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -208,7 +208,7 @@ def reason_expr(reason: str) -> pl.Expr:
 
 def _placeholders(template: str) -> list[tuple[str, str]]:
     """(column, format) of each placeholder, the format implied by the column's name when not given."""
-    return [(name, spec or feature_format(name)) for _, name, spec, _ in string.Formatter().parse(template) if name]
+    return [(name, _format_of(name, spec)) for _, name, spec, _ in string.Formatter().parse(template) if name]
 
 
 def _template_pieces(template: str) -> list[pl.Expr]:
@@ -217,8 +217,13 @@ def _template_pieces(template: str) -> list[pl.Expr]:
         if literal:
             pieces.append(pl.lit(literal))
         if name:
-            pieces.append(format_value(pl.col(name), spec or feature_format(name)))
+            pieces.append(format_value(pl.col(name), _format_of(name, spec)))
     return pieces
+
+
+def _format_of(name: str, spec: str | None) -> str:
+    """A placeholder's format: the one it gives, else the one its column's name implies."""
+    return spec or feature_format(name)
 
 
 def _concat(pieces: list[pl.Expr]) -> pl.Expr:

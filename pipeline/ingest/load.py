@@ -205,21 +205,21 @@ def _read_sources(files: list[sources.SourceFile], state: _RunState) -> dict[str
     """Run the adapter of every new source file (a file whose content was loaded before is skipped);
     each gives one part per dataset its source fills, empty or not, so the file is recorded. Files
     are read SOURCE_THREADS at a time (each adapter on its own DuckDB connection, which parses a file
-    of OTLP JSON on about one core); the parts keep the files' order."""
-    new: list[tuple[sources.SourceFile, FileIdentity]] = []
-    for file in files:
-        identity = file_identity(file.path, state)
-        if identity is None or identity.sha256 in state.known_hashes:
-            progress.current().advance()
-            continue
-        state.known_hashes.add(identity.sha256)
-        new.append((file, identity))
+    of OTLP JSON on about one core), each as soon as it is hashed, while the next files are; the
+    parts keep the files' order."""
     parts: dict[str, list[SourcePart]] = {}
     with ThreadPoolExecutor(SOURCE_THREADS) as pool:
-        read = pool.map(lambda item: sources.read_source(item[0], state.source_options), new)
-        for (file, identity), out in zip(new, read, strict=True):
+        reading = []
+        for file in files:
+            identity = file_identity(file.path, state)
+            if identity is None or identity.sha256 in state.known_hashes:
+                progress.current().advance()
+                continue
+            state.known_hashes.add(identity.sha256)
+            reading.append((file, identity, pool.submit(sources.read_source, file, state.source_options)))
+        for file, identity, out in reading:
             progress.current().advance()
-            _add_source_parts(parts, file, identity, out)
+            _add_source_parts(parts, file, identity, out.result())
     return parts
 
 
