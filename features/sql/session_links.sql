@@ -146,7 +146,8 @@ window_links AS (
         c.names_ai_sessions AS names_other_sessions,  -- naming this one would make the link explicit
         -- three or more: a list of two may be a merge commit and the branch head, whatever it claims
         coalesce(kept.commits_made > 0 AND c.lists_all_commits AND (c.merges_ai_commits OR c.listed_commits >= 3), false)
-            AS lists_other_commits
+            AS lists_other_commits,
+        coalesce(c.lines_added <= c.evidenced_lines, false) AS declared_sessions_wrote_it
     FROM inferred
     JOIN changes AS c USING (change_id)
     LEFT JOIN kept ON kept.session_id = inferred.session_id AND kept.repo = c.repo
@@ -157,7 +158,7 @@ next_merge AS (
     -- does not leave the session out
     SELECT session_id, repo, min(merged_at) AS merged_at
     FROM window_links
-    WHERE NOT (names_other_sessions OR lists_other_commits)
+    WHERE NOT (names_other_sessions OR lists_other_commits OR declared_sessions_wrote_it)
     GROUP BY session_id, repo
 ),
 
@@ -220,12 +221,15 @@ credited AS (
             WHEN linked.session_id IS NOT NULL OR window_link.names_other_sessions OR window_link.lists_other_commits
                  OR changes.merged_at > next_merge.merged_at THEN 0.0
             WHEN kept.lines_kept = 0 THEN 0.0
+            WHEN changes.lines_added <= changes.evidenced_lines THEN 0.0
             WHEN changes.lines_changed IS NULL THEN NULL
             -- lines unknown for the session: the AI tool's own tracking of the change's commits
             WHEN kept.lines_kept IS NULL AND changes.author_ai_lines IS NOT NULL
                 THEN least(changes.author_ai_lines / greatest(changes.lines_changed, 1), 1.0)
             WHEN kept.lines_kept IS NULL THEN NULL
-            ELSE least(kept.lines_kept / greatest(changes.lines_changed, 1), 1.0)
+            -- at most what the sessions the change declares left of its added lines
+            ELSE least(least(kept.lines_kept, coalesce(changes.lines_added - changes.evidenced_lines, kept.lines_kept))
+                       / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
     FROM pairs
     JOIN changes USING (change_id)
@@ -287,9 +291,16 @@ SELECT
                         changes.author_ai_lines::BIGINT, changes.lines_changed::BIGINT)
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
         WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
+        WHEN changes.lines_added <= changes.evidenced_lines
+            THEN printf('time window only: the sessions the change declares kept %d lines, all of its %d added lines',
+                        round(changes.evidenced_lines)::BIGINT, changes.lines_added::BIGINT)
         WHEN changes.lines_changed IS NULL
             THEN printf('time window only: %d lines kept in the repository; the change''s size is not reported (unknown)',
                         credited.lines_kept::BIGINT)
+        WHEN credited.lines_kept > changes.lines_added - changes.evidenced_lines
+            THEN printf('%d lines kept in the repository, of a %d-line change; the sessions it declares kept %d of its %d added lines',
+                        credited.lines_kept::BIGINT, changes.lines_changed::BIGINT, round(changes.evidenced_lines)::BIGINT,
+                        changes.lines_added::BIGINT)
         ELSE printf('%d lines kept in the repository, of a %d-line change', credited.lines_kept::BIGINT,
                     changes.lines_changed::BIGINT)
     END AS evidence,

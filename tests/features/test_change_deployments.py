@@ -67,3 +67,26 @@ def test_a_deployment_listing_a_change_twice_is_one_attempt(con):
     assert by(con, "change_deployments", "change_id", *COLUMNS)["c1"] == dict(
         deployment_attempts=2, failed_deployments=1, first_deployed_at=datetime(2026, 10, 5, 12),
         first_deployment_id="d-ok", deployed=True)
+
+
+def test_evidenced_lines_are_kept_by_the_sessions_a_change_declares(con):
+    insert(con, "invocations", [
+        # "named" kept 30 lines in repo-a (and 99 elsewhere, not this change's repository)
+        dict(session_id="named", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=30),
+        dict(session_id="named", repo="repo-b", ts="2026-10-05 09:10", lines_accepted=99),
+        # "committer" kept 20 lines and made a commit that two changes merge: 10 lines each
+        dict(session_id="committer", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=20, commit_sha="AAAA"),
+        dict(session_id="silent", repo="repo-a", ts="2026-10-05 09:00", commit_sha="bbbb"),  # lines not reported
+        dict(session_id="bystander", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=500),
+    ])
+    insert(con, "changes", [
+        dict(change_id="both", ai_session_ids=["named"], commit_shas=["aaaa"]),
+        dict(change_id="commit-only", commit_shas=["aaaa"]),
+        dict(change_id="unreported", commit_shas=["bbbb"]),
+        dict(change_id="undeclared"),
+    ])
+    build(con, upto="change_deployments")
+    assert by(con, "change_deployments", "change_id", "evidenced_lines") == {
+        "both": dict(evidenced_lines=40.0), "commit-only": dict(evidenced_lines=10.0),
+        "unreported": dict(evidenced_lines=None), "undeclared": dict(evidenced_lines=None),
+    }

@@ -284,3 +284,28 @@ def test_a_session_of_unreported_lines_is_credited_by_the_ai_tools_own_code_trac
         "time window only: the source reports no lines kept; the AI tool's code tracking counts 30 AI-written "
         "lines of the author's in this 60-line change"))
     assert got[("s2", "untracked")] == dict(credit=None, evidence="time window only: the source reports no lines kept (unknown)")
+
+
+def test_a_window_session_is_credited_only_for_lines_the_declared_sessions_left(con):
+    # "agent" commits in repo-a and both changes merge its commit; "helper" kept 30 lines there too
+    insert(con, "invocations", [
+        dict(session_id="agent", user_id="u1", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=60, commit_sha="aaaa"),
+        dict(session_id="helper", user_id="u1", repo="repo-a", ts="2026-10-05 09:30", lines_accepted=30),
+        dict(session_id="eager", user_id="u1", repo="repo-a", ts="2026-10-05 09:45", lines_accepted=50),
+    ])
+    insert(con, "changes", [
+        # 60 added lines, all the agent's 30 (its 60 shared by two changes) plus 30: room for the helper's 30
+        dict(change_id="room", author_id="u1", merged_at="2026-10-05 12:00", lines_added=60, lines_deleted=40,
+             commit_shas=["aaaa", "h1"]),
+        # 30 added lines: the agent's share already wrote all of them
+        dict(change_id="written", author_id="u1", merged_at="2026-10-05 11:00", lines_added=30, commit_shas=["aaaa", "h2"]),
+    ])
+    build(con, upto="session_links")
+    got = links(con, "credit", "evidence")
+    # the earlier change, written by the sessions it declares, does not take the helper's work
+    assert got[("helper", "written")] == dict(
+        credit=0.0, evidence="time window only: the sessions the change declares kept 30 lines, all of its 30 added lines")
+    assert got[("helper", "room")] == dict(credit=0.3, evidence="30 lines kept in the repository, of a 100-line change")
+    # 50 kept, but only 30 of the change's added lines are left to have written
+    assert got[("eager", "room")] == dict(credit=0.3, evidence=(
+        "50 lines kept in the repository, of a 100-line change; the sessions it declares kept 30 of its 60 added lines"))
