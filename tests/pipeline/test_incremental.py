@@ -200,6 +200,43 @@ def test_a_late_session_a_review_names_takes_the_window_credit_from_the_session_
     _assert_same_tables(incremental_db, full_db)
 
 
+def test_a_late_session_whose_commit_a_change_merges_takes_the_lines_left_to_a_window_session(
+        world: Path, tmp_path: Path) -> None:
+    # bg-helper keeps 20 lines on Sunday of week 1; bg-change merges on Monday with 40 added lines and
+    # a commit of bg-agent, a Monday session that arrives a day late keeping 45 lines: it wrote all of
+    # the change, so the helper, in the week before, loses its window credit
+    before, after = withhold_days(world, tmp_path, {last_day(world)})
+
+    def prompts(session_id: str, start: datetime, lines: int, commit_sha: str | None) -> pl.DataFrame:
+        return pl.DataFrame({
+            "invocation_id": [f"{session_id}-{i}" for i in range(2)], "ts": [start, start + timedelta(minutes=10)],
+            "user_id": "bg-1", "session_id": session_id, "repo": "bg-repo", "prompt_text": ["write it", "commit it"],
+            "lines_accepted": [lines, 0], "commit_sha": [None, commit_sha],
+        }).with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+
+    changes = pl.read_parquet(before / "changes" / "history.parquet")
+    change = pl.DataFrame({
+        "change_id": ["bg-change"], "repo": ["bg-repo"], "author_id": ["bg-1"],
+        "merged_at": [datetime(2026, 9, 14, 12, 0)], "lines_added": [40], "lines_deleted": [0],
+        "ai_session_ids": [[]], "commit_shas": [["bgaaaa", "bgh1"]],
+    }).with_columns(pl.col("merged_at").dt.replace_time_zone("UTC"))
+    for folder in (before, after):
+        change.select(changes.columns).cast(changes.schema).write_parquet(folder / "changes" / "bg.parquet")
+        prompts("bg-helper", datetime(2026, 9, 13, 22, 0), 20, None).write_parquet(folder / "invocations" / "bg.parquet")
+    prompts("bg-agent", datetime(2026, 9, 14, 9, 0), 45, "bgaaaa").write_parquet(after / "invocations" / "bg-late.parquet")
+    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
+    run_local(before, incremental_db, Settings())
+    with duckdb.connect(str(incremental_db), read_only=True) as con:
+        assert con.sql("SELECT credit FROM session_links WHERE change_id = 'bg-change'").fetchall() == [(0.5,)]
+    run_local(after, incremental_db, Settings())
+    run_local(after, full_db, Settings())
+
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        assert con.sql("SELECT session_id, credit FROM session_links WHERE change_id = 'bg-change' ORDER BY 1").fetchall() \
+            == [("bg-agent", 1.0), ("bg-helper", 0.0)]
+    _assert_same_tables(incremental_db, full_db)
+
+
 def test_a_rerun_without_new_rows_rebuilds_nothing_and_changes_nothing(world: Path, tmp_path: Path) -> None:
     db = tmp_path / "g.duckdb"
     run_local(world, db, Settings())
