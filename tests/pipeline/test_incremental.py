@@ -3,6 +3,7 @@ everything, while rebuilding only the weeks the new rows can change."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -56,11 +57,25 @@ def _assert_same_tables(incremental_db: Path, full_db: Path, tables: tuple[str, 
 
 def _runs(world: Path, tmp_path: Path, withheld: set[date]) -> tuple[RunResult, Path, Path]:
     before, after = withhold_days(world, tmp_path, withheld)
+    return _history_then_new_days(before, after, tmp_path)
+
+
+def _history_then_new_days(
+    before: Path, after: Path, tmp_path: Path, settings: Settings | None = None,
+    with_history: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> tuple[RunResult, Path, Path]:
+    """A full run over `before` (the history), then a run over `after` on the same database (the
+    daily run), and a full run over `after` on a database of its own; `with_history` looks at the
+    history's database in between. Returns the daily run and the two databases."""
+    settings = settings or Settings()
     incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    first = run_local(before, incremental_db, Settings())
+    first = run_local(before, incremental_db, settings)
     assert first.features.weeks is None  # nothing built before: a full build
-    second = run_local(after, incremental_db, Settings())
-    run_local(after, full_db, Settings())
+    if with_history is not None:
+        with duckdb.connect(str(incremental_db), read_only=True) as con:
+            with_history(con)
+    second = run_local(after, incremental_db, settings)
+    run_local(after, full_db, settings)
     return second, incremental_db, full_db
 
 
@@ -111,10 +126,7 @@ def test_a_session_crossing_into_the_rebuilt_week_is_computed_from_all_its_event
     })
     crossing.write_csv(before / "token_usage" / "crossing.csv")
     (after / "token_usage" / "crossing.csv").hardlink_to(before / "token_usage" / "crossing.csv")
-    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    run_local(before, incremental_db, Settings())
-    second = run_local(after, incremental_db, Settings())
-    run_local(after, full_db, Settings())
+    second, incremental_db, full_db = _history_then_new_days(before, after, tmp_path)
 
     assert second.features.weeks == (monday,)
     with duckdb.connect(str(full_db), read_only=True) as con:
@@ -133,10 +145,7 @@ def test_a_repositorys_first_deployment_reaches_every_week_it_merged_in(world: P
         (folder / "deployments" / "history.parquet").unlink()  # a hard link: write each anew
         history.filter(pl.col("repo") != repo).write_parquet(folder / "deployments" / "history.parquet")
     last.write_parquet(after / "deployments" / "first-of-repo.parquet")
-    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    run_local(before, incremental_db, Settings())
-    second = run_local(after, incremental_db, Settings())
-    run_local(after, full_db, Settings())
+    second, incremental_db, full_db = _history_then_new_days(before, after, tmp_path)
 
     assert second.features.weeks is not None and START in second.features.weeks  # incremental, back to week 1
     with duckdb.connect(str(incremental_db), read_only=True) as con:
@@ -155,12 +164,11 @@ def test_the_first_deployment_of_all_makes_every_week_known(world: Path, tmp_pat
         (folder / "deployments" / "history.parquet").unlink()
         history.filter(~succeeded).write_parquet(folder / "deployments" / "history.parquet")
     history.filter(succeeded).write_parquet(after / "deployments" / "all-at-once.parquet")
-    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    run_local(before, incremental_db, Settings())
-    with duckdb.connect(str(incremental_db), read_only=True) as con:
+    def no_deploying_repository_known(con: duckdb.DuckDBPyConnection) -> None:
         assert con.sql("SELECT count(deploying_repo_merged_changes) FROM user_week_features").fetchall() == [(0,)]
-    run_local(after, incremental_db, Settings())
-    run_local(after, full_db, Settings())
+
+    _, incremental_db, full_db = _history_then_new_days(before, after, tmp_path,
+                                                        with_history=no_deploying_repository_known)
     _assert_same_tables(incremental_db, full_db)
 
 
@@ -189,10 +197,7 @@ def test_a_late_session_a_review_names_takes_the_window_credit_from_the_session_
         (folder / "reviews").mkdir(exist_ok=True)
         review.write_parquet(folder / "reviews" / "reviewer.parquet")
     prompts("rv-named", monday).write_parquet(after / "invocations" / "reviewer-late.parquet")
-    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    run_local(before, incremental_db, Settings())
-    run_local(after, incremental_db, Settings())
-    run_local(after, full_db, Settings())
+    _, incremental_db, full_db = _history_then_new_days(before, after, tmp_path)
 
     with duckdb.connect(str(full_db), read_only=True) as con:
         assert con.sql("SELECT session_id, credit FROM session_links WHERE change_id = ? ORDER BY session_id",
@@ -224,12 +229,10 @@ def test_a_late_session_whose_commit_a_change_merges_takes_the_lines_left_to_a_w
         change.select(changes.columns).cast(changes.schema).write_parquet(folder / "changes" / "bg.parquet")
         prompts("bg-helper", datetime(2026, 9, 13, 22, 0), 20, None).write_parquet(folder / "invocations" / "bg.parquet")
     prompts("bg-agent", datetime(2026, 9, 14, 9, 0), 45, "bgaaaa").write_parquet(after / "invocations" / "bg-late.parquet")
-    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    run_local(before, incremental_db, Settings())
-    with duckdb.connect(str(incremental_db), read_only=True) as con:
+    def helper_credited_half(con: duckdb.DuckDBPyConnection) -> None:  # 20 of 40 lines, nothing declared yet
         assert con.sql("SELECT credit FROM session_links WHERE change_id = 'bg-change'").fetchall() == [(0.5,)]
-    run_local(after, incremental_db, Settings())
-    run_local(after, full_db, Settings())
+
+    _, incremental_db, full_db = _history_then_new_days(before, after, tmp_path, with_history=helper_credited_half)
 
     with duckdb.connect(str(full_db), read_only=True) as con:
         assert con.sql("SELECT session_id, credit FROM session_links WHERE change_id = 'bg-change' ORDER BY 1").fetchall() \
@@ -329,10 +332,7 @@ def test_run_ups_reaching_into_weeks_not_rebuilt_equal_a_full_run(tmp_path: Path
                      'conditions = [{ feature = "unmerged_token_share", op = ">=", threshold = 0.3 }]\n')
     settings = Settings.from_file(loose)
     before, after = withhold_days(world, tmp_path / "split", {last_day(world)})
-    incremental_db, full_db = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    run_local(before, incremental_db, settings)
-    second = run_local(after, incremental_db, settings)
-    run_local(after, full_db, settings)
+    second, incremental_db, full_db = _history_then_new_days(before, after, tmp_path, settings)
 
     assert second.features.weeks == (START + timedelta(weeks=WEEKS - 1),)
     with duckdb.connect(str(incremental_db), read_only=True) as con:
