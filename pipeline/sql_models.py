@@ -142,10 +142,11 @@ class Package:
         model = self.models[name]
         if model.kind != "incremental_by_week":
             raise ModelError(f"model {name} is a {model.kind}, not incremental_by_week")
-        in_weeks = f"{WEEK_COLUMN} IN (SELECT unnest(CAST(getvariable('{weeks_variable}') AS DATE[])))"
+        weeks = f"SELECT unnest(CAST(getvariable('{weeks_variable}') AS DATE[]))"
         try:
-            con.execute(f"DELETE FROM {name} WHERE {in_weeks}")
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({model.sql}) WHERE {in_weeks} ORDER BY {WEEK_COLUMN}")
+            con.execute(f"DELETE FROM {name} WHERE week_start IN ({weeks})")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({model.sql}) WHERE week_start IN ({weeks}) "
+                        f"ORDER BY {WEEK_COLUMN}")
         except duckdb.Error as error:
             raise RuntimeError(f"replacing weeks of {self.name} model {name!r} failed: {error}") from error
 
