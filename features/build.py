@@ -235,8 +235,7 @@ def _replace_weeks(con: duckdb.DuckDBPyConnection, models: Models, database: str
     for table in week_partitioned(models):
         build_table(con, table, temporary=True, models=models)
         con.execute(f"DELETE FROM {database}.main.{table} WHERE {IN_REBUILT_WEEKS}")
-        con.execute(f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table} WHERE {IN_REBUILT_WEEKS} "
-                    "ORDER BY week_start")  # kept in week order (pipeline/sql_models.py, incremental_by_week)
+        con.execute(f"INSERT INTO {database}.main.{table} BY NAME SELECT * FROM temp.main.{table} WHERE {IN_REBUILT_WEEKS}")
         if table in READ_WHOLE:  # later tables read all its weeks: the real one from now on
             con.execute(f"DROP TABLE temp.main.{table}")
 

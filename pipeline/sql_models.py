@@ -11,12 +11,9 @@ one `-- key: value` line per setting, before any other line:
 
 kinds:
     full                 CREATE OR REPLACE [TEMP] TABLE <name> AS <select>
-    incremental_by_week  the same when built whole, its rows stored in week_start order; has a
-                         week_start column, and its package's owner may rebuild chosen weeks
-                         only (features.build, and pipeline.publish.scores through
-                         `Package.replace_weeks`). Stored in week order, a week's rows sit in a
-                         few row groups: replacing the newest weeks (a daily run) deletes from
-                         the last ones only, and the checkpoint rewrites those, not every one.
+    incremental_by_week  the same when built whole; has a week_start column, and its package's
+                         owner may rebuild chosen weeks only (features.build, and
+                         pipeline.publish.scores through `Package.replace_weeks`)
     view                 CREATE OR REPLACE [TEMP] VIEW <name> AS <select>
     query                a SELECT that Python runs itself (`Package.sql`), never materialized
     script               statements run as they are when asked (`Package.execute`), e.g. DDL
@@ -44,7 +41,6 @@ import duckdb
 import jinja2
 
 KINDS = ("full", "incremental_by_week", "view", "query", "script", "macros")
-WEEK_COLUMN = "week_start"  # the partition column of an incremental_by_week model
 MATERIALIZED = ("full", "incremental_by_week", "view")
 HEADER_KEYS = ("kind", "grain", "temporary", "tags")
 _HEADER_LINE = re.compile(r"--\s*(\w+):\s*(.*?)\s*")
@@ -73,8 +69,6 @@ class Model:
         temp = "TEMP " if (self.temporary if temporary is None else temporary) else ""
         if self.kind == "view":
             return f"CREATE OR REPLACE {temp}VIEW {self.name} AS {self.sql}"
-        if self.kind == "incremental_by_week" and not temp:
-            return f"CREATE OR REPLACE TABLE {self.name} AS SELECT * FROM (\n{self.sql}\n) ORDER BY {WEEK_COLUMN}"
         if self.kind in ("full", "incremental_by_week"):
             return f"CREATE OR REPLACE {temp}TABLE {self.name} AS {self.sql}"
         raise ModelError(f"model {self.name} is a {self.kind}, not a table or view")
@@ -145,8 +139,7 @@ class Package:
         weeks = f"SELECT unnest(CAST(getvariable('{weeks_variable}') AS DATE[]))"
         try:
             con.execute(f"DELETE FROM {name} WHERE week_start IN ({weeks})")
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({model.sql}) WHERE week_start IN ({weeks}) "
-                        f"ORDER BY {WEEK_COLUMN}")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM ({model.sql}) WHERE week_start IN ({weeks})")
         except duckdb.Error as error:
             raise RuntimeError(f"replacing weeks of {self.name} model {name!r} failed: {error}") from error
 

@@ -59,19 +59,3 @@ def test_run_builds_the_selected_models_in_order(tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("demo_models", None)
-
-
-def test_a_weekly_table_is_stored_in_week_order_and_stays_so_when_its_newest_week_is_replaced():
-    # the rows come out newest week first; the model text ends in a comment
-    text = ("SELECT CAST(DATE '2026-09-07' + to_days(CAST(7 * (3 - k) AS INTEGER)) AS DATE) AS week_start, k,"
-            " 'v1' AS version FROM range(4) AS r(k) ORDER BY k  -- newest first\n")
-    weekly = sql_models.Model("weekly", "incremental_by_week", "week_start, k", text)
-    package = sql_models.Package("demo", {"weekly": weekly})
-    stored = "SELECT week_start::VARCHAR, version FROM weekly ORDER BY rowid"
-    with connect() as con:
-        package.build(con, "weekly")
-        assert [w for w, _ in con.sql(stored).fetchall()] == ["2026-09-07", "2026-09-14", "2026-09-21", "2026-09-28"]
-        con.execute("SET VARIABLE weeks = [DATE '2026-09-28']")
-        package.replace_weeks(con, "weekly", "weeks")
-        assert con.sql(stored).fetchall()[-1] == ("2026-09-28", "v1")
-        assert [w for w, _ in con.sql(stored).fetchall()] == ["2026-09-07", "2026-09-14", "2026-09-21", "2026-09-28"]
