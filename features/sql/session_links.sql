@@ -211,6 +211,7 @@ credited AS (
         coalesce(review_window.names_other_sessions, false) AS review_names_other_sessions,
         coalesce(window_link.names_other_sessions, false) AS names_other_sessions,
         coalesce(window_link.lists_other_commits, false) AS lists_other_commits,
+        coalesce(window_link.declared_sessions_wrote_it, false) AS declared_sessions_wrote_it,
         coalesce(changes.merged_at > next_merge.merged_at, false) AS earlier_change,
         CASE
             WHEN pairs.method LIKE 'explicit%' THEN 1.0
@@ -221,7 +222,7 @@ credited AS (
             WHEN linked.session_id IS NOT NULL OR window_link.names_other_sessions OR window_link.lists_other_commits
                  OR changes.merged_at > next_merge.merged_at THEN 0.0
             WHEN kept.lines_kept = 0 THEN 0.0
-            WHEN changes.lines_added <= changes.evidenced_lines THEN 0.0
+            WHEN window_link.declared_sessions_wrote_it THEN 0.0
             WHEN changes.lines_changed IS NULL THEN NULL
             -- lines unknown for the session: the AI tool's own tracking of the change's commits
             WHEN kept.lines_kept IS NULL AND changes.author_ai_lines IS NOT NULL
@@ -286,14 +287,15 @@ SELECT
         WHEN credited.lists_other_commits
             THEN 'time window only: the change lists every commit it merged, none of the commits this session made'
         WHEN credited.earlier_change THEN 'time window only: an earlier change of the author''s in the repository took the session''s work'
+        WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
+        -- before the session's unreported lines: the change has no lines left for it whatever it kept
+        WHEN credited.declared_sessions_wrote_it
+            THEN printf('time window only: the sessions the change declares kept %d lines, all of its %d added lines',
+                        round(changes.evidenced_lines)::BIGINT, changes.lines_added::BIGINT)
         WHEN credited.lines_kept IS NULL AND changes.lines_changed IS NOT NULL AND changes.author_ai_lines IS NOT NULL
             THEN printf('time window only: the source reports no lines kept; the AI tool''s code tracking counts %d AI-written lines of the author''s in this %d-line change',
                         changes.author_ai_lines::BIGINT, changes.lines_changed::BIGINT)
         WHEN credited.lines_kept IS NULL THEN 'time window only: the source reports no lines kept (unknown)'
-        WHEN credited.lines_kept = 0 THEN 'time window only: the session kept no code in the repository'
-        WHEN changes.lines_added <= changes.evidenced_lines
-            THEN printf('time window only: the sessions the change declares kept %d lines, all of its %d added lines',
-                        round(changes.evidenced_lines)::BIGINT, changes.lines_added::BIGINT)
         WHEN changes.lines_changed IS NULL
             THEN printf('time window only: %d lines kept in the repository; the change''s size is not reported (unknown)',
                         credited.lines_kept::BIGINT)

@@ -292,6 +292,7 @@ def test_a_window_session_is_credited_only_for_lines_the_declared_sessions_left(
         dict(session_id="agent", user_id="u1", repo="repo-a", ts="2026-10-05 09:00", lines_accepted=60, commit_sha="aaaa"),
         dict(session_id="helper", user_id="u1", repo="repo-a", ts="2026-10-05 09:30", lines_accepted=30),
         dict(session_id="eager", user_id="u1", repo="repo-a", ts="2026-10-05 09:45", lines_accepted=50),
+        dict(session_id="unreported", user_id="u1", repo="repo-a", ts="2026-10-05 09:50"),  # lines not reported
     ])
     insert(con, "changes", [
         # 60 added lines, all the agent's 30 (its 60 shared by two changes) plus 30: room for the helper's 30
@@ -303,8 +304,10 @@ def test_a_window_session_is_credited_only_for_lines_the_declared_sessions_left(
     build(con, upto="session_links")
     got = links(con, "credit", "evidence")
     # the earlier change, written by the sessions it declares, does not take the helper's work
-    assert got[("helper", "written")] == dict(
-        credit=0.0, evidence="time window only: the sessions the change declares kept 30 lines, all of its 30 added lines")
+    written = "time window only: the sessions the change declares kept 30 lines, all of its 30 added lines"
+    assert got[("helper", "written")] == dict(credit=0.0, evidence=written)
+    # nothing left to have written, whatever the session kept: 0, not unknown
+    assert got[("unreported", "written")] == dict(credit=0.0, evidence=written)
     assert got[("helper", "room")] == dict(credit=0.3, evidence="30 lines kept in the repository, of a 100-line change")
     # 50 kept, but only 30 of the change's added lines are left to have written
     assert got[("eager", "room")] == dict(credit=0.3, evidence=(
