@@ -147,6 +147,8 @@ window_links AS (
         -- three or more: a list of two may be a merge commit and the branch head, whatever it claims
         coalesce(kept.commits_made > 0 AND c.lists_all_commits AND (c.merges_ai_commits OR c.listed_commits >= 3), false)
             AS lists_other_commits,
+        -- added lines the sessions the change declares did not keep: all a window session can have written
+        c.lines_added - c.evidenced_lines AS added_lines_left,
         coalesce(c.lines_added <= c.evidenced_lines, false) AS declared_sessions_wrote_it
     FROM inferred
     JOIN changes AS c USING (change_id)
@@ -212,6 +214,7 @@ credited AS (
         coalesce(window_link.names_other_sessions, false) AS names_other_sessions,
         coalesce(window_link.lists_other_commits, false) AS lists_other_commits,
         coalesce(window_link.declared_sessions_wrote_it, false) AS declared_sessions_wrote_it,
+        window_link.added_lines_left,
         coalesce(changes.merged_at > next_merge.merged_at, false) AS earlier_change,
         CASE
             WHEN pairs.method LIKE 'explicit%' THEN 1.0
@@ -229,7 +232,7 @@ credited AS (
                 THEN least(changes.author_ai_lines / greatest(changes.lines_changed, 1), 1.0)
             WHEN kept.lines_kept IS NULL THEN NULL
             -- at most what the sessions the change declares left of its added lines
-            ELSE least(least(kept.lines_kept, coalesce(changes.lines_added - changes.evidenced_lines, kept.lines_kept))
+            ELSE least(least(kept.lines_kept, coalesce(window_link.added_lines_left, kept.lines_kept))
                        / greatest(changes.lines_changed, 1), 1.0)
         END AS credit
     FROM pairs
@@ -299,7 +302,7 @@ SELECT
         WHEN changes.lines_changed IS NULL
             THEN printf('time window only: %d lines kept in the repository; the change''s size is not reported (unknown)',
                         credited.lines_kept::BIGINT)
-        WHEN credited.lines_kept > changes.lines_added - changes.evidenced_lines
+        WHEN credited.lines_kept > credited.added_lines_left
             THEN printf('%d lines kept in the repository, of a %d-line change; the sessions it declares kept %d of its %d added lines',
                         credited.lines_kept::BIGINT, changes.lines_changed::BIGINT, round(changes.evidenced_lines)::BIGINT,
                         changes.lines_added::BIGINT)
