@@ -413,8 +413,11 @@ def flow_on_a_running_api(harness: Harness, workdir: Path, common: dict) -> Step
 def incremental(harness: Harness, input_dir: Path, workdir: Path, common: dict, full_db: Path) -> list[Step]:
     """The daily job: a full run over all but the newest day, then an incremental run that adds
     that day; its flags are compared with the full run's over every day (`full_db`)."""
-    from data.split import deliver, last_day, withhold_days
+    from data.split import deliver, last_day, unsplittable, withhold_days
 
+    why_not = unsplittable(input_dir)
+    if why_not is not None:
+        return [skipped("daily run", "pipeline", why_not)]
     split = workdir / "daily"
     shutil.rmtree(split, ignore_errors=True)
     day = last_day(input_dir)

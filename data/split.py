@@ -56,9 +56,27 @@ def deliver(after: Path, folder: Path) -> list[Path]:
     return added
 
 
+def unsplittable(world: Path) -> str | None:
+    """Why `world` cannot be split by day (None when it can): a sharded world (`generate` in
+    shards, as the 100M benchmark's) has shard files where this module reads a file per day
+    (YYYY-MM-DD.parquet) and one file per event dataset (changes.parquet)."""
+    sharded = [name for name in DAILY_DATASETS
+               if any(not _is_day(path.stem) for path in (world / name).glob("*.parquet"))]
+    sharded += [name for name in EVENT_COLUMNS if (world / name).is_dir()]
+    return f"a sharded world ({', '.join(sharded)} in shard files) is not split by day" if sharded else None
+
+
 def last_day(world: Path) -> date:
     """The newest day with token usage in a generated world."""
     return max(date.fromisoformat(path.stem) for path in (world / "token_usage").glob("*.parquet"))
+
+
+def _is_day(stem: str) -> bool:
+    try:
+        date.fromisoformat(stem)
+    except ValueError:
+        return False
+    return True
 
 
 def _link(source: Path, target: Path) -> None:

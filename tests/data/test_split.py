@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data.split import deliver, last_day, withhold_days
+from data.split import deliver, last_day, unsplittable, withhold_days
 
 
 def tiny_world(root: Path) -> Path:
@@ -44,3 +44,15 @@ def test_the_withheld_day_is_delivered_beside_the_history(tmp_path: Path) -> Non
     assert sorted(str(p.relative_to(before)) for p in before.rglob("*") if p.is_file()) == \
         sorted(str(p.relative_to(after)) for p in after.rglob("*") if p.is_file())
     assert deliver(after, before) == []
+
+
+def test_a_sharded_world_says_why_it_is_not_split_by_day(tmp_path: Path) -> None:
+    world = tiny_world(tmp_path / "world")
+    assert unsplittable(world) is None
+    # as `generate` writes a world in shards (the 100M benchmark's): DAY-kNN files, changes/kNN.parquet
+    for path in (world / "token_usage").glob("*.parquet"):
+        path.rename(path.with_name(f"{path.stem}-k00.parquet"))
+    (world / "changes.parquet").unlink()
+    (world / "changes").mkdir()
+    pl.DataFrame({"change_id": ["a"], "merged_at": [datetime(2026, 1, 5, 9)]}).write_parquet(world / "changes" / "k00.parquet")
+    assert unsplittable(world) == "a sharded world (token_usage, changes in shard files) is not split by day"
