@@ -31,7 +31,7 @@
 -- NOT MATERIALIZED: DuckDB materializes a CTE read more than once. The import CTEs are table
 -- scans (inlined, each reader reads its own columns), and `credited` is computed twice instead of
 -- held: held, at 100M token rows (9.2M links) the model ran out of the 3GB memory limit; computed
--- twice it builds within 2GB (10M: 2.0 -> 2.3 s, the same rows).
+-- twice it builds within 2GB (10M: about 0.3 s more, the same rows).
 
 WITH
 sessions AS NOT MATERIALIZED (SELECT * FROM sessions),
